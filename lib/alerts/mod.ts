@@ -1,0 +1,195 @@
+/**
+ * The alert bus. Components publish violations; the bus de-duplicates
+ * repeats within a window, then writes each alert to the store, the daily
+ * alerts file and the daemon log, and hands it to the mailer, which sends
+ * digests over SMTP without ever blocking the publisher.
+ *
+ * @example
+ * ```ts ignore
+ * bus.publish({
+ *   kind: "unauthorized-dns",
+ *   severity: "warning",
+ *   subject: "aa:bb:cc:dd:ee:ff -> 203.0.113.9",
+ *   details: { client_mac: "aa:bb:cc:dd:ee:ff", server: "203.0.113.9" },
+ * });
+ * ```
+ *
+ * @module
+ */
+
+import type { DailyLog } from "../daylog/mod.ts";
+import type { Logger } from "../log/mod.ts";
+import type { Migration, Store } from "../store/mod.ts";
+import type { AlertsConfig } from "./config.ts";
+import { Mailer } from "./mail.ts";
+
+export { type AlertsConfig, alertsSection } from "./config.ts";
+export { Mailer } from "./mail.ts";
+
+/** Alert severities, least to most severe. */
+export const SEVERITIES = ["info", "notice", "warning", "error", "critical"] as const;
+/** One of {@linkcode SEVERITIES}. */
+export type Severity = typeof SEVERITIES[number];
+
+/** What a component publishes. */
+export interface AlertInput {
+  /** Stable kind such as `unauthorized-dns`, `dns-flood`, `rogue-dhcp`. */
+  kind: string;
+  /** How bad it is. */
+  severity: Severity;
+  /** The thing it is about, one line (also the de-duplication key with `kind`). */
+  subject: string;
+  /** Structured facts, stored as JSON and written as `key=value`. */
+  details?: Record<string, string | number | boolean | null | string[]>;
+  /** When it happened. @default now */
+  time?: Date;
+}
+
+/** An alert as stored. */
+export interface Alert extends Required<AlertInput> {
+  /** Row id in the store. */
+  id: number;
+  /** Repeats folded into this alert by de-duplication before it was published. */
+  repeats: number;
+}
+
+/** Publishes alerts; what components receive. */
+export interface AlertPublisher {
+  /** Publishes one alert; returns false when it was folded into a recent identical one. */
+  publish(alert: AlertInput): boolean;
+}
+
+/** Migrations of the alerts table. */
+export const alertMigrations: Migration[] = [{
+  version: 1,
+  sql: `
+    CREATE TABLE alerts (
+      id INTEGER PRIMARY KEY,
+      time INTEGER NOT NULL,          -- ms since the epoch
+      kind TEXT NOT NULL,
+      severity TEXT NOT NULL,
+      subject TEXT NOT NULL,
+      details TEXT NOT NULL,          -- JSON
+      repeats INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX alerts_time ON alerts (time);
+    CREATE INDEX alerts_kind_time ON alerts (kind, time);
+  `,
+}];
+
+/** Options for {@linkcode AlertBus}. */
+export interface AlertBusOptions {
+  /** Where alerts are stored. */
+  store: Store;
+  /** Where the alerts file lines go. */
+  dailyLog: DailyLog;
+  /** The daemon log. */
+  log: Logger;
+  /** The `[alerts]` config. */
+  config: AlertsConfig;
+}
+
+/** The alert bus. */
+export class AlertBus implements AlertPublisher {
+  readonly #store: Store;
+  readonly #dailyLog: DailyLog;
+  readonly #log: Logger;
+  #config: AlertsConfig;
+  #mailer: Mailer | undefined;
+  #recent = new Map<string, { until: number; repeats: number }>();
+  #published = 0;
+  #suppressed = 0;
+  #insert;
+  #byKind = new Map<string, number>();
+  /** Listeners called after an alert is published (used by the remote audit and tests). */
+  readonly listeners = new Set<(alert: Alert) => void>();
+
+  constructor(options: AlertBusOptions) {
+    this.#store = options.store;
+    this.#dailyLog = options.dailyLog;
+    this.#log = options.log;
+    this.#config = options.config;
+    this.#store.migrate("alerts", alertMigrations);
+    this.#insert = this.#store.batched(
+      "INSERT INTO alerts (time, kind, severity, subject, details, repeats) VALUES (?, ?, ?, ?, ?, ?)",
+    );
+    this.#mailer = this.#makeMailer(options.config);
+  }
+
+  #makeMailer(config: AlertsConfig): Mailer | undefined {
+    if (!config.mail.enabled) return undefined;
+    return new Mailer(config.mail, this.#log.child("mail"));
+  }
+
+  /** Applies a new `[alerts]` section; queued mail moves to the new mailer. */
+  async reconfigure(config: AlertsConfig): Promise<void> {
+    if (JSON.stringify(config) === JSON.stringify(this.#config)) return;
+    const old = this.#mailer;
+    this.#config = config;
+    this.#mailer = this.#makeMailer(config);
+    if (old) {
+      const pending = await old.close({ send: false });
+      for (const a of pending) this.#mailer?.enqueue(a);
+    }
+  }
+
+  /** Publishes an alert unless an identical one went out within the de-duplication window. */
+  publish(input: AlertInput): boolean {
+    const time = input.time ?? new Date();
+    const key = `${input.kind}\u0000${input.subject}`;
+    const now = time.getTime();
+    const seen = this.#recent.get(key);
+    if (seen && now < seen.until) {
+      seen.repeats++;
+      this.#suppressed++;
+      return false;
+    }
+    const repeats = seen?.repeats ?? 0;
+    this.#recent.set(key, { until: now + this.#config.dedupe_window, repeats: 0 });
+    if (this.#recent.size > 10_000) this.#expire(now);
+    const details = input.details ?? {};
+    const alert: Alert = { ...input, details, time, id: 0, repeats };
+    this.#insert(now, input.kind, input.severity, input.subject, JSON.stringify(details), repeats);
+    this.#dailyLog.alert(input.kind, {
+      severity: input.severity,
+      subject: input.subject,
+      ...(repeats ? { repeats } : {}),
+      ...details,
+    }, time);
+    this.#log.warn(`alert ${input.kind}: ${input.subject}`, {
+      severity: input.severity,
+      ...details,
+    });
+    this.#published++;
+    this.#byKind.set(input.kind, (this.#byKind.get(input.kind) ?? 0) + 1);
+    const mailRank = SEVERITIES.indexOf(this.#config.mail.min_severity as Severity);
+    if (this.#mailer && SEVERITIES.indexOf(input.severity) >= mailRank) this.#mailer.enqueue(alert);
+    for (const l of this.listeners) {
+      try {
+        l(alert);
+      } catch (e) {
+        this.#log.error("alert listener failed", { error: e });
+      }
+    }
+    return true;
+  }
+
+  #expire(now: number): void {
+    for (const [k, v] of this.#recent) if (v.until <= now) this.#recent.delete(k);
+  }
+
+  /** Counters for `ctl stats`. */
+  stats(): Record<string, unknown> {
+    return {
+      published: this.#published,
+      suppressed_repeats: this.#suppressed,
+      by_kind: Object.fromEntries(this.#byKind),
+      mail: this.#mailer?.stats() ?? { enabled: false },
+    };
+  }
+
+  /** Sends what the mailer still holds (bounded by `timeoutMs`) and stops it. */
+  async close(timeoutMs = 3000): Promise<void> {
+    if (this.#mailer) await this.#mailer.close({ send: true, timeoutMs });
+  }
+}

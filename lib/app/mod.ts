@@ -1,0 +1,37 @@
+/**
+ * The composition root: the list of component modules and the whole config
+ * schema built from their sections. Only `main.ts`, the CLI and tests import
+ * this; components never do, so there are no import cycles.
+ *
+ * @module
+ */
+
+import { type Section, section, type Spec } from "../config/mod.ts";
+import { alertsSection } from "../alerts/config.ts";
+import {
+  controlSection,
+  geoipSection,
+  logSection,
+  pathsSection,
+  storeSection,
+} from "../daemon/config.ts";
+import type { ComponentModule } from "../daemon/types.ts";
+
+/** Every component module, in start order. Each helper adds its own line. */
+export const components: ComponentModule[] = [
+  // sniffer, dns, veridns, scanner register here.
+];
+
+/** The whole config schema: daemon sections first, then one section per component. */
+export function configSchema(): Section<Spec> {
+  const fields: Spec = {
+    paths: pathsSection,
+    log: logSection,
+    store: storeSection,
+    geoip: geoipSection,
+    alerts: alertsSection,
+    control: controlSection,
+  };
+  for (const c of components) fields[c.name] = c.schema;
+  return section("vigia configuration", fields);
+}

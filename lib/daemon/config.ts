@@ -1,0 +1,123 @@
+/**
+ * Config sections owned by the daemon itself: paths, logging, the store,
+ * GeoIP databases shared by components, and the control socket.
+ *
+ * @module
+ */
+
+import { bool, duration, int, section, type SectionValue, str } from "../config/schema.ts";
+
+/** Schema of `[paths]`. */
+export const pathsSection = section("Where vigia keeps its files.", {
+  state_dir: str({
+    doc: "Directory of the SQLite store (vigia.db) and generated certificates.",
+    default: "./var/lib",
+    reference: "/var/lib/vigia",
+  }),
+  log_dir: str({
+    doc: "Directory of the daily log files YYYY-MM-DD.log and alerts-YYYY-MM-DD.log.",
+    default: "./var/log",
+    reference: "/var/log/vigia",
+  }),
+  runtime_dir: str({
+    doc: "Directory of the control socket (<runtime_dir>/control.sock).",
+    default: "./var/run",
+    reference: "/run/vigia",
+  }),
+});
+
+/** Schema of `[log]`. */
+export const logSection = section("The daemon's own log (stderr / journald) and the daily files.", {
+  level: str({
+    doc: "Lowest level written to stderr.",
+    default: "info",
+    oneOf: ["debug", "info", "warn", "error"],
+  }),
+  timezone: str({
+    doc: 'IANA time zone for daily file names and timestamps; "" uses the host\'s zone.',
+    default: "",
+    reference: "America/Recife",
+  }),
+  retention_days: int({
+    doc: "Daily files older than this are deleted; 0 keeps them forever.",
+    default: 90,
+    min: 0,
+    max: 36500,
+  }),
+});
+
+/** Schema of `[store]`. */
+export const storeSection = section("The SQLite store (WAL) and its batched writer.", {
+  batch_rows: int({
+    doc: "Rows per write transaction at most.",
+    default: 5000,
+    min: 1,
+    max: 1_000_000,
+  }),
+  batch_interval: duration({
+    doc: "A queued row waits at most this long before its transaction commits.",
+    default: "200ms",
+  }),
+  retention_days: int({
+    doc: "Packet events older than this are deleted daily; 0 keeps them forever.",
+    default: 30,
+    min: 0,
+    max: 36500,
+  }),
+});
+
+/** Schema of `[geoip]`. */
+export const geoipSection = section(
+  "MaxMind databases used by VeriDNS and the scanner; a missing file leaves geo fields empty.",
+  {
+    city_db: str({
+      doc: "GeoLite2/GeoIP2 City (or Country) database.",
+      default: "/usr/share/GeoIP/GeoLite2-City.mmdb",
+    }),
+    asn_db: str({ doc: "GeoLite2 ASN database.", default: "/usr/share/GeoIP/GeoLite2-ASN.mmdb" }),
+  },
+);
+
+/** Schema of `[control]`. */
+export const controlSection = section("The local control socket that `vigia ctl` talks to.", {
+  socket_mode: str({ doc: "Octal file mode of the socket.", default: "0660" }),
+  socket_group: str({
+    doc: 'Group that owns the socket; "" leaves the daemon\'s group.',
+    default: "",
+    reference: "vigia",
+  }),
+  max_request_bytes: int({
+    doc: "Largest request line accepted.",
+    default: 65536,
+    min: 1024,
+    max: 16_777_216,
+  }),
+  request_timeout: duration({
+    doc: "A request must arrive and be answered within this time.",
+    default: "10s",
+    minMs: 100,
+  }),
+  max_clients: int({
+    doc: "Concurrent control connections at most.",
+    default: 64,
+    min: 1,
+    max: 10000,
+  }),
+  shutdown_timeout: duration({
+    doc: "Components that have not stopped after this are abandoned and the daemon exits.",
+    default: "4s",
+  }),
+  restart_backoff_max: duration({
+    doc: "Longest wait before restarting a failed component (doubling from 1s).",
+    default: "60s",
+  }),
+});
+
+/** Validated `[paths]`. */
+export type PathsConfig = SectionValue<typeof pathsSection>;
+/** Validated `[log]`. */
+export type LogConfig = SectionValue<typeof logSection>;
+/** Validated `[store]`. */
+export type StoreConfig = SectionValue<typeof storeSection>;
+/** Validated `[control]`. */
+export type ControlConfig = SectionValue<typeof controlSection>;

@@ -1,0 +1,244 @@
+/**
+ * vigia's SQLite store (`node:sqlite`, WAL). Every component writes through
+ * one batched writer: rows are queued and committed in one transaction per
+ * `batchRows` rows or `batchInterval` ms, whichever comes first. Reads use a
+ * separate connection, so WAL readers never block the writer.
+ *
+ * Components own their tables: each passes its migrations, versioned per
+ * component, to {@linkcode Store.migrate}.
+ *
+ * @example
+ * ```ts
+ * import { openStore } from "./mod.ts";
+ * const store = openStore("var/lib/vigia.db");
+ * store.migrate("example", [{ version: 1, sql: "CREATE TABLE t (a TEXT)" }]);
+ * const insert = store.batched("INSERT INTO t (a) VALUES (?)");
+ * insert("hello");
+ * store.flush();
+ * store.query("SELECT a FROM t"); // [{ a: "hello" }]
+ * store.close();
+ * ```
+ *
+ * @module
+ */
+
+import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite";
+
+/** One schema step of a component. Versions start at 1 and only grow. */
+export interface Migration {
+  /** Version reached after this step. */
+  version: number;
+  /** SQL run in one transaction (several statements allowed). */
+  sql: string;
+}
+
+/** Options for {@linkcode openStore}. */
+export interface StoreOptions {
+  /** Rows per write transaction at most. @default 5000 */
+  batchRows?: number;
+  /** Milliseconds a queued row may wait before its transaction commits. @default 200 */
+  batchInterval?: number;
+  /** Milliseconds a connection waits on a lock held by another process. @default 5000 */
+  busyTimeout?: number;
+}
+
+/** A value bound to an SQL parameter. */
+export type SqlValue = SQLInputValue;
+
+/** Queues one row for a prepared statement; returns immediately. */
+export type BatchedWrite = (...params: SqlValue[]) => void;
+
+/** Counters of the batched writer, for `ctl stats`. */
+export interface StoreStats {
+  /** Rows committed since start. */
+  rowsWritten: number;
+  /** Transactions committed since start. */
+  transactions: number;
+  /** Rows waiting in the queue now. */
+  queued: number;
+  /** Rows that failed to write (logged, then dropped). */
+  failedRows: number;
+  /** Milliseconds the last commit took. */
+  lastCommitMs: number;
+}
+
+/** The open store. Create with {@linkcode openStore}. */
+export class Store {
+  /** The file path, or `:memory:`. */
+  readonly path: string;
+  readonly #writer: DatabaseSync;
+  readonly #reader: DatabaseSync;
+  readonly #batchRows: number;
+  readonly #batchInterval: number;
+  #queue: { stmt: StatementSync; params: SqlValue[] }[] = [];
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #readCache = new Map<string, StatementSync>();
+  #stats: StoreStats = {
+    rowsWritten: 0,
+    transactions: 0,
+    queued: 0,
+    failedRows: 0,
+    lastCommitMs: 0,
+  };
+  #closed = false;
+  /** Called with an error when a batch fails; defaults to printing on stderr. */
+  onError: (error: Error, sql: string) => void = (e, sql) =>
+    console.error(`store: write failed (${sql.slice(0, 60)}): ${e.message}`);
+
+  constructor(path: string, options: StoreOptions = {}) {
+    const { batchRows = 5000, batchInterval = 200, busyTimeout = 5000 } = options;
+    this.path = path;
+    this.#batchRows = batchRows;
+    this.#batchInterval = batchInterval;
+    this.#writer = new DatabaseSync(path);
+    this.#writer.exec(`PRAGMA busy_timeout = ${busyTimeout}`);
+    if (path !== ":memory:") this.#writer.exec("PRAGMA journal_mode = WAL");
+    // NORMAL is durable across application crashes in WAL mode; only power loss can drop the last commits.
+    this.#writer.exec("PRAGMA synchronous = NORMAL");
+    this.#writer.exec("PRAGMA foreign_keys = ON");
+    this.#writer.exec(
+      "CREATE TABLE IF NOT EXISTS schema_versions (component TEXT PRIMARY KEY, version INTEGER NOT NULL, applied_at TEXT NOT NULL)",
+    );
+    this.#reader = path === ":memory:" ? this.#writer : new DatabaseSync(path, { readOnly: true });
+    this.#reader.exec(`PRAGMA busy_timeout = ${busyTimeout}`);
+  }
+
+  /** Applies the component's migrations above its recorded version, each in its own transaction. */
+  migrate(component: string, migrations: Migration[]): number {
+    const row = this.#writer.prepare("SELECT version FROM schema_versions WHERE component = ?").get(
+      component,
+    ) as { version: number } | undefined;
+    let current = row?.version ?? 0;
+    const sorted = [...migrations].sort((a, b) => a.version - b.version);
+    for (const m of sorted) {
+      if (m.version <= current) continue;
+      this.#writer.exec("BEGIN IMMEDIATE");
+      try {
+        this.#writer.exec(m.sql);
+        this.#writer.prepare(
+          "INSERT INTO schema_versions (component, version, applied_at) VALUES (?, ?, ?) ON CONFLICT(component) DO UPDATE SET version = excluded.version, applied_at = excluded.applied_at",
+        ).run(component, m.version, new Date().toISOString());
+        this.#writer.exec("COMMIT");
+      } catch (e) {
+        this.#writer.exec("ROLLBACK");
+        throw new Error(`migration ${component} v${m.version} failed: ${(e as Error).message}`);
+      }
+      current = m.version;
+    }
+    this.#readCache.clear();
+    return current;
+  }
+
+  /** Prepares `sql` on the writer and returns a function that queues rows for it. */
+  batched(sql: string): BatchedWrite {
+    const stmt = this.#writer.prepare(sql);
+    return (...params: SqlValue[]) => {
+      if (this.#closed) throw new Error("store is closed");
+      this.#queue.push({ stmt, params });
+      if (this.#queue.length >= this.#batchRows) this.flush();
+      else if (this.#timer === undefined) {
+        this.#timer = setTimeout(() => this.flush(), this.#batchInterval);
+      }
+    };
+  }
+
+  /** Commits every queued row now. A failing row is reported through `onError` and skipped. */
+  flush(): void {
+    if (this.#timer !== undefined) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+    if (this.#queue.length === 0) return;
+    const queue = this.#queue;
+    this.#queue = [];
+    const t0 = performance.now();
+    this.#writer.exec("BEGIN IMMEDIATE");
+    let written = 0;
+    for (const { stmt, params } of queue) {
+      try {
+        stmt.run(...params);
+        written++;
+      } catch (e) {
+        this.#stats.failedRows++;
+        this.onError(e as Error, stmt.sourceSQL);
+      }
+    }
+    this.#writer.exec("COMMIT");
+    this.#stats.rowsWritten += written;
+    this.#stats.transactions++;
+    this.#stats.lastCommitMs = performance.now() - t0;
+  }
+
+  /**
+   * Runs a write now, outside the batch (after flushing it, so order holds).
+   * For control-plane edits (deny lists, zone records) that the caller must see applied.
+   */
+  run(sql: string, ...params: SqlValue[]): { changes: number; lastInsertRowid: number } {
+    this.flush();
+    const r = this.#writer.prepare(sql).run(...params);
+    return { changes: Number(r.changes), lastInsertRowid: Number(r.lastInsertRowid) };
+  }
+
+  /** Runs `fn` inside one immediate transaction on the writer, after flushing the batch. */
+  transaction<T>(fn: () => T): T {
+    this.flush();
+    this.#writer.exec("BEGIN IMMEDIATE");
+    try {
+      const out = fn();
+      this.#writer.exec("COMMIT");
+      return out;
+    } catch (e) {
+      this.#writer.exec("ROLLBACK");
+      throw e;
+    }
+  }
+
+  /** Runs a read-only query on the reader connection; statements are cached by SQL text. */
+  query<T = Record<string, unknown>>(sql: string, ...params: SqlValue[]): T[] {
+    return this.#prepareRead(sql).all(...params) as T[];
+  }
+
+  /** Like {@linkcode Store.query} but returns the first row or undefined. */
+  get<T = Record<string, unknown>>(sql: string, ...params: SqlValue[]): T | undefined {
+    return this.#prepareRead(sql).get(...params) as T | undefined;
+  }
+
+  /** Explains a query plan on the reader, for tests that guard index use. */
+  explain(sql: string, ...params: SqlValue[]): string[] {
+    return (this.#reader.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as {
+      detail: string;
+    }[])
+      .map((r) => r.detail);
+  }
+
+  #prepareRead(sql: string): StatementSync {
+    let stmt = this.#readCache.get(sql);
+    if (!stmt) {
+      stmt = this.#reader.prepare(sql);
+      this.#readCache.set(sql, stmt);
+    }
+    return stmt;
+  }
+
+  /** Counters of the batched writer. */
+  stats(): StoreStats {
+    return { ...this.#stats, queued: this.#queue.length };
+  }
+
+  /** Flushes, checkpoints the WAL and closes both connections. Safe to call twice. */
+  close(): void {
+    if (this.#closed) return;
+    this.flush();
+    this.#closed = true;
+    try {
+      if (this.path !== ":memory:") this.#writer.exec("PRAGMA wal_checkpoint(PASSIVE)");
+    } catch { /* another process may hold the WAL; the checkpoint is only housekeeping */ }
+    if (this.#reader !== this.#writer) this.#reader.close();
+    this.#writer.close();
+  }
+}
+
+/** Opens (creating when needed) the store at `path`. The directory must exist. */
+export function openStore(path: string, options: StoreOptions = {}): Store {
+  return new Store(path, options);
+}
