@@ -1,0 +1,383 @@
+/**
+ * The daemon: loads the config, opens the store, daily logs and alert bus,
+ * supervises every enabled component, serves the control socket, and handles
+ * SIGHUP (reload) and SIGTERM/SIGINT (stop).
+ *
+ * @example
+ * ```ts ignore
+ * import { runDaemon } from "./mod.ts";
+ * const code = await runDaemon({ configPath: "/etc/vigia/vigia.toml", modules, schema });
+ * Deno.exit(code);
+ * ```
+ *
+ * @module
+ */
+
+import { AlertBus, type AlertsConfig } from "../alerts/mod.ts";
+import { ConfigError, formatIssue, loadConfig, type Section, type Spec } from "../config/mod.ts";
+import { DailyLog } from "../daylog/mod.ts";
+import { createLogger, type Logger, type LogLevel } from "../log/mod.ts";
+import { openStore, type Store } from "../store/mod.ts";
+import { type ControlRequest, type RequestOrigin, serveConnections, socketIsLive } from "../control/mod.ts";
+import { Supervisor } from "./supervisor.ts";
+import {
+  type AnyConfig,
+  type ComponentContext,
+  type ComponentModule,
+  type VerbEnv,
+  VerbError,
+  type VerbHandler,
+} from "./types.ts";
+import { coreVerbs } from "./verbs.ts";
+
+export { VerbError } from "./types.ts";
+export type { AnyConfig, Component, ComponentContext, ComponentModule, VerbEnv, VerbHandler } from "./types.ts";
+export { Supervisor } from "./supervisor.ts";
+
+/** The program version, printed by `vigia --version` and `ctl status`. */
+export const VERSION = "0.1.0";
+
+/** Options for {@linkcode runDaemon}. */
+export interface DaemonOptions {
+  /** Config file; absent → the embedded default. */
+  configPath?: string;
+  /** Component modules in start order. */
+  modules: ComponentModule[];
+  /** The whole config schema. */
+  schema: Section<Spec>;
+  /** Logger override (tests). */
+  log?: Logger & { setLevel(l: LogLevel): void };
+}
+
+/** Collects every config check of the modules. */
+export function moduleChecks(modules: ComponentModule[]) {
+  return modules.flatMap((m) => m.checks ?? []);
+}
+
+/** A running daemon. */
+export class Daemon {
+  readonly #options: DaemonOptions;
+  readonly #log: Logger & { setLevel(l: LogLevel): void };
+  #config: AnyConfig;
+  #configText: string;
+  #store!: Store;
+  #dailyLog!: DailyLog;
+  #alerts!: AlertBus;
+  #supervisors: Supervisor[] = [];
+  #verbs = new Map<string, { handler: VerbHandler; module?: ComponentModule }>();
+  #listener: Deno.Listener | undefined;
+  #serving: Promise<void> | undefined;
+  #socketPath = "";
+  #startedAt = Date.now();
+  #stopping: Promise<void> | undefined;
+  #stopped: { resolve: () => void; promise: Promise<void> };
+  #reloads = { ok: 0, failed: 0, last_error: null as string | null };
+  #signalHandlers: [Deno.Signal, () => void][] = [];
+
+  constructor(options: DaemonOptions, config: AnyConfig, configText: string) {
+    this.#options = options;
+    this.#config = config;
+    this.#configText = configText;
+    this.#log = options.log ?? createLogger({ level: config.log.level });
+    let resolve!: () => void;
+    const promise = new Promise<void>((r) => (resolve = r));
+    this.#stopped = { resolve, promise };
+  }
+
+  /** The current config. */
+  get config(): AnyConfig {
+    return this.#config;
+  }
+
+  /** Resolves when the daemon has stopped. */
+  get stopped(): Promise<void> {
+    return this.#stopped.promise;
+  }
+
+  /** Opens everything and starts the components; throws when the daemon cannot run at all. */
+  async start(): Promise<void> {
+    const { paths } = this.#config;
+    for (const dir of [paths.state_dir, paths.log_dir, paths.runtime_dir]) {
+      await Deno.mkdir(dir, { recursive: true });
+    }
+    this.#socketPath = `${paths.runtime_dir}/control.sock`;
+    await this.#claimSocket();
+    this.#store = openStore(`${paths.state_dir}/vigia.db`, {
+      batchRows: this.#config.store.batch_rows,
+      batchInterval: this.#config.store.batch_interval,
+    });
+    this.#store.onError = (e, sql) => this.#log.child("store").error("write failed", { error: e, sql: sql.slice(0, 80) });
+    this.#dailyLog = new DailyLog({
+      dir: paths.log_dir,
+      timeZone: this.#config.log.timezone || undefined,
+      retentionDays: this.#config.log.retention_days,
+    });
+    this.#alerts = new AlertBus({
+      store: this.#store,
+      dailyLog: this.#dailyLog,
+      log: this.#log.child("alerts"),
+      config: this.#config.alerts as AlertsConfig,
+    });
+    for (const [name, handler] of Object.entries(coreVerbs(this))) this.#verbs.set(name, { handler });
+    for (const m of this.#options.modules) {
+      if (m.migrations) this.#store.migrate(m.name, m.migrations);
+      for (const [name, handler] of Object.entries(m.verbs ?? {})) this.#verbs.set(name, { handler, module: m });
+      this.#supervisors.push(
+        new Supervisor(m, this.#contextFor(m), {
+          backoffMaxMs: this.#config.control.restart_backoff_max,
+          stopTimeoutMs: this.#config.control.shutdown_timeout,
+        }),
+      );
+    }
+    await this.#listen();
+    this.#installSignals();
+    await Promise.all(this.#supervisors.map((s) => s.start()));
+    this.#log.info("ready", { version: VERSION, pid: Deno.pid, socket: this.#socketPath });
+  }
+
+  async #claimSocket(): Promise<void> {
+    try {
+      await Deno.lstat(this.#socketPath);
+    } catch {
+      return;
+    }
+    if (await socketIsLive(this.#socketPath)) {
+      throw new Error(`another vigia is running: its control socket ${this.#socketPath} answers`);
+    }
+    this.#log.warn("removing stale control socket", { path: this.#socketPath });
+    await Deno.remove(this.#socketPath);
+  }
+
+  async #listen(): Promise<void> {
+    const { control } = this.#config;
+    this.#listener = Deno.listen({ transport: "unix", path: this.#socketPath });
+    await Deno.chmod(this.#socketPath, parseInt(control.socket_mode, 8));
+    if (control.socket_group) {
+      const gid = await groupId(control.socket_group);
+      if (gid === undefined) this.#log.warn("socket group not found", { group: control.socket_group });
+      else await Deno.chown(this.#socketPath, null, gid);
+    }
+    this.#serving = serveConnections(this.#listener, (req, origin) => this.dispatch(req, origin), {
+      maxRequestBytes: control.max_request_bytes,
+      requestTimeoutMs: control.request_timeout,
+      maxClients: control.max_clients,
+      log: this.#log.child("control"),
+    });
+  }
+
+  #installSignals(): void {
+    const on = (signal: Deno.Signal, fn: () => void) => {
+      Deno.addSignalListener(signal, fn);
+      this.#signalHandlers.push([signal, fn]);
+    };
+    on("SIGHUP", () => void this.reload().catch(() => {}));
+    on("SIGTERM", () => void this.stop("SIGTERM"));
+    on("SIGINT", () => void this.stop("SIGINT"));
+  }
+
+  #contextFor(m: ComponentModule): ComponentContext {
+    return {
+      section: this.#config[m.name],
+      config: this.#config,
+      store: this.#store,
+      alerts: this.#alerts,
+      dailyLog: this.#dailyLog,
+      log: this.#log.child(m.name),
+    };
+  }
+
+  /** Answers a control request. */
+  async dispatch(request: ControlRequest, _origin: RequestOrigin): Promise<unknown> {
+    const verb = this.#verbs.get(request.verb);
+    if (!verb) {
+      throw new VerbError(`unknown verb "${request.verb}"; known: ${[...this.#verbs.keys()].sort().join(", ")}`);
+    }
+    const supervisor = verb.module ? this.#supervisors.find((s) => s.module === verb.module) : undefined;
+    const env: VerbEnv = {
+      store: this.#store,
+      config: this.#config,
+      alerts: this.#alerts,
+      dailyLog: this.#dailyLog,
+      log: this.#log.child(verb.module?.name ?? "control"),
+      running: () => supervisor?.instance,
+    };
+    const args = { ...(request.args ?? {}) };
+    delete args.timeout_ms;
+    // Queued rows become visible to readers first, so a verb sees what was published before it.
+    this.#store.flush();
+    return await verb.handler(args, env);
+  }
+
+  /** Status of the daemon and every component. */
+  status(): Record<string, unknown> {
+    return {
+      version: VERSION,
+      pid: Deno.pid,
+      config: this.#options.configPath ?? "<embedded>",
+      socket: this.#socketPath,
+      started_at: new Date(this.#startedAt).toISOString(),
+      uptime_s: Math.round((Date.now() - this.#startedAt) / 1000),
+      reloads: this.#reloads,
+      components: this.#supervisors.map((s) => s.status()),
+    };
+  }
+
+  /** Counters of the daemon and of every running component. */
+  stats(): Record<string, unknown> {
+    const out: Record<string, unknown> = {
+      store: this.#store.stats(),
+      daily_log: { lines_written: this.#dailyLog.linesWritten },
+      alerts: this.#alerts.stats(),
+    };
+    for (const s of this.#supervisors) {
+      try {
+        const st = s.stats();
+        if (st) out[s.module.name] = st;
+      } catch (e) {
+        out[s.module.name] = { stats_error: (e as Error).message };
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Re-reads the config. When it is invalid, logs why and keeps the old one
+   * (and throws, so `ctl reload` reports it); otherwise restarts only the
+   * components whose section changed.
+   */
+  async reload(): Promise<{ restarted: string[]; unchanged: string[]; warnings: string[] }> {
+    const log = this.#log.child("reload");
+    let loaded;
+    try {
+      loaded = await loadConfig(this.#options.schema, {
+        path: this.#options.configPath,
+        checks: moduleChecks(this.#options.modules),
+      });
+    } catch (e) {
+      const msg = e instanceof ConfigError ? e.issues.map(formatIssue).join("; ") : (e as Error).message;
+      this.#reloads.failed++;
+      this.#reloads.last_error = msg;
+      log.error("config invalid; keeping the running config", { error: msg });
+      throw new VerbError(`config invalid, kept the running one: ${msg}`);
+    }
+    const next = loaded.config as AnyConfig;
+    const prev = this.#config;
+    const warnings: string[] = [];
+    for (const key of ["paths", "store"] as const) {
+      if (JSON.stringify(prev[key]) !== JSON.stringify(next[key])) {
+        warnings.push(`[${key}] changed: takes effect at the next restart`);
+        next[key] = prev[key];
+      }
+    }
+    if (JSON.stringify(prev.control) !== JSON.stringify(next.control)) {
+      warnings.push("[control] changed: takes effect at the next restart");
+      next.control = prev.control;
+    }
+    this.#config = next;
+    this.#configText = loaded.text;
+    this.#log.setLevel(next.log.level);
+    await this.#alerts.reconfigure(next.alerts);
+    const restarted: string[] = [], unchanged: string[] = [];
+    for (const s of this.#supervisors) {
+      const name = s.module.name;
+      const ctx = this.#contextFor(s.module);
+      // Shared sections a component reads (geoip) count as its own for change detection.
+      const before = JSON.stringify([prev[name], prev.geoip]);
+      const after = JSON.stringify([next[name], next.geoip]);
+      if (before !== after) {
+        await s.restartWith(ctx);
+        restarted.push(name);
+      } else {
+        s.updateContext(ctx);
+        unchanged.push(name);
+      }
+    }
+    for (const w of warnings) log.warn(w);
+    this.#reloads.ok++;
+    log.info("config reloaded", { restarted: restarted.join(",") || "none" });
+    return { restarted, unchanged, warnings };
+  }
+
+  /** Stops components, flushes the store and daily logs, removes the socket. */
+  stop(reason = "requested"): Promise<void> {
+    if (this.#stopping) return this.#stopping;
+    this.#stopping = (async () => {
+      this.#log.info("stopping", { reason });
+      for (const [signal, fn] of this.#signalHandlers) {
+        try {
+          Deno.removeSignalListener(signal, fn);
+        } catch { /* not installed */ }
+      }
+      await Promise.all([...this.#supervisors].reverse().map((s) => s.stop()));
+      try {
+        this.#listener?.close();
+      } catch { /* closed */ }
+      await Promise.race([this.#serving, new Promise((r) => setTimeout(r, 500))]);
+      await this.#alerts?.close(1500);
+      this.#store?.close();
+      await this.#dailyLog?.close();
+      if (this.#listener) {
+        try {
+          await Deno.remove(this.#socketPath);
+        } catch { /* already gone */ }
+      }
+      this.#log.info("stopped");
+      this.#stopped.resolve();
+    })();
+    return this.#stopping;
+  }
+
+  /** The config text currently applied (for diagnostics). */
+  get configText(): string {
+    return this.#configText;
+  }
+
+  /** The store, for core verbs. */
+  get store(): Store {
+    return this.#store;
+  }
+}
+
+async function groupId(name: string): Promise<number | undefined> {
+  if (/^\d+$/.test(name)) return Number(name);
+  try {
+    const text = await Deno.readTextFile("/etc/group");
+    for (const line of text.split("\n")) {
+      const [n, , gid] = line.split(":");
+      if (n === name) return Number(gid);
+    }
+  } catch { /* no /etc/group */ }
+  return undefined;
+}
+
+/**
+ * Runs the daemon in the foreground until it is stopped; returns the exit
+ * code (0 after a clean stop, 1 when it could not start).
+ */
+export async function runDaemon(options: DaemonOptions): Promise<number> {
+  const boot = options.log ?? createLogger();
+  let loaded;
+  try {
+    loaded = await loadConfig(options.schema, {
+      path: options.configPath,
+      checks: moduleChecks(options.modules),
+    });
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      for (const issue of e.issues) boot.error(formatIssue(issue));
+      boot.error("not starting: the config is invalid");
+      return 1;
+    }
+    throw e;
+  }
+  const daemon = new Daemon(options, loaded.config, loaded.text);
+  try {
+    await daemon.start();
+  } catch (e) {
+    boot.error(`cannot start: ${(e as Error).message}`);
+    await daemon.stop("start failed").catch(() => {});
+    return 1;
+  }
+  await daemon.stopped;
+  return 0;
+}

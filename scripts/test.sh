@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Sets up (Deno, test packages) and runs the whole suite: format, lint,
+# type check, then `deno test`. Ends with the line "N passed, M failed"
+# computed from the real run; exits non-zero when anything failed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh --test || exit 1
+
+fail=0
+echo "== deno fmt --check" && deno fmt --check || fail=1
+echo "== deno lint" && deno lint || fail=1
+echo "== deno check" && deno check main.ts scripts/ test/ || fail=1
+
+out=$(mktemp)
+echo "== deno test"
+deno task test "$@" 2>&1 | tee "$out"
+test_rc=${PIPESTATUS[0]}
+
+summary=$(grep -E '^(ok|FAILED) \| [0-9]+ passed' "$out" | tail -n1)
+passed=$(echo "$summary" | sed -nE 's/.* ([0-9]+) passed.*/\1/p')
+failed=$(echo "$summary" | sed -nE 's/.* ([0-9]+) failed.*/\1/p')
+ignored=$(echo "$summary" | sed -nE 's/.* ([0-9]+) ignored.*/\1/p')
+rm -f "$out"
+if [ -z "$passed" ]; then
+  echo "test run produced no summary (exit $test_rc)" >&2
+  passed=0
+  failed=${failed:-1}
+fi
+# Lint/format/type errors count as one failure each so that CI shows red.
+failed=$(( ${failed:-0} + fail ))
+[ "$test_rc" != 0 ] && [ "$failed" = 0 ] && failed=1
+echo "${passed} passed, ${failed} failed, ${ignored:-0} skipped"
+[ "$failed" = 0 ]

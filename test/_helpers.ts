@@ -1,0 +1,390 @@
+/**
+ * Shared test helpers: run the real `vigia` CLI and daemon as processes with
+ * exactly the permission flags of the compiled binary, find the shared test
+ * data, pick free loopback ports, and run a real SMTP server on loopback.
+ *
+ * @module
+ */
+
+import { SMTPServer } from "smtp-server";
+import { callControl } from "../lib/control/mod.ts";
+import { components } from "../lib/app/mod.ts";
+
+/** Absolute path of the repository root, without a trailing slash. */
+export const repoRoot: string = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** `../shared/testdata` beside the repository, or null when absent (tests then skip with a reason). */
+export const sharedTestdata: string | null = exists(`${repoRoot}/../shared/testdata`)
+  ? `${repoRoot}/../shared/testdata`
+  : null;
+
+/** Prints why a group of tests is skipped and returns true when it must be skipped. */
+export function skipUnless(condition: boolean, reason: string): boolean {
+  if (!condition) console.log(`SKIP: ${reason}`);
+  return !condition;
+}
+
+/** True when running as root (live capture, network namespaces, privileged ports). */
+export const isRoot: boolean = Deno.uid() === 0;
+
+/** True when an executable is on PATH. */
+export function hasCommand(name: string): boolean {
+  for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {
+    if (dir && exists(`${dir}/${name}`)) return true;
+  }
+  return false;
+}
+
+/**
+ * The permission flags of `deno task vigia` in deno.json: the same set that
+ * `deno compile` bakes into the binary, so tests run the daemon as it ships.
+ */
+export const VIGIA_FLAGS: string[] = (() => {
+  const denoJson = JSON.parse(Deno.readTextFileSync(`${repoRoot}/deno.json`));
+  const task: string = denoJson.tasks.vigia;
+  return task.split(/\s+/).filter((t) => t.startsWith("--allow-") || t.startsWith("--deny-"));
+})();
+
+/** Output of a finished command. */
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Options for {@linkcode runVigia}. */
+export interface RunOptions {
+  /** Working directory. @default a fresh temp dir is NOT made; the repo root is used */
+  cwd?: string;
+  /** Extra environment. */
+  env?: Record<string, string>;
+  /** Text fed to stdin. */
+  stdin?: string;
+}
+
+/** Runs `vigia ARGS` under `deno run` with the binary's flags. */
+export async function runVigia(args: string[], options: RunOptions = {}): Promise<RunResult> {
+  const cmd = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--quiet", ...VIGIA_FLAGS, `${repoRoot}/main.ts`, ...args],
+    cwd: options.cwd ?? repoRoot,
+    env: options.env,
+    stdin: options.stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+  });
+  const child = cmd.spawn();
+  if (options.stdin !== undefined) {
+    const w = child.stdin.getWriter();
+    await w.write(new TextEncoder().encode(options.stdin));
+    await w.close();
+  }
+  const out = await child.output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+/** A free TCP port on 127.0.0.1 (also free for UDP in practice; checked for both). */
+export function freePort(hostname = "127.0.0.1"): number {
+  for (let i = 0; i < 20; i++) {
+    const l = Deno.listen({ hostname, port: 0 });
+    const port = (l.addr as Deno.NetAddr).port;
+    l.close();
+    try {
+      const u = Deno.listenDatagram({ transport: "udp", hostname, port });
+      u.close();
+      return port;
+    } catch { /* UDP side taken: try another */ }
+  }
+  throw new Error("no free port found");
+}
+
+/** A daemon started for a test. */
+export interface TestDaemon {
+  /** Its temp directory (config, state, logs, socket). */
+  dir: string;
+  /** The config file. */
+  configPath: string;
+  /** The control socket. */
+  socketPath: string;
+  /** The daily log directory. */
+  logDir: string;
+  /** Runs `vigia ctl --socket S ARGS` as a process. */
+  ctl(args: string[]): Promise<RunResult>;
+  /** Runs `vigia ctl --json ARGS` and parses it: list verbs give an array of rows, others one object. */
+  ctlJson(args: string[]): Promise<unknown>;
+  /** Sends a control request directly (no process), returning the result. */
+  call(verb: string, args?: Record<string, unknown>): Promise<unknown>;
+  /** Everything the daemon wrote to stderr so far. */
+  logs(): string;
+  /** Resolves with the first stderr line matching `pattern` (bounded by `timeoutMs`). */
+  waitForLog(pattern: RegExp, timeoutMs?: number): Promise<string>;
+  /** Sends a signal to the daemon process. */
+  signal(sig: Deno.Signal): void;
+  /** Waits for the process to exit (bounded) and returns its exit code. */
+  exited(timeoutMs?: number): Promise<number>;
+  /** Stops the daemon (ctl stop, then SIGKILL after a bound) and removes its directory. */
+  stop(): Promise<number>;
+  /** The process id. */
+  pid: number;
+}
+
+/** Component sections that {@linkcode startDaemon} disables unless the test's config names them. */
+export const COMPONENT_SECTIONS: string[] = components.map((c) => c.name);
+
+/** Verbs whose `--json` output is JSON lines, one per row, even when there is one row. */
+function isListVerb(args: string[]): boolean {
+  const verb = args.filter((a) => !a.startsWith("-")).slice(0, 3).join(" ");
+  return /^(logs|devices|alerts)\b|\blist$|^scan results\b/.test(verb);
+}
+
+/** Options for {@linkcode startDaemon}. */
+export interface StartOptions {
+  /**
+   * Config TOML. A `[paths]` section pointing into the temp dir is prepended
+   * unless present, and every component section the text does not mention
+   * gets `enabled = false`, so a test runs only what it configures (no
+   * default ports, no scans of public domains).
+   */
+  config?: string;
+  /** Extra environment. */
+  env?: Record<string, string>;
+  /** Expect the start to fail: resolve once the process exits instead of waiting for "ready". */
+  expectFailure?: boolean;
+  /** Bound for startup. @default 20000 */
+  timeoutMs?: number;
+}
+
+/**
+ * Starts `vigia run --config` in a temp dir and resolves once it logs
+ * "ready" (its control socket is then listening).
+ */
+export async function startDaemon(options: StartOptions = {}): Promise<TestDaemon> {
+  const dir = await Deno.makeTempDir({ prefix: "vigia-test-" });
+  const configPath = `${dir}/vigia.toml`;
+  let config = options.config ?? "";
+  if (!/^\[paths\]/m.test(config)) {
+    config = `[paths]\nstate_dir = "${dir}/lib"\nlog_dir = "${dir}/log"\nruntime_dir = "${dir}/run"\n\n` +
+      config;
+  }
+  for (const name of COMPONENT_SECTIONS) {
+    if (!new RegExp(`^\\[${name}[\\].]`, "m").test(config)) config += `\n[${name}]\nenabled = false\n`;
+  }
+  await Deno.writeTextFile(configPath, config);
+  const socketPath = /runtime_dir\s*=\s*"([^"]+)"/.exec(config)![1] + "/control.sock";
+  const logDir = /log_dir\s*=\s*"([^"]+)"/.exec(config)![1];
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--quiet", ...VIGIA_FLAGS, `${repoRoot}/main.ts`, "run", "--config", configPath],
+    cwd: dir,
+    env: options.env,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let text = "";
+  const waiters: { re: RegExp; resolve: (l: string) => void }[] = [];
+  const pump = (async () => {
+    const dec = new TextDecoder();
+    let partial = "";
+    for await (const chunk of child.stderr) {
+      const s = dec.decode(chunk, { stream: true });
+      text += s;
+      partial += s;
+      const lines = partial.split("\n");
+      partial = lines.pop()!;
+      for (const line of lines) {
+        for (const w of [...waiters]) {
+          if (w.re.test(line)) {
+            waiters.splice(waiters.indexOf(w), 1);
+            w.resolve(line);
+          }
+        }
+      }
+    }
+  })();
+  child.stdout.cancel().catch(() => {});
+  const status = child.status;
+  let exitCode: number | undefined;
+  status.then((s) => (exitCode = s.code));
+
+  const waitForLog = (re: RegExp, timeoutMs = 10_000): Promise<string> => {
+    const hit = text.split("\n").find((l) => re.test(l));
+    if (hit) return Promise.resolve(hit);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        waiters.splice(waiters.findIndex((w) => w.resolve === done), 1);
+        reject(new Error(`daemon did not log ${re} within ${timeoutMs} ms; stderr:\n${text}`));
+      }, timeoutMs);
+      const done = (l: string) => {
+        clearTimeout(timer);
+        resolve(l);
+      };
+      waiters.push({ re, resolve: done });
+      status.then(() => {
+        setTimeout(() => {
+          const i = waiters.findIndex((w) => w.resolve === done);
+          if (i >= 0) {
+            waiters.splice(i, 1);
+            clearTimeout(timer);
+            reject(new Error(`daemon exited before logging ${re}; stderr:\n${text}`));
+          }
+        }, 50);
+      });
+    });
+  };
+
+  const exited = async (timeoutMs = 10_000): Promise<number> => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const s = await Promise.race([
+      status.then((x) => x.code),
+      new Promise<number>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`daemon did not exit within ${timeoutMs} ms`)), timeoutMs);
+      }),
+    ]).finally(() => clearTimeout(timer));
+    await pump;
+    return s;
+  };
+
+  const daemon: TestDaemon = {
+    dir,
+    configPath,
+    socketPath,
+    logDir,
+    pid: child.pid,
+    ctl: (args) => runVigia(["ctl", "--socket", socketPath, ...args], { cwd: dir }),
+    ctlJson: async (args) => {
+      const r = await runVigia(["ctl", "--socket", socketPath, "--json", ...args], { cwd: dir });
+      if (r.code !== 0) throw new Error(`ctl ${args.join(" ")} failed (${r.code}): ${r.stderr}`);
+      const values = r.stdout.trim().split("\n").filter(Boolean).map((l) => JSON.parse(l));
+      return isListVerb(args) || values.length !== 1 ? values : values[0];
+    },
+    call: (verb, args) => callControl({ path: socketPath }, verb, { args }),
+    logs: () => text,
+    waitForLog,
+    signal: (sig) => child.kill(sig),
+    exited,
+    stop: async () => {
+      if (exitCode === undefined) {
+        try {
+          await callControl({ path: socketPath }, "stop", { timeoutMs: 3000 });
+        } catch {
+          try {
+            child.kill("SIGTERM");
+          } catch { /* gone */ }
+        }
+      }
+      let code: number;
+      try {
+        code = await exited(8000);
+      } catch {
+        child.kill("SIGKILL");
+        code = await exited(3000);
+      }
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+      return code;
+    },
+  };
+  if (options.expectFailure) {
+    await exited(options.timeoutMs ?? 20_000);
+    return daemon;
+  }
+  try {
+    await waitForLog(/\bready\b.*socket=/, options.timeoutMs ?? 20_000);
+  } catch (e) {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* gone */ }
+    await status;
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    throw e;
+  }
+  return daemon;
+}
+
+/** A message received by the test SMTP server. */
+export interface ReceivedMail {
+  from: string;
+  to: string[];
+  /** The raw RFC 5322 message. */
+  raw: string;
+}
+
+/** A real SMTP server on loopback (npm:smtp-server), recording what it receives. */
+export interface TestSmtp {
+  port: number;
+  messages: ReceivedMail[];
+  /** Resolves when `count` messages have arrived (bounded). */
+  waitFor(count: number, timeoutMs?: number): Promise<ReceivedMail[]>;
+  close(): Promise<void>;
+}
+
+/** Starts an SMTP server on 127.0.0.1 without TLS or auth. */
+export async function startSmtp(): Promise<TestSmtp> {
+  const messages: ReceivedMail[] = [];
+  const waiters: { count: number; resolve: () => void }[] = [];
+  const server = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ["STARTTLS"],
+    logger: false,
+    onData(stream, session, callback) {
+      const chunks: Uint8Array[] = [];
+      stream.on("data", (c: Uint8Array) => chunks.push(c));
+      stream.on("end", () => {
+        const raw = new TextDecoder().decode(
+          chunks.reduce((a, b) => {
+            const m = new Uint8Array(a.length + b.length);
+            m.set(a);
+            m.set(b, a.length);
+            return m;
+          }, new Uint8Array(0)),
+        );
+        messages.push({
+          from: session.envelope.mailFrom ? session.envelope.mailFrom.address : "",
+          to: session.envelope.rcptTo.map((r) => r.address),
+          raw,
+        });
+        for (const w of [...waiters]) {
+          if (messages.length >= w.count) {
+            waiters.splice(waiters.indexOf(w), 1);
+            w.resolve();
+          }
+        }
+        callback();
+      });
+    },
+  });
+  const port = freePort();
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, "127.0.0.1", () => resolve());
+  });
+  return {
+    port,
+    messages,
+    waitFor: (count, timeoutMs = 10_000) => {
+      if (messages.length >= count) return Promise.resolve(messages);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(
+          () => reject(new Error(`SMTP server got ${messages.length} of ${count} messages in ${timeoutMs} ms`)),
+          timeoutMs,
+        );
+        waiters.push({
+          count,
+          resolve: () => {
+            clearTimeout(timer);
+            resolve(messages);
+          },
+        });
+      });
+    },
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
