@@ -172,11 +172,14 @@ export async function startDaemon(options: StartOptions = {}): Promise<TestDaemo
   const configPath = `${dir}/vigia.toml`;
   let config = options.config ?? "";
   if (!/^\[paths\]/m.test(config)) {
-    config = `[paths]\nstate_dir = "${dir}/lib"\nlog_dir = "${dir}/log"\nruntime_dir = "${dir}/run"\n\n` +
+    config =
+      `[paths]\nstate_dir = "${dir}/lib"\nlog_dir = "${dir}/log"\nruntime_dir = "${dir}/run"\n\n` +
       config;
   }
   for (const name of COMPONENT_SECTIONS) {
-    if (!new RegExp(`^\\[${name}[\\].]`, "m").test(config)) config += `\n[${name}]\nenabled = false\n`;
+    if (!new RegExp(`^\\[${name}[\\].]`, "m").test(config)) {
+      config += `\n[${name}]\nenabled = false\n`;
+    }
   }
   await Deno.writeTextFile(configPath, config);
   const socketPath = /runtime_dir\s*=\s*"([^"]+)"/.exec(config)![1] + "/control.sock";
@@ -246,7 +249,10 @@ export async function startDaemon(options: StartOptions = {}): Promise<TestDaemo
     const s = await Promise.race([
       status.then((x) => x.code),
       new Promise<number>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`daemon did not exit within ${timeoutMs} ms`)), timeoutMs);
+        timer = setTimeout(
+          () => reject(new Error(`daemon did not exit within ${timeoutMs} ms`)),
+          timeoutMs,
+        );
       }),
     ]).finally(() => clearTimeout(timer));
     await pump;
@@ -373,7 +379,12 @@ export async function startSmtp(): Promise<TestSmtp> {
       if (messages.length >= count) return Promise.resolve(messages);
       return new Promise((resolve, reject) => {
         const timer = setTimeout(
-          () => reject(new Error(`SMTP server got ${messages.length} of ${count} messages in ${timeoutMs} ms`)),
+          () =>
+            reject(
+              new Error(
+                `SMTP server got ${messages.length} of ${count} messages in ${timeoutMs} ms`,
+              ),
+            ),
           timeoutMs,
         );
         waiters.push({

@@ -11,7 +11,10 @@ import { moduleChecks } from "../daemon/mod.ts";
 import type { AnyConfig } from "../daemon/types.ts";
 
 /** Loads and validates a config (file or embedded default); `checks` adds the semantic checks. */
-export async function loadAppConfig(path: string | undefined, options: { checks?: boolean } = {}): Promise<AnyConfig> {
+export async function loadAppConfig(
+  path: string | undefined,
+  options: { checks?: boolean } = {},
+): Promise<AnyConfig> {
   const { config } = await loadConfig(configSchema(), {
     path,
     checks: options.checks ? moduleChecks(components) : [],

@@ -19,7 +19,10 @@ interface VerbSpec {
   /** Control verb name. */
   verb: string;
   /** Option flags with their yargs types. */
-  options?: Record<string, { type: "string" | "number" | "boolean"; describe: string; choices?: string[] }>;
+  options?: Record<
+    string,
+    { type: "string" | "number" | "boolean"; describe: string; choices?: string[] }
+  >;
   /** Positional names copied into args. */
   positionals?: string[];
   /** Default request timeout for long verbs. */
@@ -30,7 +33,11 @@ const LOG_SORTS = ["ip", "date", "time", "mac", "vendor"];
 
 const FLAT_VERBS: VerbSpec[] = [
   { command: "status", describe: "daemon and component state", verb: "status" },
-  { command: "reload", describe: "re-read the config (keeps the old one if invalid)", verb: "reload" },
+  {
+    command: "reload",
+    describe: "re-read the config (keeps the old one if invalid)",
+    verb: "reload",
+  },
   { command: "stop", describe: "stop the daemon", verb: "stop" },
   { command: "stats", describe: "counters of every component", verb: "stats" },
   {
@@ -74,8 +81,18 @@ const FLAT_VERBS: VerbSpec[] = [
 ];
 
 const DENY_VERBS = (what: "dns" | "mac"): VerbSpec[] => [
-  { command: "add <value>", describe: `add an unauthorized ${what === "dns" ? "DNS server" : "MAC"}`, verb: `deny ${what} add`, positionals: ["value"] },
-  { command: "del <value>", describe: "remove it", verb: `deny ${what} del`, positionals: ["value"] },
+  {
+    command: "add <value>",
+    describe: `add an unauthorized ${what === "dns" ? "DNS server" : "MAC"}`,
+    verb: `deny ${what} add`,
+    positionals: ["value"],
+  },
+  {
+    command: "del <value>",
+    describe: "remove it",
+    verb: `deny ${what} del`,
+    positionals: ["value"],
+  },
   { command: "list", describe: "list them", verb: `deny ${what} list` },
 ];
 
@@ -88,11 +105,22 @@ const ZONE_VERBS: VerbSpec[] = [
     positionals: ["name", "type", "value"],
     options: { ttl: { type: "number", describe: "TTL in seconds" } },
   },
-  { command: "del <name> [type]", describe: "delete records of a name", verb: "zone del", positionals: ["name", "type"] },
+  {
+    command: "del <name> [type]",
+    describe: "delete records of a name",
+    verb: "zone del",
+    positionals: ["name", "type"],
+  },
 ];
 
 const SCAN_VERBS: VerbSpec[] = [
-  { command: "run [domain]", describe: "scan now (one domain or all)", verb: "scan run", positionals: ["domain"], timeoutMs: 600_000 },
+  {
+    command: "run [domain]",
+    describe: "scan now (one domain or all)",
+    verb: "scan run",
+    positionals: ["domain"],
+    timeoutMs: 600_000,
+  },
   {
     command: "results [domain]",
     describe: "latest scan results",
@@ -160,12 +188,25 @@ export function ctlCommand(y: Argv): Argv {
       b = addVerbs(b, FLAT_VERBS);
       b = b.command("deny", "unauthorized DNS servers and MACs", (d: Argv) =>
         d
-          .command("dns", "unauthorized DNS servers", (x: Argv) => addVerbs(x, DENY_VERBS("dns")).demandCommand(1))
-          .command("mac", "unauthorized MACs", (x: Argv) => addVerbs(x, DENY_VERBS("mac")).demandCommand(1))
+          .command("dns", "unauthorized DNS servers", (x: Argv) =>
+            addVerbs(x, DENY_VERBS("dns")).demandCommand(1))
+          .command("mac", "unauthorized MACs", (x: Argv) =>
+            addVerbs(x, DENY_VERBS("mac")).demandCommand(1))
           .demandCommand(1));
-      b = b.command("zone", "records served by the dns component", (z: Argv) => addVerbs(z, ZONE_VERBS).demandCommand(1));
-      b = b.command("scan", "fault-tolerance scans", (s: Argv) => addVerbs(s, SCAN_VERBS).demandCommand(1));
-      return b.demandCommand(1, "name a verb: status, reload, stop, stats, logs, devices, alerts, deny, zone, scan");
+      b = b.command(
+        "zone",
+        "records served by the dns component",
+        (z: Argv) => addVerbs(z, ZONE_VERBS).demandCommand(1),
+      );
+      b = b.command(
+        "scan",
+        "fault-tolerance scans",
+        (s: Argv) => addVerbs(s, SCAN_VERBS).demandCommand(1),
+      );
+      return b.demandCommand(
+        1,
+        "name a verb: status, reload, stop, stats, logs, devices, alerts, deny, zone, scan",
+      );
     },
   );
 }

@@ -26,7 +26,8 @@ function configCommand(y: Argv): Argv {
       .command(
         "check",
         "validate a config: exit 0, or 1 with FILE:LINE:COL: message",
-        (b: Argv) => b.option("config", { type: "string", describe: "config file (default: embedded)" }),
+        (b: Argv) =>
+          b.option("config", { type: "string", describe: "config file (default: embedded)" }),
         async (argv: Record<string, unknown>) => {
           try {
             await loadAppConfig(argv.config as string | undefined, { checks: true });
@@ -40,10 +41,16 @@ function configCommand(y: Argv): Argv {
         },
       )
       .command("defaults", "print the embedded default config", {}, () => {
-        console.log(renderToml(configSchema(), { header: "vigia embedded default configuration (no root; state under ./var)" }).trimEnd());
+        console.log(
+          renderToml(configSchema(), {
+            header: "vigia embedded default configuration (no root; state under ./var)",
+          }).trimEnd(),
+        );
       })
       .command("reference", "print the reference (production) config", {}, () => {
-        console.log(renderToml(configSchema(), { values: "reference", header: REFERENCE_HEADER }).trimEnd());
+        console.log(
+          renderToml(configSchema(), { values: "reference", header: REFERENCE_HEADER }).trimEnd(),
+        );
       })
       .demandCommand(1, "name a config command: check, defaults, reference"));
 }
@@ -66,7 +73,8 @@ export async function main(args: string[]): Promise<number> {
     .command(
       "run",
       "run the daemon in the foreground",
-      (b: Argv) => b.option("config", { type: "string", describe: "config file (default: embedded)" }),
+      (b: Argv) =>
+        b.option("config", { type: "string", describe: "config file (default: embedded)" }),
       async (argv: Record<string, unknown>) => {
         exit.code = await runDaemon({
           configPath: argv.config as string | undefined,
@@ -81,12 +89,16 @@ export async function main(args: string[]): Promise<number> {
   y = y.demandCommand(1, "name a command: run, config, ingest, analyse, veridns, ctl");
   let helpShown = false;
   try {
-    const parsed = await y.parseAsync(args, {}, (err: Error | undefined, _argv: unknown, output: string) => {
-      if (output && !err) {
-        helpShown = true;
-        console.log(output);
-      }
-    });
+    const parsed = await y.parseAsync(
+      args,
+      {},
+      (err: Error | undefined, _argv: unknown, output: string) => {
+        if (output && !err) {
+          helpShown = true;
+          console.log(output);
+        }
+      },
+    );
     void parsed;
   } catch (e) {
     usageError ??= (e as Error).message;

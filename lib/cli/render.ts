@@ -17,7 +17,8 @@ export function table(rows: Record<string, unknown>[], columns?: string[]): stri
   const cols = columns ?? [...new Set(rows.flatMap((r) => Object.keys(r)))];
   const cells = rows.map((r) => cols.map((c) => cell(r[c]).replace(/[\t\n]/g, " ")));
   const widths = cols.map((c, i) => Math.max(c.length, ...cells.map((row) => row[i].length)));
-  const line = (parts: string[]) => parts.map((p, i) => (i === parts.length - 1 ? p : p.padEnd(widths[i]))).join("  ");
+  const line = (parts: string[]) =>
+    parts.map((p, i) => (i === parts.length - 1 ? p : p.padEnd(widths[i]))).join("  ");
   return [line(cols.map((c) => c.toUpperCase())), ...cells.map(line)].join("\n");
 }
 
@@ -33,7 +34,9 @@ export function keyValues(obj: Record<string, unknown>, indent = ""): string {
       out.push(keyValues(v as Record<string, unknown>, indent + "  "));
     } else if (Array.isArray(v) && v.length > 0 && typeof v[0] === "object" && v[0] !== null) {
       out.push(`${indent}${k}:`);
-      out.push(table(v as Record<string, unknown>[]).split("\n").map((l) => indent + "  " + l).join("\n"));
+      out.push(
+        table(v as Record<string, unknown>[]).split("\n").map((l) => indent + "  " + l).join("\n"),
+      );
     } else {
       out.push(`${indent}${k.padEnd(width)}  ${cell(v)}`);
     }

@@ -14,7 +14,12 @@
 import { type ControlResponse, LineReader } from "./protocol.ts";
 
 export { type ControlRequest, type ControlResponse, LineReader } from "./protocol.ts";
-export { type Dispatch, MAX_REQUEST_TIMEOUT_MS, type RequestOrigin, serveConnections } from "./server.ts";
+export {
+  type Dispatch,
+  MAX_REQUEST_TIMEOUT_MS,
+  type RequestOrigin,
+  serveConnections,
+} from "./server.ts";
 
 /** A request that the daemon answered with `ok: false`. */
 export class ControlError extends Error {
@@ -70,7 +75,11 @@ export async function callControl(
     } catch { /* closed */ }
   }, timeoutMs);
   try {
-    const request: Record<string, unknown> = { id: 1, verb, args: { ...args, timeout_ms: timeoutMs } };
+    const request: Record<string, unknown> = {
+      id: 1,
+      verb,
+      args: { ...args, timeout_ms: timeoutMs },
+    };
     if ("token" in target && target.token) request.token = target.token;
     const bytes = new TextEncoder().encode(JSON.stringify(request) + "\n");
     let off = 0;

@@ -52,7 +52,9 @@ export async function serveConnections(
   try {
     for await (const conn of listener) {
       if (conns.size >= options.maxClients) {
-        writeLine(conn, { ok: false, error: "too many control clients" }).finally(() => safeClose(conn));
+        writeLine(conn, { ok: false, error: "too many control clients" }).finally(() =>
+          safeClose(conn)
+        );
         continue;
       }
       conns.add(conn);
@@ -91,23 +93,37 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   ]).finally(() => clearTimeout(timer));
 }
 
-async function handleConnection(conn: Deno.Conn, dispatch: Dispatch, options: ServeOptions): Promise<void> {
+async function handleConnection(
+  conn: Deno.Conn,
+  dispatch: Dispatch,
+  options: ServeOptions,
+): Promise<void> {
   const origin: RequestOrigin = { transport: options.transport ?? "local" };
   if (conn.remoteAddr.transport === "tcp") {
     origin.address = `${conn.remoteAddr.hostname}:${conn.remoteAddr.port}`;
   }
   const reader = new LineReader(conn.readable, options.maxRequestBytes);
   try {
-    if (options.admit) await withTimeout(Promise.resolve(options.admit(conn)), options.requestTimeoutMs, "handshake");
+    if (options.admit) {
+      await withTimeout(
+        Promise.resolve(options.admit(conn)),
+        options.requestTimeoutMs,
+        "handshake",
+      );
+    }
     for (;;) {
-      const line = await withTimeout(reader.next(), options.requestTimeoutMs, "waiting for a request");
+      const line = await withTimeout(
+        reader.next(),
+        options.requestTimeoutMs,
+        "waiting for a request",
+      );
       if (line === null) break;
       if (line.trim() === "") continue;
       let request: ControlRequest;
       try {
         request = JSON.parse(line);
         if (typeof request !== "object" || request === null || typeof request.verb !== "string") {
-          throw new Error("a request needs a string \"verb\"");
+          throw new Error('a request needs a string "verb"');
         }
       } catch (e) {
         await writeLine(conn, { ok: false, error: `bad request: ${(e as Error).message}` });

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { bool, duration, int, section, type SectionValue, str } from "../config/schema.ts";
+import { duration, int, section, type SectionValue, str } from "../config/schema.ts";
 
 /** Schema of `[paths]`. */
 export const pathsSection = section("Where vigia keeps its files.", {

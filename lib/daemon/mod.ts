@@ -18,7 +18,12 @@ import { ConfigError, formatIssue, loadConfig, type Section, type Spec } from ".
 import { DailyLog } from "../daylog/mod.ts";
 import { createLogger, type Logger, type LogLevel } from "../log/mod.ts";
 import { openStore, type Store } from "../store/mod.ts";
-import { type ControlRequest, type RequestOrigin, serveConnections, socketIsLive } from "../control/mod.ts";
+import {
+  type ControlRequest,
+  type RequestOrigin,
+  serveConnections,
+  socketIsLive,
+} from "../control/mod.ts";
 import { Supervisor } from "./supervisor.ts";
 import {
   type AnyConfig,
@@ -31,7 +36,14 @@ import {
 import { coreVerbs } from "./verbs.ts";
 
 export { VerbError } from "./types.ts";
-export type { AnyConfig, Component, ComponentContext, ComponentModule, VerbEnv, VerbHandler } from "./types.ts";
+export type {
+  AnyConfig,
+  Component,
+  ComponentContext,
+  ComponentModule,
+  VerbEnv,
+  VerbHandler,
+} from "./types.ts";
 export { Supervisor } from "./supervisor.ts";
 
 /** The program version, printed by `vigia --version` and `ctl status`. */
@@ -106,7 +118,8 @@ export class Daemon {
       batchRows: this.#config.store.batch_rows,
       batchInterval: this.#config.store.batch_interval,
     });
-    this.#store.onError = (e, sql) => this.#log.child("store").error("write failed", { error: e, sql: sql.slice(0, 80) });
+    this.#store.onError = (e, sql) =>
+      this.#log.child("store").error("write failed", { error: e, sql: sql.slice(0, 80) });
     this.#dailyLog = new DailyLog({
       dir: paths.log_dir,
       timeZone: this.#config.log.timezone || undefined,
@@ -118,10 +131,14 @@ export class Daemon {
       log: this.#log.child("alerts"),
       config: this.#config.alerts as AlertsConfig,
     });
-    for (const [name, handler] of Object.entries(coreVerbs(this))) this.#verbs.set(name, { handler });
+    for (const [name, handler] of Object.entries(coreVerbs(this))) {
+      this.#verbs.set(name, { handler });
+    }
     for (const m of this.#options.modules) {
       if (m.migrations) this.#store.migrate(m.name, m.migrations);
-      for (const [name, handler] of Object.entries(m.verbs ?? {})) this.#verbs.set(name, { handler, module: m });
+      for (const [name, handler] of Object.entries(m.verbs ?? {})) {
+        this.#verbs.set(name, { handler, module: m });
+      }
       this.#supervisors.push(
         new Supervisor(m, this.#contextFor(m), {
           backoffMaxMs: this.#config.control.restart_backoff_max,
@@ -154,8 +171,9 @@ export class Daemon {
     await Deno.chmod(this.#socketPath, parseInt(control.socket_mode, 8));
     if (control.socket_group) {
       const gid = await groupId(control.socket_group);
-      if (gid === undefined) this.#log.warn("socket group not found", { group: control.socket_group });
-      else await Deno.chown(this.#socketPath, null, gid);
+      if (gid === undefined) {
+        this.#log.warn("socket group not found", { group: control.socket_group });
+      } else await Deno.chown(this.#socketPath, null, gid);
     }
     this.#serving = serveConnections(this.#listener, (req, origin) => this.dispatch(req, origin), {
       maxRequestBytes: control.max_request_bytes,
@@ -190,9 +208,13 @@ export class Daemon {
   async dispatch(request: ControlRequest, _origin: RequestOrigin): Promise<unknown> {
     const verb = this.#verbs.get(request.verb);
     if (!verb) {
-      throw new VerbError(`unknown verb "${request.verb}"; known: ${[...this.#verbs.keys()].sort().join(", ")}`);
+      throw new VerbError(
+        `unknown verb "${request.verb}"; known: ${[...this.#verbs.keys()].sort().join(", ")}`,
+      );
     }
-    const supervisor = verb.module ? this.#supervisors.find((s) => s.module === verb.module) : undefined;
+    const supervisor = verb.module
+      ? this.#supervisors.find((s) => s.module === verb.module)
+      : undefined;
     const env: VerbEnv = {
       store: this.#store,
       config: this.#config,
@@ -254,7 +276,9 @@ export class Daemon {
         checks: moduleChecks(this.#options.modules),
       });
     } catch (e) {
-      const msg = e instanceof ConfigError ? e.issues.map(formatIssue).join("; ") : (e as Error).message;
+      const msg = e instanceof ConfigError
+        ? e.issues.map(formatIssue).join("; ")
+        : (e as Error).message;
       this.#reloads.failed++;
       this.#reloads.last_error = msg;
       log.error("config invalid; keeping the running config", { error: msg });

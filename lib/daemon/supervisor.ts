@@ -9,7 +9,13 @@ import type { Logger } from "../log/mod.ts";
 import type { Component, ComponentContext, ComponentModule } from "./types.ts";
 
 /** Life-cycle states shown by `ctl status`. */
-export type ComponentState = "disabled" | "starting" | "running" | "backoff" | "stopping" | "stopped";
+export type ComponentState =
+  | "disabled"
+  | "starting"
+  | "running"
+  | "backoff"
+  | "stopping"
+  | "stopped";
 
 /** What `ctl status` shows of one component. */
 export interface ComponentStatus {
@@ -35,6 +41,8 @@ export interface SupervisorOptions {
   backoffMaxMs?: number;
   /** How long `stop()` of the component may take before it is abandoned. @default 4000 */
   stopTimeoutMs?: number;
+  /** Called on every state change (after the change). */
+  onState?: (state: ComponentState) => void;
 }
 
 /** Supervises one instance of a component module. */
@@ -45,7 +53,8 @@ export class Supervisor {
   readonly #stopTimeoutMs: number;
   #context: ComponentContext;
   #instance: Component | undefined;
-  #state: ComponentState = "stopped";
+  #stateValue: ComponentState = "stopped";
+  readonly #onState?: (state: ComponentState) => void;
   #startedAt = 0;
   #restarts = 0;
   #lastError: string | null = null;
@@ -59,8 +68,18 @@ export class Supervisor {
     this.#log = context.log;
     this.#backoffMaxMs = options.backoffMaxMs ?? 60_000;
     this.#stopTimeoutMs = options.stopTimeoutMs ?? 4000;
+    this.#onState = options.onState;
     this.#enabled = module.enabled(context.section);
     if (!this.#enabled) this.#state = "disabled";
+  }
+
+  get #state(): ComponentState {
+    return this.#stateValue;
+  }
+
+  set #state(state: ComponentState) {
+    this.#stateValue = state;
+    this.#onState?.(state);
   }
 
   /** The running instance, if any. */
@@ -100,11 +119,18 @@ export class Supervisor {
   }
 
   #died(generation: number, instance: Component, error: unknown): void {
-    if (generation !== this.#generation || this.#instance !== instance || this.#state !== "running") return;
+    if (
+      generation !== this.#generation || this.#instance !== instance || this.#state !== "running"
+    ) return;
     this.#fail(generation, 0, error, instance);
   }
 
-  #fail(generation: number, attempt: number, error: unknown, instance: Component | undefined): void {
+  #fail(
+    generation: number,
+    attempt: number,
+    error: unknown,
+    instance: Component | undefined,
+  ): void {
     const message = error instanceof Error ? error.message : String(error);
     this.#lastError = `${new Date().toISOString()} ${message}`;
     const delay = Math.min(this.#backoffMaxMs, 1000 * 2 ** attempt);
@@ -141,7 +167,9 @@ export class Supervisor {
       new Promise<boolean>((r) => (timer = setTimeout(() => r(true), this.#stopTimeoutMs))),
     ]);
     clearTimeout(timer);
-    if (timedOut) this.#log.error("did not stop in time; abandoned", { timeout_ms: this.#stopTimeoutMs });
+    if (timedOut) {
+      this.#log.error("did not stop in time; abandoned", { timeout_ms: this.#stopTimeoutMs });
+    }
     this.#state = "stopped";
     this.#log.info("stopped");
   }
@@ -173,7 +201,9 @@ export class Supervisor {
       name: this.module.name,
       enabled: this.#enabled,
       state: this.#state,
-      uptime_s: this.#state === "running" ? Math.round((Date.now() - this.#startedAt) / 1000) : null,
+      uptime_s: this.#state === "running"
+        ? Math.round((Date.now() - this.#startedAt) / 1000)
+        : null,
       restarts: this.#restarts,
       last_error: this.#lastError,
       details,

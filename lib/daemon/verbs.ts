@@ -22,12 +22,15 @@ export function parseTimeArg(text: unknown, name: string): number | undefined {
   const s = String(text).trim();
   const rel = /^(\d+(?:\.\d+)?)(s|m|h|d)$/.exec(s);
   if (rel) {
-    const unit = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[rel[2] as "s" | "m" | "h" | "d"];
+    const unit =
+      { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[rel[2] as "s" | "m" | "h" | "d"];
     return Date.now() - Number(rel[1]) * unit;
   }
   const t = Date.parse(/^\d{4}-\d{2}-\d{2}$/.test(s) ? `${s}T00:00:00` : s);
   if (Number.isNaN(t)) {
-    throw new VerbError(`--${name} must be an ISO time (2026-11-21T10:00) or an age like 90m, 2h, 7d: got "${s}"`);
+    throw new VerbError(
+      `--${name} must be an ISO time (2026-11-21T10:00) or an age like 90m, 2h, 7d: got "${s}"`,
+    );
   }
   return t;
 }
@@ -67,7 +70,15 @@ export function coreVerbs(daemon: DaemonHandle): Record<string, VerbHandler> {
         params.push(String(args.kind));
       }
       const rows = env.store.query<
-        { id: number; time: number; kind: string; severity: string; subject: string; details: string; repeats: number }
+        {
+          id: number;
+          time: number;
+          kind: string;
+          severity: string;
+          subject: string;
+          details: string;
+          repeats: number;
+        }
       >(
         `SELECT id, time, kind, severity, subject, details, repeats FROM alerts ${
           where.length ? `WHERE ${where.join(" AND ")}` : ""

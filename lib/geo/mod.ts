@@ -124,3 +124,12 @@ export async function openGeo(options: GeoOptions): Promise<GeoDb> {
   const asn = await openReader(options.asnDb, "ASN", warnings);
   return new GeoDb(city, asn, warnings);
 }
+
+export { utmBand, type UtmCell, utmCell, utmValue } from "./utm.ts";
+export { mgrsReference, mgrsValue } from "./mgrs.ts";
+export {
+  formatUtcOffset,
+  TIME_ZONE_VALUE_DATE,
+  timeZoneValue,
+  utcOffsetMinutes,
+} from "./timezone.ts";
