@@ -332,13 +332,73 @@ export interface TestSmtp {
   close(): Promise<void>;
 }
 
-/** Starts an SMTP server on 127.0.0.1 without TLS or auth. */
-export async function startSmtp(): Promise<TestSmtp> {
+/** Options for {@linkcode startSmtp}. */
+export interface SmtpOptions {
+  /** `"none"` (default), `"starttls"` (offers STARTTLS) or `"implicit"` (TLS from the first byte). */
+  tls?: "none" | "starttls" | "implicit";
+  /** PEM key and certificate for TLS. */
+  key?: string;
+  cert?: string;
+  /** When set, AUTH is required with this user and password. */
+  auth?: { user: string; pass: string };
+}
+
+/** Makes a self-signed certificate for 127.0.0.1 with openssl (a test tool here, not a runtime dependency). */
+export async function makeTestCertificate(
+  dir: string,
+): Promise<{ key: string; cert: string; keyPath: string; certPath: string }> {
+  const keyPath = `${dir}/test.key`, certPath = `${dir}/test.crt`;
+  const out = await new Deno.Command("openssl", {
+    args: [
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:P-256",
+      "-nodes",
+      "-days",
+      "2",
+      "-subj",
+      "/CN=127.0.0.1",
+      "-addext",
+      "subjectAltName=IP:127.0.0.1",
+      "-keyout",
+      keyPath,
+      "-out",
+      certPath,
+    ],
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  if (out.code !== 0) throw new Error(`openssl failed: ${new TextDecoder().decode(out.stderr)}`);
+  return {
+    key: await Deno.readTextFile(keyPath),
+    cert: await Deno.readTextFile(certPath),
+    keyPath,
+    certPath,
+  };
+}
+
+/** Starts an SMTP server on 127.0.0.1 (plain by default; STARTTLS, implicit TLS and AUTH on request). */
+export async function startSmtp(options: SmtpOptions = {}): Promise<TestSmtp> {
+  const { tls = "none" } = options;
   const messages: ReceivedMail[] = [];
   const waiters: { count: number; resolve: () => void }[] = [];
   const server = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ["STARTTLS"],
+    secure: tls === "implicit",
+    key: options.key,
+    cert: options.cert,
+    authOptional: !options.auth,
+    allowInsecureAuth: false,
+    disabledCommands: [...(tls === "none" ? ["STARTTLS"] : []), ...(options.auth ? [] : ["AUTH"])],
+    onAuth(auth, _session, callback) {
+      if (
+        options.auth && auth.username === options.auth.user && auth.password === options.auth.pass
+      ) {
+        callback(null, { user: auth.username });
+      } else callback(new Error("invalid credentials"));
+    },
     logger: false,
     onData(stream, session, callback) {
       const chunks: Uint8Array[] = [];

@@ -5,7 +5,7 @@ import { createLogger } from "../../lib/log/mod.ts";
 import { openStore } from "../../lib/store/mod.ts";
 import { loadConfig, section } from "../../lib/config/mod.ts";
 import { alertsSection } from "../../lib/alerts/config.ts";
-import { freePort, startSmtp } from "../_helpers.ts";
+import { freePort, makeTestCertificate, startSmtp } from "../_helpers.ts";
 
 async function alertsConfig(toml: string): Promise<AlertsConfig> {
   const { config } = await loadConfig(section("t", { alerts: alertsSection }), { text: toml });
@@ -108,4 +108,68 @@ retry_max = 1
   assert.ok(mail.failed >= 1);
   assert.ok(t.lines.some((l) => l.includes("alert mail failed")));
   await t.close();
+});
+
+for (const tls of ["starttls", "implicit"] as const) {
+  Deno.test(`alerts: mail over ${tls} TLS with AUTH from the config's password file`, async () => {
+    const dir = await Deno.makeTempDir({ prefix: "vigia-smtp-" });
+    const { key, cert } = await makeTestCertificate(dir);
+    const smtp = await startSmtp({ tls, key, cert, auth: { user: "vigia", pass: "s3cret" } });
+    await Deno.writeTextFile(`${dir}/password`, "s3cret\n");
+    const t = await setup(`[alerts.mail]
+enabled = true
+server = "127.0.0.1:${smtp.port}"
+tls = "${tls}"
+require_tls = true
+verify_certificate = false
+username = "vigia"
+password_file = "${dir}/password"
+to = ["noc@test.invalid"]
+digest_interval = "0s"
+`);
+    t.bus.publish({
+      kind: "unauthorized-mac",
+      severity: "warning",
+      subject: "de:ad:be:ef:00:01 did DHCP",
+    });
+    const [mail] = await smtp.waitFor(1);
+    assert.match(
+      mail.raw,
+      /Subject: \[vigia\] WARNING unauthorized-mac: de:ad:be:ef:00:01 did DHCP/,
+    );
+    await t.close();
+    await smtp.close();
+    await Deno.remove(dir, { recursive: true });
+  });
+}
+
+Deno.test("alerts: a wrong SMTP password is a logged failure, not a crash", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "vigia-smtp-" });
+  const { key, cert } = await makeTestCertificate(dir);
+  const smtp = await startSmtp({
+    tls: "starttls",
+    key,
+    cert,
+    auth: { user: "vigia", pass: "right" },
+  });
+  await Deno.writeTextFile(`${dir}/password`, "wrong");
+  const t = await setup(`[alerts.mail]
+enabled = true
+server = "127.0.0.1:${smtp.port}"
+verify_certificate = false
+username = "vigia"
+password_file = "${dir}/password"
+to = ["noc@test.invalid"]
+digest_interval = "0s"
+retry_max = 1
+`);
+  t.bus.publish({ kind: "x", severity: "error", subject: "y" });
+  await t.close();
+  assert.equal(smtp.messages.length, 0);
+  assert.ok(
+    t.lines.some((l) => /alert mail failed.*(Invalid login|invalid credentials|535)/i.test(l)),
+    t.lines.join("\n"),
+  );
+  await smtp.close();
+  await Deno.remove(dir, { recursive: true });
 });
