@@ -8,7 +8,7 @@
 
 import type { Argv } from "yargs";
 import { callControl, type ControlTarget } from "../control/mod.ts";
-import { isPaged, renderResult } from "./render.ts";
+import { isPaged, keyValues, renderResult, table } from "./render.ts";
 import { socketPathFromConfig } from "./common.ts";
 
 /** How a ctl command is declared: yargs positional/flags → verb + args. */
@@ -130,6 +130,25 @@ const SCAN_VERBS: VerbSpec[] = [
   },
 ];
 
+interface StatusResult extends Record<string, unknown> {
+  components: { name: string; details: Record<string, unknown>; [k: string]: unknown }[];
+}
+
+/** `ctl status` for people: the daemon's facts, then one table row per component. */
+function renderStatus(status: StatusResult): string {
+  const { components, ...daemon } = status;
+  const rows = components.map(({ details, ...c }) => ({
+    ...c,
+    details: Object.entries(details ?? {}).map(([k, v]) =>
+      `${k}=${typeof v === "object" ? JSON.stringify(v) : v}`
+    )
+      .join(" "),
+  }));
+  return `${keyValues(daemon)}
+
+${table(rows, ["name", "enabled", "state", "uptime_s", "restarts", "last_error", "details"])}`;
+}
+
 /** Exit code holder shared with main. */
 export const exit = { code: 0 };
 
@@ -146,7 +165,9 @@ async function runVerb(spec: VerbSpec, argv: Record<string, unknown>): Promise<v
     const target = await targetFrom(argv);
     const result = await callControl(target, spec.verb, { args, timeoutMs: spec.timeoutMs });
     const json = Boolean(argv.json);
-    const text = renderResult(result, json);
+    const text = !json && spec.verb === "status"
+      ? renderStatus(result as StatusResult)
+      : renderResult(result, json);
     if (text) console.log(text);
     if (!json && isPaged(result) && result.next_cursor) {
       console.error(`more: --cursor ${result.next_cursor}`);
