@@ -4,6 +4,8 @@
 # computed from the real run; exits non-zero when anything failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+# Plain output: the summary line is parsed below.
+export NO_COLOR=1
 scripts/setup.sh --test || exit 1
 
 fail=0
