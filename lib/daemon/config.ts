@@ -59,7 +59,8 @@ export const storeSection = section("The SQLite store (WAL) and its batched writ
     default: "200ms",
   }),
   retention_days: int({
-    doc: "Packet events older than this are deleted daily; 0 keeps them forever.",
+    doc:
+      "Stored events and alerts older than this many days are deleted (checked hourly); 0 keeps them forever.",
     default: 30,
     min: 0,
     max: 36500,

@@ -85,6 +85,7 @@ export class Daemon {
   #stopped: { resolve: () => void; promise: Promise<void> };
   #reloads = { ok: 0, failed: 0, last_error: null as string | null };
   #signalHandlers: [Deno.Signal, () => void][] = [];
+  #pruneTimer: ReturnType<typeof setInterval> | undefined;
 
   constructor(options: DaemonOptions, config: AnyConfig, configText: string) {
     this.#options = options;
@@ -149,6 +150,8 @@ export class Daemon {
     await this.#listen();
     this.#installSignals();
     await Promise.all(this.#supervisors.map((s) => s.start()));
+    this.prune();
+    this.#pruneTimer = setInterval(() => this.prune(), 3_600_000);
     this.#log.info("ready", { version: VERSION, pid: Deno.pid, socket: this.#socketPath });
   }
 
@@ -228,6 +231,24 @@ export class Daemon {
     // Queued rows become visible to readers first, so a verb sees what was published before it.
     this.#store.flush();
     return await verb.handler(args, env);
+  }
+
+  /** Deletes stored events older than `store.retention_days` (0 keeps everything); returns rows deleted. */
+  prune(): number {
+    const days = this.#config.store.retention_days;
+    if (!days) return 0;
+    const before = Date.now() - days * 86_400_000;
+    let deleted = this.#store.run("DELETE FROM alerts WHERE time < ?", before).changes;
+    for (const m of this.#options.modules) {
+      if (!m.prune) continue;
+      try {
+        deleted += m.prune(this.#store, before);
+      } catch (e) {
+        this.#log.child(m.name).error("prune failed", { error: e });
+      }
+    }
+    if (deleted > 0) this.#log.info("pruned old events", { rows: deleted, retention_days: days });
+    return deleted;
   }
 
   /** Status of the daemon and every component. */
@@ -327,6 +348,7 @@ export class Daemon {
     if (this.#stopping) return this.#stopping;
     this.#stopping = (async () => {
       this.#log.info("stopping", { reason });
+      clearInterval(this.#pruneTimer);
       for (const [signal, fn] of this.#signalHandlers) {
         try {
           Deno.removeSignalListener(signal, fn);

@@ -99,4 +99,10 @@ export interface ComponentModule<C = unknown> {
   create(context: ComponentContext<C>): Component;
   /** Control verbs, by space-separated name (`"deny dns add"`). */
   verbs?: Record<string, VerbHandler>;
+  /**
+   * Deletes the module's stored events older than `before` (ms since the
+   * epoch); returns the rows deleted. The daemon calls it hourly with
+   * `now - store.retention_days`, also while the component is disabled.
+   */
+  prune?: (store: Store, before: number) => number;
 }

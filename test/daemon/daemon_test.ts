@@ -188,3 +188,29 @@ Deno.test("cli: usage errors exit 2, an unreachable daemon exits 1, config check
   assert.equal(version.stdout.trim(), "0.1.0");
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("daemon: events older than store.retention_days are pruned", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "vigia-prune-" });
+  const config =
+    `[paths]\nstate_dir = "${dir}/lib"\nlog_dir = "${dir}/log"\nruntime_dir = "${dir}/run"\n[store]\nretention_days = 7\n`;
+  const first = await startDaemon({ config });
+  await first.stop();
+  // The stop removed the first daemon's temp dir, not ours: the store is still there.
+  const { DatabaseSync } = await import("node:sqlite");
+  const db = new DatabaseSync(`${dir}/lib/vigia.db`);
+  const insert = db.prepare(
+    "INSERT INTO alerts (time, kind, severity, subject, details) VALUES (?, 'x', 'info', ?, '{}')",
+  );
+  insert.run(Date.now() - 30 * 86_400_000, "old");
+  insert.run(Date.now(), "new");
+  db.close();
+  const second = await startDaemon({ config });
+  try {
+    await second.waitForLog(/pruned old events rows=1 retention_days=7/);
+    const rows = await second.ctlJson(["alerts"]) as { subject: string }[];
+    assert.deepEqual(rows.map((r) => r.subject), ["new"]);
+  } finally {
+    await second.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
