@@ -64,7 +64,7 @@ export interface DnsFields {
   RD: boolean;
   /** Recursion available. */
   RA: boolean;
-  /** Query name without the trailing dot; empty when there is no question. */
+  /** Query name without the trailing dot (the root is `.`); empty when there is no question. */
   query: string;
   /** Query type number. */
   qtype: number;
@@ -92,7 +92,7 @@ export interface DhcpFields {
   assigned_addr?: string;
   /** siaddr (v4). */
   next_server?: string;
-  /** giaddr: the relay (v4). */
+  /** giaddr: the relay (v4); v6: link-address of the outermost Relay-Forward/Reply. */
   relay_addr?: string;
   /** Option 50. */
   requested_addr?: string;
@@ -114,6 +114,8 @@ export interface DhcpFields {
   remote_id?: string;
   /** DHCPv6 client DUID, hex. */
   duid?: string;
+  /** DHCPv6 server DUID (option 2), hex. */
+  server_duid?: string;
 }
 
 /** One decoded message. */
@@ -137,6 +139,16 @@ export interface CaptureCounters {
   kernelDrops: number;
   /** Packets the interface dropped (pcap_stats ps_ifdrop). */
   ifDrops: number;
-  /** Batches vigia dropped because the consumer fell behind. */
+  /** Decoded messages vigia dropped (not delivered) because the consumer fell behind (live only). */
   vigiaDrops: number;
+  /** IP fragments other than the first, which are not reassembled (also counted in `ignored`). */
+  fragments?: number;
+  /** Messages cut short by the snap length or a first fragment, delivered with what was captured. */
+  truncated?: number;
+  /** TCP segments buffered for a DNS message that had not completed yet. */
+  tcpPending?: number;
+  /** TCP flows dropped from reassembly to stay within the memory bounds (or idle too long). */
+  tcpFlowsEvicted?: number;
+  /** Batches whose consumer (`onBatch`) threw (live only). */
+  consumerErrors?: number;
 }

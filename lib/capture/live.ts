@@ -1,0 +1,254 @@
+/**
+ * Live capture: the main-thread side of the libpcap worker.
+ *
+ * @module
+ */
+
+import { copyCounters, newCounters } from "./counters.ts";
+import { CaptureError } from "./errors.ts";
+import { type Libpcap, openLibpcap } from "./libpcap.ts";
+import {
+  CTL_ACKED,
+  CTL_LOCK,
+  CTL_SIZE,
+  CTL_STOP,
+  LOCK_BREAKING,
+  LOCK_BROKEN,
+  LOCK_OPEN,
+  type StartRequest,
+  type WorkerMessage,
+} from "./live_worker.ts";
+import type { TcpReassemblerOptions } from "./tcp_reassembler.ts";
+import type { CaptureCounters, SniffedEvent } from "./types.ts";
+
+/** BPF filter used when none is configured: DNS (UDP and TCP), DHCPv4 and DHCPv6. */
+export const DEFAULT_FILTER =
+  "port 53 or udp port 67 or udp port 68 or udp port 546 or udp port 547";
+
+/** Options of {@linkcode startLiveCapture}. */
+export interface LiveCaptureOptions {
+  /** BPF filter ("" captures everything). @default DEFAULT_FILTER */
+  filter?: string;
+  /** Kernel ring buffer size. @default 33554432 (32 MiB) */
+  bufferBytes?: number;
+  /** Bytes kept of each frame. @default 65535 */
+  snaplen?: number;
+  /** libpcap read timeout: how long the kernel may hold a partly filled block. @default 50 */
+  timeoutMs?: number;
+  /** Promiscuous mode (see traffic of other hosts on the segment). @default true */
+  promisc?: boolean;
+  /** Events per batch at most; a batch is also posted after every `pcap_dispatch` return. @default 1024 */
+  batchSize?: number;
+  /** Events posted but not yet handed to `onBatch` beyond which batches are dropped (`vigiaDrops`). @default 262144 */
+  maxPendingEvents?: number;
+  /** Ports carrying DNS (keep the filter in step). @default [53] */
+  dnsPorts?: number[];
+  /** Bounds of the DNS-over-TCP reassembly. */
+  tcp?: TcpReassemblerOptions;
+  /** Receives each batch on the main thread. Exceptions are counted (`consumerErrors`), not rethrown. */
+  onBatch(events: SniffedEvent[]): void;
+}
+
+/** A running live capture. */
+export interface LiveCapture {
+  /** The interface captured. */
+  readonly iface: string;
+  /** Its link type (LINKTYPE_/DLT_ value). */
+  readonly linkType: number;
+  /** Counters so far, including `kernelDrops`/`ifDrops` from pcap_stats and `vigiaDrops`. */
+  counters(): CaptureCounters;
+  /** Stops the capture (pcap_breakloop from this thread), delivers the last batch and joins the worker; < 1 s. */
+  stop(): Promise<void>;
+  /** Resolves when the capture ends after `stop()`; rejects with CaptureError if the worker dies or libpcap fails. */
+  done: Promise<void>;
+}
+
+const STOP_GRACE_MS = 900;
+
+let mainLib: Libpcap | undefined;
+
+function validate(name: string, value: number, min: number, max: number): void {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new CaptureError(
+      `Cannot start live capture: ${name} must be an integer in ${min}..${max}, got ${value}`,
+    );
+  }
+}
+
+/**
+ * Starts capturing on `iface` with libpcap in a Web Worker, decoding in the
+ * worker and delivering batches of events to `options.onBatch` on this
+ * thread. Resolves once the interface is open and the filter set.
+ *
+ * Throws {@linkcode CaptureError} with a message naming what is missing:
+ * the CAP_NET_RAW capability, the interface, libpcap, or `--allow-ffi`; or
+ * saying why the filter is invalid.
+ *
+ * @example
+ * ```ts
+ * const capture = await startLiveCapture("eth0", {
+ *   onBatch(events) { for (const e of events) console.log(e.kind, e.meta.srcMac); },
+ * });
+ * capture.done.catch((e) => console.error(e.message));
+ * // ...
+ * await capture.stop();
+ * ```
+ */
+export async function startLiveCapture(
+  iface: string,
+  options: LiveCaptureOptions,
+): Promise<LiveCapture> {
+  const {
+    filter = DEFAULT_FILTER,
+    bufferBytes = 32 * 1024 * 1024,
+    snaplen = 65535,
+    timeoutMs = 50,
+    promisc = true,
+    batchSize = 1024,
+    maxPendingEvents = 262144,
+    dnsPorts,
+    tcp,
+    onBatch,
+  } = options;
+  if (typeof iface !== "string" || iface === "" || iface.length > 64) {
+    throw new CaptureError(
+      `Cannot start live capture: bad interface name ${JSON.stringify(iface)}`,
+    );
+  }
+  validate("bufferBytes", bufferBytes, 65536, 2 ** 31 - 1);
+  validate("snaplen", snaplen, 128, 262144);
+  validate("timeoutMs", timeoutMs, 1, 10_000);
+  validate("batchSize", batchSize, 1, 1 << 20);
+  validate("maxPendingEvents", maxPendingEvents, batchSize, 2 ** 30);
+  // This thread needs its own handle on the library for pcap_breakloop.
+  mainLib ??= openLibpcap();
+  const lib = mainLib;
+
+  const control = new SharedArrayBuffer(CTL_SIZE * 4);
+  const ctl = new Int32Array(control);
+  let latest = newCounters();
+  let consumerErrors = 0;
+  let pcapAddr: bigint | number = 0;
+  let linkType = -1;
+  let settled = false;
+
+  let resolveReady!: () => void;
+  let rejectReady!: (e: Error) => void;
+  const ready = new Promise<void>((res, rej) => {
+    resolveReady = res;
+    rejectReady = rej;
+  });
+  let resolveDone!: () => void;
+  let rejectDone!: (e: Error) => void;
+  const done = new Promise<void>((res, rej) => {
+    resolveDone = res;
+    rejectDone = rej;
+  });
+  // Nobody may be listening yet; a death is still reported through `done` to whoever awaits it.
+  done.catch(() => {});
+
+  const worker = new Worker(new URL("./live_worker.ts", import.meta.url).href, {
+    type: "module",
+    name: `vigia-capture-${iface}`,
+  });
+
+  const finish = (error?: Error) => {
+    if (settled) return;
+    settled = true;
+    worker.terminate();
+    if (error) {
+      rejectReady(error);
+      rejectDone(error);
+    } else {
+      resolveReady();
+      resolveDone();
+    }
+  };
+
+  worker.onmessage = (e: MessageEvent<WorkerMessage>) => {
+    const m = e.data;
+    switch (m.type) {
+      case "ready":
+        pcapAddr = m.pcap;
+        linkType = m.linkType;
+        resolveReady();
+        break;
+      case "error":
+        finish(new CaptureError(m.message));
+        break;
+      case "batch":
+        latest = m.counters;
+        try {
+          onBatch(m.events);
+        } catch {
+          consumerErrors++;
+        }
+        Atomics.add(ctl, CTL_ACKED, m.events.length);
+        break;
+      case "counters":
+        latest = m.counters;
+        break;
+      case "stopped":
+        latest = m.counters;
+        finish();
+        break;
+      case "failed":
+        latest = m.counters;
+        finish(new CaptureError(m.message));
+        break;
+    }
+  };
+  worker.onerror = (e: ErrorEvent) => {
+    e.preventDefault();
+    finish(new CaptureError(`Capture worker on "${iface}" died: ${e.message}`));
+  };
+
+  const request: StartRequest = {
+    iface,
+    filter,
+    bufferBytes,
+    snaplen,
+    timeoutMs,
+    promisc,
+    batchSize,
+    maxPendingEvents,
+    dnsPorts,
+    tcp,
+    control,
+  };
+  worker.postMessage(request);
+  await ready;
+
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      Atomics.store(ctl, CTL_STOP, 1);
+      // Break the blocking pcap_dispatch unless the worker is already closing the handle.
+      if (Atomics.compareExchange(ctl, CTL_LOCK, LOCK_OPEN, LOCK_BREAKING) === LOCK_OPEN) {
+        lib.symbols.pcap_breakloop(Deno.UnsafePointer.create(BigInt(pcapAddr)));
+        Atomics.store(ctl, CTL_LOCK, LOCK_BROKEN);
+        Atomics.notify(ctl, CTL_LOCK);
+      }
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        done.catch(() => {}),
+        new Promise<void>((res) => timer = setTimeout(res, STOP_GRACE_MS)),
+      ]);
+      clearTimeout(timer);
+      finish();
+    })();
+    return stopping;
+  };
+
+  return {
+    iface,
+    linkType,
+    counters(): CaptureCounters {
+      const c = copyCounters(latest);
+      if (consumerErrors > 0) c.consumerErrors = consumerErrors;
+      return c;
+    },
+    stop,
+    done,
+  };
+}

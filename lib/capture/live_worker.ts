@@ -1,0 +1,290 @@
+/**
+ * The live capture worker: opens libpcap on one interface and loops on
+ * `pcap_dispatch` (non-immediate mode, so the kernel hands over whole
+ * blocks), decoding each frame in the libpcap callback and posting event
+ * batches to the main thread after every dispatch return.
+ *
+ * The loop is synchronous and never yields to the event loop: the main
+ * thread talks to it through a SharedArrayBuffer (stop flag, acknowledged
+ * events, a small lock around `pcap_breakloop`/`pcap_close`), never through
+ * messages. A blocking `pcap_dispatch` does not return while the interface
+ * is idle, so the main thread calls `pcap_breakloop` itself.
+ *
+ * @module
+ */
+
+/// <reference lib="deno.worker" />
+
+import { copyCounters, newCounters } from "./counters.ts";
+import { decodeAt, type DecodeContext, DEFAULT_PORTS, portTable } from "./frame_decode.ts";
+import {
+  cString,
+  type Libpcap,
+  openLibpcap,
+  PCAP_ERROR_BREAK,
+  PCAP_ERROR_IFACE_NOT_UP,
+  PCAP_ERROR_NO_SUCH_DEVICE,
+  PCAP_ERROR_PERM_DENIED,
+  PCAP_NETMASK_UNKNOWN,
+  readCString,
+} from "./libpcap.ts";
+import { TcpReassembler, type TcpReassemblerOptions } from "./tcp_reassembler.ts";
+import type { CaptureCounters, SniffedEvent } from "./types.ts";
+
+/** Indexes into the shared Int32Array. */
+export const CTL_LOCK = 0;
+/** Set to 1 by the main thread to ask the worker to stop. */
+export const CTL_STOP = 1;
+/** Events the main thread has handed to its consumer (wraps at 2^32). */
+export const CTL_ACKED = 2;
+/** Int32 slots in the shared control buffer. */
+export const CTL_SIZE = 4;
+/** Lock states around pcap_breakloop / pcap_close. */
+export const LOCK_OPEN = 0;
+/** The main thread is calling pcap_breakloop. */
+export const LOCK_BREAKING = 1;
+/** The worker is closing the handle: pcap_breakloop must not be called any more. */
+export const LOCK_CLOSING = 2;
+/** The main thread's pcap_breakloop call has returned. */
+export const LOCK_BROKEN = 3;
+
+/** The start request the main thread posts. */
+export interface StartRequest {
+  /** Interface name. */
+  iface: string;
+  /** BPF filter. */
+  filter: string;
+  /** Kernel buffer bytes. */
+  bufferBytes: number;
+  /** Snap length. */
+  snaplen: number;
+  /** Read timeout. */
+  timeoutMs: number;
+  /** Promiscuous mode. */
+  promisc: boolean;
+  /** Events per posted batch at most. */
+  batchSize: number;
+  /** Undelivered events tolerated before batches are dropped. */
+  maxPendingEvents: number;
+  /** DNS ports. */
+  dnsPorts?: number[];
+  /** TCP reassembly bounds. */
+  tcp?: TcpReassemblerOptions;
+  /** The control buffer (CTL_SIZE Int32 slots). */
+  control: SharedArrayBuffer;
+}
+
+/** Messages the worker posts. */
+export type WorkerMessage =
+  | { type: "ready"; pcap: bigint | number; linkType: number }
+  | { type: "error"; message: string; code: "perm" | "iface" | "down" | "filter" | "lib" | "other" }
+  | { type: "batch"; events: SniffedEvent[]; counters: CaptureCounters }
+  | { type: "counters"; counters: CaptureCounters }
+  | { type: "stopped"; counters: CaptureCounters }
+  | { type: "failed"; message: string; counters: CaptureCounters };
+
+function post(m: WorkerMessage): void {
+  self.postMessage(m);
+}
+
+self.onmessage = (e: MessageEvent<StartRequest>) => {
+  self.onmessage = null;
+  run(e.data);
+  self.close();
+};
+
+function run(req: StartRequest): void {
+  let lib: Libpcap;
+  try {
+    lib = openLibpcap();
+  } catch (err) {
+    post({ type: "error", message: (err as Error).message, code: "lib" });
+    return;
+  }
+  const pcap = lib.symbols;
+  const errbuf = new Uint8Array(512);
+  const p = pcap.pcap_create(cString(req.iface), errbuf);
+  if (p === null) {
+    const msg = new TextDecoder().decode(errbuf.subarray(0, errbuf.indexOf(0)));
+    post({ type: "error", message: `Cannot capture on "${req.iface}": ${msg}`, code: "other" });
+    lib.close();
+    return;
+  }
+  pcap.pcap_set_snaplen(p, req.snaplen);
+  pcap.pcap_set_promisc(p, req.promisc ? 1 : 0);
+  pcap.pcap_set_timeout(p, req.timeoutMs);
+  pcap.pcap_set_buffer_size(p, req.bufferBytes);
+  pcap.pcap_set_immediate_mode(p, 0);
+  const rc = pcap.pcap_activate(p);
+  if (rc < 0) {
+    const detail = readCString(pcap.pcap_geterr(p)) || readCString(pcap.pcap_statustostr(rc));
+    pcap.pcap_close(p);
+    lib.close();
+    post(activateError(req.iface, rc, detail));
+    return;
+  }
+  const prog = new Uint8Array(16); // struct bpf_program { u32 len; pad; struct bpf_insn *insns }
+  if (req.filter !== "") {
+    if (pcap.pcap_compile(p, prog, cString(req.filter), 1, PCAP_NETMASK_UNKNOWN) !== 0) {
+      const detail = readCString(pcap.pcap_geterr(p));
+      pcap.pcap_close(p);
+      lib.close();
+      post({
+        type: "error",
+        message:
+          `Cannot capture on "${req.iface}": invalid capture filter "${req.filter}": ${detail}`,
+        code: "filter",
+      });
+      return;
+    }
+    const set = pcap.pcap_setfilter(p, prog);
+    pcap.pcap_freecode(prog);
+    if (set !== 0) {
+      const detail = readCString(pcap.pcap_geterr(p));
+      pcap.pcap_close(p);
+      lib.close();
+      post({
+        type: "error",
+        message: `Cannot capture on "${req.iface}": cannot set filter: ${detail}`,
+        code: "filter",
+      });
+      return;
+    }
+  }
+  const linkType = pcap.pcap_datalink(p);
+  const control = new Int32Array(req.control);
+
+  // Decode state, all allocated once.
+  const counters = newCounters();
+  const ctx: DecodeContext = {
+    ports: req.dnsPorts ? portTable(req.dnsPorts) : DEFAULT_PORTS,
+    tcp: new TcpReassembler(req.tcp),
+  };
+  const hdr = new Uint8Array(24);
+  const hdrView = new DataView(hdr.buffer);
+  const frame = new Uint8Array(Math.max(req.snaplen, 65535) + 8);
+  const frameView = new DataView(frame.buffer);
+  // copyInto fills its whole destination, so keep one exact-length view per frame length seen.
+  const views: (Uint8Array | undefined)[] = new Array(frame.length + 1);
+  let out: SniffedEvent[] = [];
+  let posted = 0;
+  const batchSize = req.batchSize;
+
+  const flush = () => {
+    if (out.length === 0) return;
+    const pending = (posted - Atomics.load(control, CTL_ACKED)) | 0;
+    if (pending + out.length > req.maxPendingEvents) {
+      counters.vigiaDrops += out.length; // the consumer fell behind: shed load, keep capturing
+      out.length = 0;
+      return;
+    }
+    posted = (posted + out.length) | 0;
+    post({ type: "batch", events: out, counters: copyCounters(counters) });
+    out = [];
+  };
+
+  const onPacket = (_user: Deno.PointerValue, h: Deno.PointerValue, data: Deno.PointerValue) => {
+    if (h === null || data === null) return;
+    Deno.UnsafePointerView.copyInto(h, hdr);
+    // struct pcap_pkthdr on x86_64/aarch64 Linux: i64 tv_sec, i64 tv_usec, u32 caplen, u32 len.
+    const sec = hdrView.getUint32(0, true) + hdrView.getInt32(4, true) * 4294967296;
+    const usec = hdrView.getUint32(8, true);
+    let caplen = hdrView.getUint32(16, true);
+    const len = hdrView.getUint32(20, true);
+    if (caplen > frame.length) caplen = frame.length;
+    let dst = views[caplen];
+    if (dst === undefined) dst = views[caplen] = frame.subarray(0, caplen);
+    if (caplen > 0) Deno.UnsafePointerView.copyInto(data, dst);
+    decodeAt(
+      ctx,
+      linkType,
+      frame,
+      frameView,
+      0,
+      caplen,
+      len,
+      sec * 1000 + usec / 1000,
+      out,
+      counters,
+    );
+    if (out.length >= batchSize) flush();
+  };
+  const callback = new Deno.UnsafeCallback(
+    { parameters: ["pointer", "pointer", "pointer"], result: "void" } as const,
+    onPacket,
+  );
+
+  post({ type: "ready", pcap: Deno.UnsafePointer.value(p), linkType });
+
+  const stats = new Uint8Array(16); // struct pcap_stat { u_int ps_recv, ps_drop, ps_ifdrop }
+  const statsView = new DataView(stats.buffer);
+  let failure = "";
+  let lastCountersPost = 0;
+  let lastPacketsPosted = -1;
+  while (Atomics.load(control, CTL_STOP) === 0) {
+    const n = pcap.pcap_dispatch(p, -1, callback.pointer, null);
+    if (pcap.pcap_stats(p, stats) === 0) {
+      counters.kernelDrops = statsView.getUint32(4, true);
+      counters.ifDrops = statsView.getUint32(8, true);
+    }
+    if (out.length > 0) {
+      flush();
+    } else if (counters.packets !== lastPacketsPosted || counters.vigiaDrops > 0) {
+      // Keep the main thread's counters fresh when packets produced no events.
+      const now = Date.now();
+      if (now - lastCountersPost >= 250) {
+        lastCountersPost = now;
+        lastPacketsPosted = counters.packets;
+        post({ type: "counters", counters: copyCounters(counters) });
+      }
+    }
+    if (n === PCAP_ERROR_BREAK) break;
+    if (n < 0) {
+      failure = `Capture on "${req.iface}" failed: ${readCString(pcap.pcap_geterr(p))}`;
+      break;
+    }
+  }
+  flush();
+  // The main thread may be inside pcap_breakloop on this handle: wait for it before closing.
+  if (Atomics.compareExchange(control, CTL_LOCK, LOCK_OPEN, LOCK_CLOSING) !== LOCK_OPEN) {
+    for (let i = 0; i < 100 && Atomics.load(control, CTL_LOCK) !== LOCK_BROKEN; i++) {
+      Atomics.wait(control, CTL_LOCK, LOCK_BREAKING, 10);
+    }
+  }
+  pcap.pcap_close(p);
+  callback.close();
+  lib.close();
+  if (failure) post({ type: "failed", message: failure, counters: copyCounters(counters) });
+  else post({ type: "stopped", counters: copyCounters(counters) });
+}
+
+function activateError(iface: string, rc: number, detail: string): WorkerMessage {
+  if (rc === PCAP_ERROR_PERM_DENIED) {
+    return {
+      type: "error",
+      code: "perm",
+      message: `Cannot capture on "${iface}": permission denied — live capture needs the ` +
+        `CAP_NET_RAW capability (run as root, or grant it, e.g. systemd AmbientCapabilities=CAP_NET_RAW ` +
+        `or setcap cap_net_raw+ep on the binary) (${detail})`,
+    };
+  }
+  if (rc === PCAP_ERROR_NO_SUCH_DEVICE) {
+    return {
+      type: "error",
+      code: "iface",
+      message: `Cannot capture on "${iface}": no such interface (${detail})`,
+    };
+  }
+  if (rc === PCAP_ERROR_IFACE_NOT_UP) {
+    return {
+      type: "error",
+      code: "down",
+      message: `Cannot capture on "${iface}": interface is down (${detail})`,
+    };
+  }
+  return {
+    type: "error",
+    code: "other",
+    message: `Cannot capture on "${iface}": ${detail} (pcap error ${rc})`,
+  };
+}
