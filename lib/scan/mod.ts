@@ -1,0 +1,247 @@
+/**
+ * The scanner: fault-tolerance scans of virtual police station domains
+ * (FFanalyse's measurements plus a Zonemaster-like verdict), on a schedule in
+ * the daemon, on demand with `vigia ctl scan run`, and one-shot with
+ * `vigia analyse` through {@linkcode runAnalyse}.
+ *
+ * @example
+ * ```ts ignore
+ * import { runAnalyse } from "./mod.ts";
+ * const out = await runAnalyse({ domain: "servicos.sds.pe.gov.br", resolvers: ["127.0.0.1:5300"] });
+ * console.log(out.stdout); // the report; out.code is the exit code
+ * ```
+ *
+ * @module
+ */
+
+import { geoipSection } from "../daemon/config.ts";
+import {
+  type AnyConfig,
+  type ComponentModule,
+  type VerbArgs,
+  type VerbEnv,
+  VerbError,
+} from "../daemon/types.ts";
+import { openGeo } from "../geo/mod.ts";
+import { parseResolver, type ResolverAddress } from "../resolver/mod.ts";
+import { analyseDomain, normaliseDomain } from "./analyse.ts";
+import {
+  configuredResolvers,
+  mapLimit,
+  scanAndRecord,
+  ScannerComponent,
+  scannerMigrations,
+  scanRow,
+} from "./component.ts";
+import { scannerChecks, type ScannerConfig, scannerSection } from "./config.ts";
+import { renderReport } from "./report.ts";
+import type { ScanResult } from "./types.ts";
+
+export { analyseDomain, type AnalyseOptions, normaliseDomain } from "./analyse.ts";
+export { renderReport } from "./report.ts";
+export { compareScans, evaluateFindings, type ScanChange } from "./findings.ts";
+export { type FluxScores, fluxScores } from "./metrics.ts";
+export { type ScannerConfig, scannerSection } from "./config.ts";
+export { ScannerComponent, type ScanRow } from "./component.ts";
+export type { AddressInfo, Finding, Level, ScanResult } from "./types.ts";
+
+function domainArg(args: VerbArgs): string | undefined {
+  const d = args.domain;
+  if (d === undefined || d === null || d === "") return undefined;
+  if (typeof d !== "string") throw new VerbError("domain must be a string");
+  try {
+    return normaliseDomain(d);
+  } catch (e) {
+    throw new VerbError((e as Error).message);
+  }
+}
+
+function sectionOf(config: AnyConfig): ScannerConfig {
+  return config.scanner as ScannerConfig;
+}
+
+async function scanRunVerb(args: VerbArgs, env: VerbEnv) {
+  const one = domainArg(args);
+  const section = sectionOf(env.config);
+  const domains = one ? [one] : section.domains;
+  if (domains.length === 0) throw new VerbError("no domain given and scanner.domains is empty");
+  const running = env.running();
+  let recorded;
+  if (running instanceof ScannerComponent) {
+    recorded = await running.scanNow(domains);
+  } else {
+    // The component is not running (disabled, or failed): scan once from this config.
+    const geo = await openGeo({
+      cityDb: env.config.geoip?.city_db,
+      asnDb: env.config.geoip?.asn_db,
+    });
+    const resolvers = configuredResolvers(section);
+    if (resolvers.length === 0) {
+      throw new VerbError("no resolver to ask: check scanner.resolvers and /etc/resolv.conf");
+    }
+    const deps = {
+      store: env.store,
+      alerts: env.alerts,
+      dailyLog: env.dailyLog,
+      log: env.log,
+      config: env.config,
+      section,
+      geo,
+      resolvers,
+    };
+    recorded = await mapLimit(domains, section.concurrency, (d) => scanAndRecord(d, deps));
+  }
+  return recorded.map((r) => scanRow(r.result, r.changes));
+}
+
+interface StoredRow {
+  domain: string;
+  time: number;
+  addresses: number;
+  ranges: number;
+  asns: number;
+  countries: number;
+  ttl: number | null;
+  name_servers: number;
+  flux: string;
+  worst: string | null;
+  findings: string;
+  changes: string;
+  result?: string;
+}
+
+function scanResultsVerb(args: VerbArgs, env: VerbEnv) {
+  const domain = domainArg(args);
+  const history = args.history === undefined || args.history === null ? 1 : Number(args.history);
+  if (!Number.isInteger(history) || history < 1 || history > 100000) {
+    throw new VerbError(`history must be a whole number from 1 to 100000, found ${args.history}`);
+  }
+  const full = args.full === true;
+  const rows = env.store.query<StoredRow>(
+    `SELECT domain, time, addresses, ranges, asns, countries, ttl, name_servers, flux, worst,
+            findings, changes${full ? ", result" : ""}
+       FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY domain ORDER BY time DESC, id DESC) AS n
+               FROM scans ${domain ? "WHERE domain = ?" : ""})
+      WHERE n <= ? ORDER BY domain, time DESC`,
+    ...(domain ? [domain, history] : [history]),
+  );
+  if (domain && rows.length === 0) throw new VerbError(`no scan of ${domain} stored yet`);
+  if (full) return rows.map((r) => JSON.parse(r.result!) as ScanResult);
+  return rows.map((r) => ({
+    domain: r.domain,
+    time: new Date(r.time).toISOString(),
+    addresses: r.addresses,
+    ranges: r.ranges,
+    asns: r.asns,
+    countries: r.countries,
+    ttl: r.ttl,
+    ns: r.name_servers,
+    flux: r.flux,
+    worst: r.worst ?? "OK",
+    findings: r.findings,
+    changes: (JSON.parse(r.changes) as { code: string }[]).map((c) => c.code).join(","),
+  }));
+}
+
+/** The scanner's component module for the daemon. */
+export const scannerModule: ComponentModule<ScannerConfig> = {
+  name: "scanner",
+  schema: scannerSection,
+  checks: scannerChecks,
+  enabled: (section) => section.enabled,
+  migrations: scannerMigrations,
+  create: (ctx) => new ScannerComponent(ctx),
+  verbs: {
+    "scan run": scanRunVerb,
+    "scan results": scanResultsVerb,
+  },
+};
+
+/** Options for {@linkcode runAnalyse}. */
+export interface RunAnalyseOptions {
+  /** The domain (`-d`). */
+  domain: string;
+  /** `--resolver` values (`IP`, `IP:PORT`, `[v6]:PORT`, `system`); empty = the config's. */
+  resolvers?: string[];
+  /** Print the ScanResult JSON instead of the report. */
+  json?: boolean;
+  /** The validated whole config (`geoip`, `scanner`); absent = built-in defaults. */
+  config?: AnyConfig;
+  /** Overrides `scanner.rounds`. */
+  rounds?: number;
+  /** Overrides `scanner.query_timeout` (ms). */
+  timeoutMs?: number;
+  /** Overrides `scanner.round_interval` (ms). */
+  roundIntervalMs?: number;
+  /** resolv.conf used for "system". @default "/etc/resolv.conf" */
+  resolvConf?: string;
+}
+
+/** What `vigia analyse` prints and exits with. */
+export interface RunAnalyseOutput {
+  /** 0 done; 1 the name could not be resolved at all; 2 bad domain or resolver. */
+  code: number;
+  /** The report or the JSON document (with a final newline). */
+  stdout: string;
+  /** Usage errors and warnings (missing geo database), one line each. */
+  stderr: string;
+  /** The result, when the scan ran. */
+  result?: ScanResult;
+}
+
+/**
+ * `vigia analyse -d DOMAIN [--resolver IP[:PORT]]... [--json]`: one scan now,
+ * without the daemon or the store. Resolvers default to the config's
+ * `scanner.resolvers` + `scanner.public_resolvers`.
+ */
+export async function runAnalyse(options: RunAnalyseOptions): Promise<RunAnalyseOutput> {
+  let domain: string;
+  try {
+    domain = normaliseDomain(options.domain ?? "");
+  } catch (e) {
+    return { code: 2, stdout: "", stderr: `vigia analyse: ${(e as Error).message}\n` };
+  }
+  const defaults = scannerSection.fields;
+  const section: Partial<ScannerConfig> = options.config?.scanner ?? {};
+  let resolvers: ResolverAddress[];
+  try {
+    if (options.resolvers && options.resolvers.length > 0) {
+      const seen = new Set<string>();
+      resolvers = options.resolvers.flatMap((t) =>
+        parseResolver(t, { resolvConf: options.resolvConf })
+      )
+        .filter((r) => !seen.has(`${r.host}#${r.port}`) && seen.add(`${r.host}#${r.port}`));
+    } else {
+      resolvers = configuredResolvers({
+        resolvers: section.resolvers ?? defaults.resolvers.default,
+        public_resolvers: section.public_resolvers ?? defaults.public_resolvers.default,
+      }, { resolvConf: options.resolvConf });
+    }
+  } catch (e) {
+    return { code: 2, stdout: "", stderr: `vigia analyse: ${(e as Error).message}\n` };
+  }
+  const geoConfig = options.config?.geoip ?? {};
+  const geo = await openGeo({
+    cityDb: geoConfig.city_db ?? geoipSection.fields.city_db.default,
+    asnDb: geoConfig.asn_db ?? geoipSection.fields.asn_db.default,
+  });
+  const result = await analyseDomain(domain, {
+    resolvers,
+    geo,
+    rounds: options.rounds ?? section.rounds ?? defaults.rounds.default,
+    timeoutMs: options.timeoutMs ?? section.query_timeout ?? defaults.query_timeout.default,
+    roundIntervalMs: options.roundIntervalMs ?? section.round_interval ??
+      defaults.round_interval.default,
+    deadlineMs: section.scan_timeout ?? defaults.scan_timeout.default,
+  });
+  const failed = result.findings.some((f) =>
+    f.code === "RESOLUTION_FAILED" || f.code === "NO_RESOLVERS"
+  );
+  const stderr = result.warnings.map((w) => `warning: ${w}\n`).join("");
+  return {
+    code: failed ? 1 : 0,
+    stdout: options.json ? `${JSON.stringify(result)}\n` : `${renderReport(result)}\n`,
+    stderr: options.json ? stderr : "",
+    result,
+  };
+}
