@@ -6,8 +6,10 @@
  */
 
 import type { Argv } from "yargs";
+import { veridnsCommand } from "./veridns.ts";
 
 /** Adds the component commands to the program. */
 export function extraCommands(y: Argv): Argv {
+  y = veridnsCommand(y);
   return y;
 }

@@ -1,0 +1,443 @@
+/**
+ * The `veridns` component: the VeriDNS protocol over TLS (default port
+ * 4433). Branch Server Address Queries are answered with the branch servers
+ * configured for the client's country or continent (GeoLite2), else the
+ * root's own address. VeriDNS Requests are checked against open IP lists and
+ * trusted resolvers (classic DNS and DNS over HTTPS, asked in parallel,
+ * cached by TTL); every verification is stored (`veridns_events`), written
+ * to the daily log (kind `veridns`), and raises a `veridns-malicious` alert
+ * when an address does not check out.
+ *
+ * Also exports the client functions behind `vigia veridns branch|verify`.
+ *
+ * @example
+ * ```ts ignore
+ * import { veridnsBranch, veridnsModule } from "./mod.ts";
+ * // registered in lib/app/mod.ts; the daemon calls create() and start().
+ * const { addresses } = await veridnsBranch({ server: "127.0.0.1:4433", insecure: true });
+ * ```
+ *
+ * @module
+ */
+
+import type { ConfigCheck } from "../config/mod.ts";
+import type { AnyConfig, Component, ComponentContext, ComponentModule } from "../daemon/types.ts";
+import { VerbError } from "../daemon/types.ts";
+import { openGeo } from "../geo/mod.ts";
+import type { BatchedWrite, Migration, Store } from "../store/mod.ts";
+import { certificateFingerprint, ensureSelfSigned } from "../tls/mod.ts";
+import { BranchDirectory } from "./branches.ts";
+import {
+  encodeBranchAnswer,
+  encodeVerifyResponse,
+  FrameError,
+  normalizeDomain,
+  numberToIpv4,
+  type VerifyRequestFrame,
+} from "./codec.ts";
+import { veridnsChecks, type VeridnsConfig, veridnsSection } from "./config.ts";
+import { OpenLists } from "./open_lists.ts";
+import { type Resolution, ResolverPool, trustedResolvers } from "./resolvers.ts";
+import { VeridnsServer } from "./server.ts";
+import { decide, type DecisionKind, outsideOpenLists } from "./verify.ts";
+
+export {
+  type BranchResult,
+  type ClientOptions,
+  parseServer,
+  veridnsBranch,
+  VeridnsClientError,
+  VeridnsSession,
+  veridnsVerify,
+  type VerifyResult,
+} from "./client.ts";
+export { type VeridnsConfig, veridnsSection } from "./config.ts";
+
+/** Store migrations of the component. */
+export const veridnsMigrations: Migration[] = [{
+  version: 1,
+  sql: `
+    CREATE TABLE veridns_events (
+      id INTEGER PRIMARY KEY,
+      time INTEGER NOT NULL,        -- ms since the epoch
+      client TEXT NOT NULL,         -- client source address
+      domain TEXT NOT NULL,         -- normalised domain asked about
+      reported TEXT NOT NULL,       -- addresses the client reported, comma-separated
+      malicious TEXT NOT NULL,      -- addresses answered as malicious, comma-separated
+      verified INTEGER NOT NULL,    -- 1 when the answer was Verification=1
+      decision TEXT NOT NULL,       -- open-list | resolvers | trust-on-failure | distrust-on-failure
+      answered TEXT NOT NULL,       -- resolvers that answered, comma-separated
+      failed TEXT NOT NULL          -- resolvers that failed, comma-separated
+    );
+    CREATE INDEX veridns_events_time ON veridns_events (time);
+    CREATE INDEX veridns_events_domain_time ON veridns_events (domain, time);
+  `,
+}];
+
+/** Counters of the component (besides the server shell's). */
+interface Counters {
+  verifications: number;
+  verified: number;
+  not_verified: number;
+  malicious_addresses: number;
+  decided_by_open_list: number;
+  decided_by_resolvers: number;
+  all_resolvers_failed: number;
+  trust_on_failure: number;
+  distrust_on_failure: number;
+  resolver_failures: number;
+  branch_by_country: number;
+  branch_by_continent: number;
+  branch_by_root: number;
+}
+
+class VeridnsComponent implements Component {
+  readonly #ctx: ComponentContext<VeridnsConfig>;
+  readonly #section: VeridnsConfig;
+  #server: VeridnsServer | undefined;
+  #lists: OpenLists | undefined;
+  #pool: ResolverPool | undefined;
+  #branches: BranchDirectory | undefined;
+  #insert: BatchedWrite | undefined;
+  #fingerprint = "";
+  #certPath = "";
+  #geoWarnings: string[] = [];
+  #lastFailureWarn = 0;
+  #suppressedFailureWarns = 0;
+  readonly #counters: Counters = {
+    verifications: 0,
+    verified: 0,
+    not_verified: 0,
+    malicious_addresses: 0,
+    decided_by_open_list: 0,
+    decided_by_resolvers: 0,
+    all_resolvers_failed: 0,
+    trust_on_failure: 0,
+    distrust_on_failure: 0,
+    resolver_failures: 0,
+    branch_by_country: 0,
+    branch_by_continent: 0,
+    branch_by_root: 0,
+  };
+
+  constructor(ctx: ComponentContext<VeridnsConfig>) {
+    this.#ctx = ctx;
+    this.#section = ctx.section;
+  }
+
+  async #certificate(): Promise<{ certPem: string; keyPem: string }> {
+    const s = this.#section;
+    const log = this.#ctx.log;
+    if (s.cert !== "") {
+      this.#certPath = s.cert;
+      const certPem = await Deno.readTextFile(s.cert);
+      this.#fingerprint = await certificateFingerprint(certPem);
+      return { certPem, keyPem: await Deno.readTextFile(s.key) };
+    }
+    const dir = String(this.#ctx.config.paths?.state_dir ?? "./var/lib");
+    const made = await ensureSelfSigned(dir, {
+      commonName: "vigia veridns",
+      altNames: s.self_signed_names,
+      basename: "veridns",
+    });
+    this.#certPath = made.certPath;
+    this.#fingerprint = made.fingerprint;
+    log.info(
+      made.created ? "generated a self-signed certificate" : "using the self-signed certificate",
+      {
+        cert: made.certPath,
+        sha256: made.fingerprint,
+      },
+    );
+    return {
+      certPem: await Deno.readTextFile(made.certPath),
+      keyPem: await Deno.readTextFile(made.keyPath),
+    };
+  }
+
+  async start(): Promise<void> {
+    const s = this.#section;
+    const { store, log, config } = this.#ctx;
+    const { certPem, keyPem } = await this.#certificate();
+    const geo = await openGeo({ cityDb: String(config.geoip?.city_db ?? "") });
+    this.#geoWarnings = geo.warnings;
+    for (const w of geo.warnings) log.warn(`${w}; every client gets the root address`);
+    this.#branches = new BranchDirectory(s, geo.hasCity ? geo : undefined);
+    this.#pool = new ResolverPool(await trustedResolvers(s.resolver), {
+      cacheEntries: s.cache_entries,
+      minTtlMs: s.cache_min_ttl,
+      maxTtlMs: s.cache_max_ttl,
+      negativeTtlMs: s.negative_ttl,
+      failureTtlMs: s.failure_ttl,
+      onFailure: (resolver, domain, error) => {
+        this.#counters.resolver_failures++;
+        log.debug("trusted resolver failed", { resolver, domain, error });
+      },
+    });
+    const stateDir = String(config.paths?.state_dir ?? "./var/lib");
+    this.#lists = new OpenLists(s.open_list, { copyDir: `${stateDir}/veridns-lists`, log });
+    await this.#lists.start();
+    this.#insert = store.batched(
+      "INSERT INTO veridns_events (time, client, domain, reported, malicious, verified, decision, answered, failed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    );
+    this.#server = new VeridnsServer({
+      listen: s.listen,
+      certPem,
+      keyPem,
+      log,
+      limits: {
+        maxFrameLength: s.max_frame_length,
+        maxAddresses: s.max_addresses,
+        maxConnections: s.max_connections,
+        maxConnectionsPerIp: s.max_connections_per_ip,
+        handshakeTimeoutMs: s.handshake_timeout,
+        idleTimeoutMs: s.idle_timeout,
+        frameTimeoutMs: s.frame_timeout,
+        requestsPerSecond: s.requests_per_second,
+      },
+      handler: {
+        branch: (client, seq) => this.#branch(client, seq),
+        verify: (client, frame) => this.#verify(client, frame),
+      },
+    });
+    try {
+      this.#server.start();
+    } catch (e) {
+      this.#lists.stop();
+      this.#pool.close();
+      throw e;
+    }
+    log.info("listening", {
+      addresses: this.#server.addresses.join(","),
+      sha256: this.#fingerprint,
+      resolvers: this.#pool.size,
+      open_ranges: this.#lists.set.size,
+    });
+  }
+
+  async stop(): Promise<void> {
+    await this.#server?.stop();
+    this.#lists?.stop();
+    this.#pool?.close();
+  }
+
+  /** The open lists, for tests that wait on URL downloads. */
+  get openLists(): OpenLists | undefined {
+    return this.#lists;
+  }
+
+  #branch(client: string, seq: number): Uint8Array {
+    const choice = this.#branches!.lookup(client);
+    if (choice.match === "country") this.#counters.branch_by_country++;
+    else if (choice.match === "continent") this.#counters.branch_by_continent++;
+    else this.#counters.branch_by_root++;
+    this.#ctx.dailyLog.event("veridns-branch", {
+      client,
+      geo_address: choice.geoAddress === client ? undefined : choice.geoAddress,
+      country: choice.country,
+      continent: choice.continent,
+      match: choice.match,
+      branches: choice.addresses.map(numberToIpv4),
+    });
+    return encodeBranchAnswer(seq, choice.addresses);
+  }
+
+  #verify(
+    client: string,
+    frame: VerifyRequestFrame,
+  ): Uint8Array | Promise<Uint8Array> | FrameError {
+    const domain = normalizeDomain(frame.domain);
+    if (domain === null) {
+      return new FrameError(
+        "bad_domain",
+        `DomainName ${JSON.stringify(frame.domain.slice(0, 64))} is not a domain name`,
+      );
+    }
+    const lists = this.#lists!;
+    const needed = outsideOpenLists(frame.addresses, (n) => lists.hasV4(n));
+    if (needed.length === 0) {
+      return this.#answer(client, domain, frame, null, needed);
+    }
+    return this.#pool!.resolve(domain, needed).then((r) =>
+      this.#answer(client, domain, frame, r, needed)
+    );
+  }
+
+  #answer(
+    client: string,
+    domain: string,
+    frame: VerifyRequestFrame,
+    evidence: Resolution | null,
+    needed: number[],
+  ): Uint8Array {
+    const s = this.#section;
+    const { malicious, decision } = decide(needed, evidence, s.on_resolver_failure);
+    const c = this.#counters;
+    c.verifications++;
+    if (malicious.length === 0) c.verified++;
+    else {
+      c.not_verified++;
+      c.malicious_addresses += malicious.length;
+    }
+    this.#countDecision(decision, domain, client, evidence);
+    const reported = frame.addresses.map(numberToIpv4);
+    const bad = malicious.map(numberToIpv4);
+    const answered = evidence?.answered ?? [];
+    const failed = evidence?.failed ?? [];
+    const now = Date.now();
+    this.#insert!(
+      now,
+      client,
+      domain,
+      reported.join(","),
+      bad.join(","),
+      malicious.length === 0 ? 1 : 0,
+      decision,
+      answered.join(","),
+      failed.join(","),
+    );
+    this.#ctx.dailyLog.event("veridns", {
+      client,
+      domain,
+      reported,
+      malicious: bad,
+      verified: malicious.length === 0,
+      decision,
+      resolvers: answered as string[],
+      failed: failed as string[],
+    });
+    if (bad.length > 0) {
+      this.#ctx.alerts.publish({
+        kind: "veridns-malicious",
+        severity: "warning",
+        subject: `${domain} ${bad.join(",")}`,
+        details: {
+          client,
+          domain,
+          reported,
+          malicious: bad,
+          decision,
+          resolvers: answered as string[],
+        },
+      });
+    }
+    return encodeVerifyResponse(frame.seq, malicious);
+  }
+
+  #countDecision(
+    decision: DecisionKind,
+    domain: string,
+    client: string,
+    evidence: Resolution | null,
+  ): void {
+    const c = this.#counters;
+    switch (decision) {
+      case "open-list":
+        c.decided_by_open_list++;
+        return;
+      case "resolvers":
+        c.decided_by_resolvers++;
+        return;
+      case "trust-on-failure":
+        c.trust_on_failure++;
+        break;
+      case "distrust-on-failure":
+        c.distrust_on_failure++;
+        break;
+    }
+    c.all_resolvers_failed++;
+    // One warning a second at most: an outage must not flood the log.
+    const now = Date.now();
+    if (now - this.#lastFailureWarn < 1000) {
+      this.#suppressedFailureWarns++;
+      return;
+    }
+    this.#lastFailureWarn = now;
+    this.#ctx.log.warn(
+      decision === "trust-on-failure"
+        ? "no trusted resolver answered; verified by policy (on_resolver_failure = trust)"
+        : "no trusted resolver answered; reported as malicious by policy (on_resolver_failure = distrust)",
+      {
+        domain,
+        client,
+        failed: (evidence?.failed ?? []).join(","),
+        similar_since_last: this.#suppressedFailureWarns,
+      },
+    );
+    this.#suppressedFailureWarns = 0;
+  }
+
+  status(): Record<string, unknown> {
+    return {
+      listening: this.#server?.addresses ?? [],
+      certificate: this.#certPath,
+      sha256: this.#fingerprint,
+      resolvers: this.#pool?.size ?? 0,
+      open_ranges: this.#lists?.set.size ?? 0,
+      open_lists: this.#lists?.status() ?? [],
+      geo: this.#geoWarnings.length === 0 ? "ok" : this.#geoWarnings.join("; "),
+    };
+  }
+
+  stats(): Record<string, unknown> {
+    const server = this.#server?.stats();
+    return {
+      ...this.#counters,
+      connections_open: server?.connections_open ?? 0,
+      connections_total: server?.connections_total ?? 0,
+      refused_total_limit: server?.refused_total_limit ?? 0,
+      refused_per_ip_limit: server?.refused_per_ip_limit ?? 0,
+      handshake_failures: server?.handshake_failures ?? 0,
+      handshake_timeouts: server?.handshake_timeouts ?? 0,
+      idle_timeouts: server?.idle_timeouts ?? 0,
+      throttled: server?.throttled ?? 0,
+      frames_in: server?.frames_in ?? {},
+      frames_out: server?.frames_out ?? {},
+      bad_frames: server?.bad_frames ?? {},
+      resolvers: this.#pool?.stats() ?? [],
+      open_ranges: this.#lists?.set.size ?? 0,
+    };
+  }
+}
+
+function eventsVerb(args: Record<string, unknown>, env: { store: Store }) {
+  const limit = args.limit === undefined ? 50 : Number(args.limit);
+  if (!Number.isInteger(limit) || limit < 1 || limit > 10000) {
+    throw new VerbError(`limit must be an integer from 1 to 10000, found ${String(args.limit)}`);
+  }
+  const where: string[] = [];
+  const params: (string | number)[] = [];
+  if (typeof args.domain === "string" && args.domain !== "") {
+    const d = normalizeDomain(args.domain);
+    if (d === null) throw new VerbError(`"${args.domain}" is not a domain name`);
+    where.push("domain = ?");
+    params.push(d);
+  }
+  if (typeof args.client === "string" && args.client !== "") {
+    where.push("client = ?");
+    params.push(args.client);
+  }
+  if (args.malicious === true) where.push("verified = 0");
+  const rows = env.store.query<Record<string, string | number>>(
+    `SELECT time, client, domain, reported, malicious, verified, decision, answered FROM veridns_events${
+      where.length ? ` WHERE ${where.join(" AND ")}` : ""
+    } ORDER BY time DESC, id DESC LIMIT ?`,
+    ...params,
+    limit,
+  );
+  return rows.map((r) => ({ ...r, time: new Date(Number(r.time)).toISOString() }));
+}
+
+/** The component module registered in `lib/app/mod.ts`. */
+export const veridnsModule: ComponentModule<VeridnsConfig> = {
+  name: "veridns",
+  schema: veridnsSection,
+  checks: veridnsChecks as unknown as ConfigCheck<AnyConfig>[],
+  enabled: (section) => section.enabled,
+  migrations: veridnsMigrations,
+  create: (ctx) => new VeridnsComponent(ctx),
+  verbs: {
+    "veridns events": (args, env) => eventsVerb(args, env),
+  },
+  prune: (store, before) => store.run("DELETE FROM veridns_events WHERE time < ?", before).changes,
+};
