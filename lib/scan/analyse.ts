@@ -388,7 +388,8 @@ export async function analyseDomain(domain: string, options: AnalyseOptions): Pr
   let roundsRun = 0;
   try {
     const nsPromise = findNameServers(resolvers, name, { timeoutMs, signal: ac.signal, geo });
-    for (let round = 0; round < Math.max(1, rounds) && !ac.signal.aborted; round++) {
+    const roundCount = resolvers.length === 0 ? 0 : Math.max(1, rounds);
+    for (let round = 0; round < roundCount && !ac.signal.aborted; round++) {
       if (round > 0) {
         let minTtl = Infinity;
         for (const s of seen.values()) minTtl = Math.min(minTtl, s.ttl);
