@@ -15,7 +15,14 @@
  */
 
 import assert from "node:assert/strict";
-import { COMPONENT_SECTIONS, hasCommand, repoRoot, runVigia, VIGIA_FLAGS } from "../_helpers.ts";
+import {
+  COMPONENT_SECTIONS,
+  freePort,
+  hasCommand,
+  repoRoot,
+  runVigia,
+  VIGIA_FLAGS,
+} from "../_helpers.ts";
 import {
   buildSandboxExec,
   canBuildSandbox,
@@ -258,6 +265,8 @@ Deno.test({
     const on: Record<string, string> = {};
     if (haveDns) on.dns = `listen = ["${addr}:53"]`;
     if (haveSniffer) on.sniffer = `interfaces = ["lo"]`;
+    // VeriDNS (TLS, a certificate generated under state_dir) on loopback, when registered.
+    if (COMPONENT_SECTIONS.includes("veridns")) on.veridns = `listen = ["127.0.0.1:${freePort()}"]`;
     const d = await startSandboxed(pathsSection(dir) + componentsConfig(on), unitCaps, dir);
     try {
       await d.waitForLog(/\bready\b.*socket=/);
@@ -274,6 +283,10 @@ Deno.test({
       assert.equal(st.Seccomp, "2", "seccomp filter mode");
 
       const status = await statusJson(d.socket);
+      console.log(
+        "under the sandbox:",
+        status.components.map((c) => `${c.name}=${c.enabled ? c.state : "off"}`).join(" "),
+      );
       for (const c of status.components) {
         if (c.enabled) {
           assert.equal(c.state, "running", `component under the sandbox: ${JSON.stringify(c)}`);
