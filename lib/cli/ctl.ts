@@ -10,6 +10,7 @@ import type { Argv } from "yargs";
 import { callControl, type ControlTarget } from "../control/mod.ts";
 import { isPaged, keyValues, renderResult, table } from "./render.ts";
 import { socketPathFromConfig } from "./common.ts";
+import { remoteOptions, remoteTargetFrom } from "./remote.ts";
 
 /** How a ctl command is declared: yargs positional/flags → verb + args. */
 interface VerbSpec {
@@ -153,6 +154,8 @@ ${table(rows, ["name", "enabled", "state", "uptime_s", "restarts", "last_error",
 export const exit = { code: 0 };
 
 async function targetFrom(argv: Record<string, unknown>): Promise<ControlTarget> {
+  const remote = await remoteTargetFrom(argv);
+  if (remote) return remote;
   if (typeof argv.socket === "string" && argv.socket) return { path: argv.socket };
   return { path: await socketPathFromConfig(argv.config as string | undefined) };
 }
@@ -206,6 +209,7 @@ export function ctlCommand(y: Argv): Argv {
         .option("socket", { type: "string", describe: "control socket (default: from the config)" })
         .option("config", { type: "string", describe: "config file (to find the socket)" })
         .option("json", { type: "boolean", describe: "machine-readable output" });
+      b = remoteOptions(b);
       b = addVerbs(b, FLAT_VERBS);
       b = b.command("deny", "unauthorized DNS servers and MACs", (d: Argv) =>
         d

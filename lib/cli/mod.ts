@@ -13,6 +13,7 @@ import { runDaemon, VERSION } from "../daemon/mod.ts";
 import { loadAppConfig } from "./common.ts";
 import { ctlCommand, exit } from "./ctl.ts";
 import { extraCommands } from "./extra.ts";
+import { tokenCommand } from "./token.ts";
 
 /** Header of the reference config file. */
 export const REFERENCE_HEADER = `vigia reference configuration (production layout).
@@ -85,6 +86,7 @@ export async function main(args: string[]): Promise<number> {
     );
   y = configCommand(y);
   y = ctlCommand(y);
+  y = tokenCommand(y);
   y = extraCommands(y);
   y = y.demandCommand(1, "name a command: run, config, ingest, analyse, veridns, ctl");
   let helpShown = false;

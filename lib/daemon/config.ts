@@ -6,6 +6,7 @@
  */
 
 import { duration, int, section, type SectionValue, str } from "../config/schema.ts";
+import { remoteSection } from "../control/remote_config.ts";
 
 /** Schema of `[paths]`. */
 export const pathsSection = section("Where vigia keeps its files.", {
@@ -112,6 +113,7 @@ export const controlSection = section("The local control socket that `vigia ctl`
     doc: "Longest wait before restarting a failed component (doubling from 1s).",
     default: "60s",
   }),
+  remote: remoteSection,
 });
 
 /** Validated `[paths]`. */

@@ -24,6 +24,7 @@ import {
   serveConnections,
   socketIsLive,
 } from "../control/mod.ts";
+import { authoriseRemote, RemoteControl } from "../control/remote.ts";
 import { Supervisor } from "./supervisor.ts";
 import {
   type AnyConfig,
@@ -79,6 +80,7 @@ export class Daemon {
   #verbs = new Map<string, { handler: VerbHandler; module?: ComponentModule }>();
   #listener: Deno.Listener | undefined;
   #serving: Promise<void> | undefined;
+  #remote: RemoteControl | undefined;
   #socketPath = "";
   #startedAt = Date.now();
   #stopping: Promise<void> | undefined;
@@ -184,6 +186,14 @@ export class Daemon {
       maxClients: control.max_clients,
       log: this.#log.child("control"),
     });
+    if (control.remote.enabled) {
+      this.#remote = await RemoteControl.start(control.remote, {
+        stateDir: this.#config.paths.state_dir,
+        dispatch: (req, origin) => this.dispatch(req, origin),
+        audit: this.#alerts,
+        log: this.#log.child("remote"),
+      });
+    }
   }
 
   #installSignals(): void {
@@ -208,7 +218,9 @@ export class Daemon {
   }
 
   /** Answers a control request. */
-  async dispatch(request: ControlRequest, _origin: RequestOrigin): Promise<unknown> {
+  async dispatch(request: ControlRequest, origin: RequestOrigin): Promise<unknown> {
+    // Remote requests arrive with the role of their accepted token; checked again here.
+    authoriseRemote(request.verb, origin);
     const verb = this.#verbs.get(request.verb);
     if (!verb) {
       throw new VerbError(
@@ -261,6 +273,7 @@ export class Daemon {
       started_at: new Date(this.#startedAt).toISOString(),
       uptime_s: Math.round((Date.now() - this.#startedAt) / 1000),
       reloads: this.#reloads,
+      ...(this.#remote ? { remote: this.#remote.status() } : {}),
       components: this.#supervisors.map((s) => s.status()),
     };
   }
@@ -272,6 +285,7 @@ export class Daemon {
       daily_log: { lines_written: this.#dailyLog.linesWritten },
       alerts: this.#alerts.stats(),
     };
+    if (this.#remote) out.remote = this.#remote.stats();
     for (const s of this.#supervisors) {
       try {
         const st = s.stats();
@@ -314,10 +328,24 @@ export class Daemon {
         next[key] = prev[key];
       }
     }
-    if (JSON.stringify(prev.control) !== JSON.stringify(next.control)) {
+    const { remote: prevRemote, ...prevLocal } = prev.control;
+    const { remote: nextRemote, ...nextLocal } = next.control;
+    if (JSON.stringify(prevLocal) !== JSON.stringify(nextLocal)) {
       warnings.push("[control] changed: takes effect at the next restart");
-      next.control = prev.control;
     }
+    let remote = prevRemote;
+    if (JSON.stringify(prevRemote) !== JSON.stringify(nextRemote)) {
+      // Tokens and limits apply at once (revoking a token needs no restart); the rest at restart.
+      try {
+        if (this.#remote) {
+          warnings.push(...this.#remote.reconfigure(nextRemote));
+          remote = this.#remote.section;
+        } else warnings.push("[control.remote] changed: takes effect at the next restart");
+      } catch (e) {
+        warnings.push(`[control.remote] kept the running tokens: ${(e as Error).message}`);
+      }
+    }
+    next.control = { ...prev.control, remote };
     this.#config = next;
     this.#configText = loaded.text;
     this.#log.setLevel(next.log.level);
@@ -354,6 +382,7 @@ export class Daemon {
           Deno.removeSignalListener(signal, fn);
         } catch { /* not installed */ }
       }
+      await this.#remote?.close();
       await Promise.all([...this.#supervisors].reverse().map((s) => s.stop()));
       try {
         this.#listener?.close();
