@@ -248,8 +248,11 @@ export async function scanAndRecord(domain: string, deps: ScanDeps): Promise<Rec
     const published = deps.alerts.publish({
       kind: "scan-degraded",
       severity: changes.some((c) => c.code === "RESOLUTION_LOST") ? "error" : "warning",
-      subject: result.domain,
+      // The codes are part of the subject so that a different worsening inside the bus's
+      // de-duplication window (say, resolution lost after addresses lost) is not folded away.
+      subject: `${result.domain}: ${changes.map((c) => c.code).join(",")}`,
       details: {
+        domain: result.domain,
         changes: changes.map((c) => c.code),
         summary: changes.map((c) => c.message).join(" "),
         addresses: result.counts.numServers,
@@ -306,6 +309,7 @@ const MAX_TIMER = 2 ** 31 - 1;
 export class ScannerComponent implements Component {
   readonly #ctx: ComponentContext<ScannerConfig>;
   readonly #random: () => number;
+  readonly #onCycle: ((scans: RecordedScan[]) => void) | undefined;
   #geo: GeoDb | undefined;
   #resolvers: ResolverAddress[] = [];
   #timer: ReturnType<typeof setTimeout> | undefined;
@@ -322,14 +326,22 @@ export class ScannerComponent implements Component {
     lastCycleAt: "",
   };
 
-  constructor(ctx: ComponentContext<ScannerConfig>, options: { random?: () => number } = {}) {
+  /**
+   * `random` draws the start delay and jitter (tests pin it); `onCycle` is
+   * called after each scheduled cycle with its scans.
+   */
+  constructor(
+    ctx: ComponentContext<ScannerConfig>,
+    options: { random?: () => number; onCycle?: (scans: RecordedScan[]) => void } = {},
+  ) {
     this.#ctx = ctx;
     this.#random = options.random ?? Math.random;
+    this.#onCycle = options.onCycle;
   }
 
   /** Opens the geo databases, reads the resolvers and schedules the first cycle. */
   async start(): Promise<void> {
-    const { ctx } = { ctx: this.#ctx };
+    const ctx = this.#ctx;
     this.#geo = await openGeo({
       cityDb: ctx.config.geoip?.city_db,
       asnDb: ctx.config.geoip?.asn_db,
@@ -354,10 +366,7 @@ export class ScannerComponent implements Component {
     this.#timer = setTimeout(() => {
       if (this.#nextAt - Date.now() > 0) return this.#arm();
       this.#timer = undefined;
-      this.#track(this.#cycle()).finally(() => {
-        const s = this.#ctx.section;
-        this.#schedule(s.interval + this.#random() * s.jitter);
-      });
+      this.#track(this.#cycle());
     }, Math.min(wait, MAX_TIMER));
   }
 
@@ -369,8 +378,9 @@ export class ScannerComponent implements Component {
 
   async #cycle(): Promise<void> {
     const t0 = performance.now();
+    let scans: RecordedScan[] = [];
     try {
-      await this.#scan(this.#ctx.section.domains);
+      scans = await this.#scan(this.#ctx.section.domains);
       pruneScans(
         this.#ctx.store,
         String(this.#ctx.config.paths?.log_dir ?? "."),
@@ -382,6 +392,9 @@ export class ScannerComponent implements Component {
     this.#stats.cycles++;
     this.#stats.lastCycleMs = Math.round(performance.now() - t0);
     this.#stats.lastCycleAt = new Date().toISOString();
+    const section = this.#ctx.section;
+    this.#schedule(section.interval + this.#random() * section.jitter);
+    this.#onCycle?.(scans);
   }
 
   async #scan(domains: string[]): Promise<RecordedScan[]> {

@@ -326,7 +326,8 @@ const hasCode = (r: Pick<ScanResult, "findings">, code: string) =>
 /**
  * How `next` is worse than `previous` (two scans of one domain): addresses,
  * networks or providers lost, resolution now failing, resolvers now
- * disagreeing, the flux verdict changed, or a new ERROR/WARNING finding.
+ * disagreeing, the rule-based flux verdict changed from Clean to Fast-Flux,
+ * or a new ERROR/WARNING finding.
  * Empty when nothing got worse.
  */
 export function compareScans(previous: ScanResult, next: ScanResult): ScanChange[] {
@@ -386,8 +387,12 @@ export function compareScans(previous: ScanResult, next: ScanResult): ScanChange
     });
   }
   covered.add("RESOLVERS_DISAGREE");
-  // A failed scan has no meaningful flux verdict; resolution loss is reported instead.
-  if (next.addresses.length > 0 && previous.flux.verdict !== next.flux.verdict) {
+  // Only the move to Fast-Flux is a worsening (a hijacked name pointed at a flux network looks
+  // like this); Fast-Flux → Clean usually follows lost addresses, which are reported above.
+  if (
+    next.addresses.length > 0 && previous.addresses.length > 0 &&
+    previous.flux.verdict === "Clean" && next.flux.verdict === "Fast-Flux"
+  ) {
     out.push({
       code: "FLUX_VERDICT_CHANGED",
       message:

@@ -419,6 +419,8 @@ Deno.test("compareScans: each kind of worsening is reported", () => {
     }),
   });
   assert.deepEqual(compareScans(before, fluxy).map((c) => c.code), ["FLUX_VERDICT_CHANGED"]);
+  // The other way round is not a worsening.
+  assert.deepEqual(compareScans(fluxy, before), []);
   // Name servers lost.
   const fewerNs = scan({
     addresses: [a, a2, b],
