@@ -17,11 +17,13 @@ import {
 } from "../daemon/config.ts";
 import type { ComponentModule } from "../daemon/types.ts";
 import { veridnsModule } from "../veridns/mod.ts";
+import { scannerModule } from "../scan/mod.ts";
 
 /** Every component module, in start order. Each helper adds its own line. */
 export const components: ComponentModule[] = [
   // sniffer, dns, veridns, scanner register here.
   veridnsModule as ComponentModule,
+  scannerModule as ComponentModule,
 ];
 
 /** The whole config schema: daemon sections first, then one section per component. */

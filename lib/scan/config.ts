@@ -115,7 +115,7 @@ export const scannerSection = section(
     concurrency: int({ doc: "Domains scanned at the same time.", default: 4, min: 1, max: 1000 }),
     alert_on_worsening: bool({
       doc:
-        "Raise a `scan-degraded` alert when a domain got worse since its previous scan (lost addresses, networks or name servers, resolution failing, resolvers disagreeing, flux verdict changed).",
+        "Raise a `scan-degraded` alert when a domain got worse since its previous scan (lost addresses, networks or name servers, resolution failing, resolvers disagreeing, flux verdict turned Fast-Flux).",
       default: true,
     }),
     report_file: bool({
