@@ -7,9 +7,11 @@
 
 import type { Argv } from "yargs";
 import { veridnsCommand } from "./veridns.ts";
+import { analyseCommand } from "./analyse.ts";
 
 /** Adds the component commands to the program. */
 export function extraCommands(y: Argv): Argv {
   y = veridnsCommand(y);
+  y = analyseCommand(y);
   return y;
 }
