@@ -486,9 +486,13 @@ export function pcapngBytes(
     }
     const iface = ifaces[r.iface ?? 0];
     const res = iface.tsresol ?? 6;
-    const perSec = res & 0x80 ? 2 ** (res & 0x7f) : 10 ** res;
-    const units = BigInt(Math.floor(r.ts / 1000)) * BigInt(perSec) +
-      BigInt(Math.round(((r.ts % 1000) / 1000) * perSec));
+    // Times are whole microseconds; convert exactly to the interface's units.
+    const us = BigInt(Math.round(r.ts * 1000));
+    const units = res & 0x80
+      ? (us * (1n << BigInt(res & 0x7f)) + 500000n) / 1000000n
+      : res >= 6
+      ? us * 10n ** BigInt(res - 6)
+      : us / 10n ** BigInt(6 - res);
     const body = new Uint8Array(20 + pad4(r.data.length));
     const bv = new DataView(body.buffer);
     bv.setUint32(0, r.iface ?? 0, le);

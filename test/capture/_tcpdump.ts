@@ -113,7 +113,9 @@ function parseBlock(text: string): TcpdumpPacket {
     p.srcMac = link[1];
     p.dstMac = link[2];
   } else {
-    const cooked = text.slice(16).match(/\b(?:In|Out|B|M|P) ([0-9a-f]{2}(?::[0-9a-f]{2}){5}) /);
+    const cooked = text.slice(16).match(
+      /\b(?:In|Out|B|M|P)\s+(?:ifindex \d+ )?([0-9a-f]{2}(?::[0-9a-f]{2}){5}) /,
+    );
     if (cooked) p.srcMac = cooked[1];
   }
   const vlan = text.match(/\bvlan (\d+),/);
