@@ -18,10 +18,12 @@ import {
 import type { ComponentModule } from "../daemon/types.ts";
 import { veridnsModule } from "../veridns/mod.ts";
 import { scannerModule } from "../scan/mod.ts";
+import { dnsModule } from "../dns/mod.ts";
 
 /** Every component module, in start order. Each helper adds its own line. */
 export const components: ComponentModule[] = [
   // sniffer, dns, veridns, scanner register here.
+  dnsModule as ComponentModule,
   veridnsModule as ComponentModule,
   scannerModule as ComponentModule,
 ];

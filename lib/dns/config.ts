@@ -1,0 +1,173 @@
+/**
+ * Schema of the `[dns]` config section.
+ *
+ * @module
+ */
+
+import {
+  bool,
+  duration,
+  hostPort,
+  int,
+  list,
+  section,
+  type SectionValue,
+  str,
+  tableArray,
+} from "../config/schema.ts";
+
+/** The example zone served by the embedded default config. */
+export const EXAMPLE_ZONE: Record<string, unknown> = {
+  origin: "vigia.test.",
+  ttl: 3600,
+  records: [
+    "@ SOA ns1 hostmaster 1 3600 900 604800 300",
+    "@ NS ns1",
+    "@ A 127.0.0.1",
+    "@ AAAA ::1",
+    "@ MX 10 mail",
+    '@ TXT "v=spf1 -all"',
+    "ns1 A 127.0.0.1",
+    "ns1 AAAA ::1",
+    "mail A 127.0.0.1",
+    "www CNAME @",
+  ],
+};
+
+const zoneItem = section("A zone written in the config.", {
+  origin: str({
+    doc: "The zone's apex (absolute name); relative record names are completed with it.",
+    default: "",
+    nonEmpty: true,
+  }),
+  ttl: int({
+    doc: "TTL (seconds) of records that give none; 0 uses dns.default_ttl.",
+    default: 0,
+    min: 0,
+    max: 0x7fffffff,
+  }),
+  records: list(str({ doc: "record", default: "" }), {
+    doc:
+      'Records in zone-file syntax, one per string: "NAME [TTL] TYPE RDATA" (NAME "@" is the origin). The zone needs one SOA.',
+    default: [],
+  }),
+});
+
+/** Schema of `[dns.rrl]`. */
+export const rrlSection = section(
+  "Response rate limiting against reflection attacks (as NSD and Knot do): past the rate, responses to one client network for one kind of answer are dropped, every `slip`-th sent truncated.",
+  {
+    enabled: bool({ doc: "Limit the rate of UDP responses.", default: true }),
+    responses_per_second: int({
+      doc: "Responses per second to one network for one kind of answer before limiting.",
+      default: 200,
+      min: 1,
+      max: 1_000_000,
+    }),
+    slip: int({
+      doc:
+        "Every N-th limited response is sent truncated (TC) so real clients retry over TCP; 0 drops them all.",
+      default: 2,
+      min: 0,
+      max: 100,
+    }),
+    ipv4_prefix: int({
+      doc: "IPv4 clients are grouped by this prefix length.",
+      default: 24,
+      min: 0,
+      max: 32,
+    }),
+    ipv6_prefix: int({
+      doc: "IPv6 clients are grouped by this prefix length.",
+      default: 56,
+      min: 0,
+      max: 128,
+    }),
+    table_size: int({
+      doc: "Buckets in the rate table (a power of two is used).",
+      default: 65536,
+      min: 1024,
+      max: 16_777_216,
+    }),
+  },
+);
+
+/** Schema of `[dns]`. */
+export const dnsSection = section(
+  "Authoritative DNS server for the zones below, on UDP and TCP.",
+  {
+    enabled: bool({ doc: "Run the DNS server.", default: true }),
+    listen: list(hostPort({ doc: "address", default: "", defaultPort: 53 }), {
+      doc: "Addresses to serve, IP:PORT ([IPv6]:PORT); UDP and TCP on each.",
+      default: ["127.0.0.1:5300"],
+      reference: ["0.0.0.0:53", "[::]:53"],
+      min: 1,
+    }),
+    zone_files: list(str({ doc: "file", default: "" }), {
+      doc:
+        "RFC 1035 master files, each holding one or more zones (an SOA starts each); relative paths are taken from the working directory, like [paths].",
+      default: [],
+      reference: ["/etc/vigia/zones/example.org.zone"],
+    }),
+    default_ttl: int({
+      doc: "TTL (seconds) of config and zone-table records that give none.",
+      default: 3600,
+      min: 0,
+      max: 0x7fffffff,
+    }),
+    udp_workers: int({
+      doc:
+        "UDP workers per address, each with its own SO_REUSEPORT socket. More pay off only with spare cores.",
+      default: 1,
+      min: 1,
+      max: 64,
+    }),
+    fast_path: str({
+      doc:
+        '"auto": UDP through recvmmsg/sendmmsg (FFI) in workers, falling back to Deno\'s socket API when FFI is unavailable; "ffi": fail instead of falling back; "off": portable path only.',
+      default: "auto",
+      oneOf: ["auto", "ffi", "off"],
+    }),
+    max_udp_payload: int({
+      doc:
+        "Largest UDP response and the EDNS size advertised; 1232 avoids IP fragmentation (DNS flag day 2020).",
+      default: 1232,
+      min: 512,
+      max: 4096,
+    }),
+    answer_cache: int({
+      doc: "Pre-encoded answers kept per worker (emptied when full and on every zone change).",
+      default: 100_000,
+      min: 0,
+      max: 10_000_000,
+    }),
+    tcp_idle_timeout: duration({
+      doc: "A TCP connection waiting longer than this for a query is closed (RFC 7766).",
+      default: "10s",
+      minMs: 100,
+    }),
+    tcp_max_connections: int({
+      doc: "TCP connections open at most per address; more are closed at once.",
+      default: 100,
+      min: 1,
+      max: 100_000,
+    }),
+    table_poll: duration({
+      doc:
+        "How often the zone table is checked for edits made outside the daemon (ctl edits apply at once).",
+      default: "2s",
+      minMs: 100,
+    }),
+    rrl: rrlSection,
+    zone: tableArray(
+      "Zones written in the config (merged with zone_files and the zone table).",
+      zoneItem,
+      {
+        default: [EXAMPLE_ZONE],
+      },
+    ),
+  },
+);
+
+/** Validated `[dns]`. */
+export type DnsConfig = SectionValue<typeof dnsSection>;

@@ -1,0 +1,162 @@
+/**
+ * The few libc calls the UDP fast path needs, through `Deno.dlopen`: a
+ * socket of our own (SO_REUSEPORT, big buffers, a receive timeout) and
+ * `recvmmsg`/`sendmmsg` to move up to 64 datagrams per system call. Linux
+ * only (x86-64 and arm64 share these constants and struct layouts); every
+ * other platform uses the portable path. FFI sockets bypass `--allow-net`,
+ * so the component checks the listen addresses itself (they come from the
+ * config).
+ *
+ * @module
+ */
+
+const SYMBOLS = {
+  socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
+  bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  getsockname: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
+  recvmmsg: { parameters: ["i32", "buffer", "u32", "i32", "pointer"], result: "i32" },
+  sendmmsg: { parameters: ["i32", "buffer", "u32", "i32"], result: "i32" },
+  shutdown: { parameters: ["i32", "i32"], result: "i32" },
+  close: { parameters: ["i32"], result: "i32" },
+  __errno_location: { parameters: [], result: "pointer" },
+  strerror: { parameters: ["i32"], result: "pointer" },
+} as const;
+
+/** The bound library. */
+export type Libc = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
+
+/** Linux constants used here. */
+export const C = {
+  AF_INET: 2,
+  AF_INET6: 10,
+  SOCK_DGRAM: 2,
+  SOCK_CLOEXEC: 0x80000,
+  SOL_SOCKET: 1,
+  SO_REUSEPORT: 15,
+  SO_RCVBUF: 8,
+  SO_SNDBUF: 7,
+  SO_RCVBUFFORCE: 33,
+  SO_SNDBUFFORCE: 32,
+  SO_RCVTIMEO: 20,
+  IPPROTO_IPV6: 41,
+  IPV6_V6ONLY: 26,
+  MSG_WAITFORONE: 0x10000,
+  SHUT_RD: 0,
+  EINTR: 4,
+  EAGAIN: 11,
+  /** sizeof(struct mmsghdr) on 64-bit Linux. */
+  MMSGHDR_SIZE: 64,
+  /** sizeof(struct iovec). */
+  IOVEC_SIZE: 16,
+} as const;
+
+let lib: Deno.DynamicLibrary<typeof SYMBOLS> | undefined;
+
+/** Opens libc, or explains why it cannot be used (not Linux, no --allow-ffi, no glibc). */
+export function openLibc(): Libc | string {
+  if (lib) return lib.symbols;
+  if (Deno.build.os !== "linux") return `the FFI fast path needs Linux, this is ${Deno.build.os}`;
+  if (Deno.build.arch !== "x86_64" && Deno.build.arch !== "aarch64") {
+    return `the FFI fast path needs x86_64 or aarch64, this is ${Deno.build.arch}`;
+  }
+  try {
+    lib = Deno.dlopen("libc.so.6", SYMBOLS);
+    return lib.symbols;
+  } catch (e) {
+    return `cannot load libc through FFI: ${(e as Error).message}`;
+  }
+}
+
+/** errno of the last failed call on this thread. */
+export function errno(libc: Libc): number {
+  const p = libc.__errno_location();
+  return p === null ? 0 : new Deno.UnsafePointerView(p).getInt32(0);
+}
+
+/** Text of an errno value. */
+export function errorText(libc: Libc, code: number): string {
+  const p = libc.strerror(code);
+  return p === null ? `errno ${code}` : new Deno.UnsafePointerView(p).getCString();
+}
+
+function setInt(libc: Libc, fd: number, level: number, name: number, value: number): boolean {
+  const v = new Uint8Array(4);
+  new DataView(v.buffer).setInt32(0, value, true);
+  return libc.setsockopt(fd, level, name, v, 4) === 0;
+}
+
+/** Encodes a socket address (`sockaddr_in` or `sockaddr_in6`) for `bind`. */
+export function socketAddress(ip: Uint8Array, port: number): Uint8Array {
+  const v6 = ip.length === 16;
+  const out = new Uint8Array(v6 ? 28 : 16);
+  const dv = new DataView(out.buffer);
+  dv.setUint16(0, v6 ? C.AF_INET6 : C.AF_INET, true);
+  dv.setUint16(2, port, false);
+  out.set(ip, v6 ? 8 : 4);
+  return out;
+}
+
+/** Options for {@linkcode openUdpSocket}. */
+export interface UdpSocketOptions {
+  /** Let several sockets share the port (one per worker). */
+  reusePort: boolean;
+  /** Receive/send buffer size asked for. */
+  bufferBytes: number;
+  /** Receive timeout, so that a blocked receive wakes up to check for work. */
+  receiveTimeoutMs: number;
+}
+
+/** Opens and binds a UDP socket; returns its fd or an error message. */
+export function openUdpSocket(
+  libc: Libc,
+  ip: Uint8Array,
+  port: number,
+  options: UdpSocketOptions,
+): number | string {
+  const v6 = ip.length === 16;
+  const fd = libc.socket(v6 ? C.AF_INET6 : C.AF_INET, C.SOCK_DGRAM | C.SOCK_CLOEXEC, 0);
+  if (fd < 0) return `socket: ${errorText(libc, errno(libc))}`;
+  const fail = (what: string): string => {
+    const text = `${what}: ${errorText(libc, errno(libc))}`;
+    libc.close(fd);
+    return text;
+  };
+  if (options.reusePort && !setInt(libc, fd, C.SOL_SOCKET, C.SO_REUSEPORT, 1)) {
+    return fail("SO_REUSEPORT");
+  }
+  if (v6 && !setInt(libc, fd, C.IPPROTO_IPV6, C.IPV6_V6ONLY, 1)) return fail("IPV6_V6ONLY");
+  // Bigger buffers absorb bursts; the FORCE variants pass rmem_max when running as root.
+  if (!setInt(libc, fd, C.SOL_SOCKET, C.SO_RCVBUFFORCE, options.bufferBytes)) {
+    setInt(libc, fd, C.SOL_SOCKET, C.SO_RCVBUF, options.bufferBytes);
+  }
+  if (!setInt(libc, fd, C.SOL_SOCKET, C.SO_SNDBUFFORCE, options.bufferBytes)) {
+    setInt(libc, fd, C.SOL_SOCKET, C.SO_SNDBUF, options.bufferBytes);
+  }
+  const tv = new Uint8Array(16);
+  const tdv = new DataView(tv.buffer);
+  tdv.setBigInt64(0, BigInt(Math.floor(options.receiveTimeoutMs / 1000)), true);
+  tdv.setBigInt64(8, BigInt((options.receiveTimeoutMs % 1000) * 1000), true);
+  if (libc.setsockopt(fd, C.SOL_SOCKET, C.SO_RCVTIMEO, tv, 16) !== 0) return fail("SO_RCVTIMEO");
+  const addr = socketAddress(ip, port);
+  if (libc.bind(fd, addr, addr.length) !== 0) {
+    return fail(`bind ${v6 ? `[${fmt(ip)}]` : fmt(ip)}:${port}`);
+  }
+  return fd;
+}
+
+function fmt(ip: Uint8Array): string {
+  if (ip.length === 4) return ip.join(".");
+  const g: string[] = [];
+  for (let i = 0; i < 16; i += 2) g.push(((ip[i] << 8) | ip[i + 1]).toString(16));
+  return g.join(":");
+}
+
+/** The port a socket is bound to (after binding port 0). */
+export function boundPort(libc: Libc, fd: number): number {
+  const addr = new Uint8Array(28);
+  const len = new Uint8Array(4);
+  new DataView(len.buffer).setUint32(0, 28, true);
+  if (libc.getsockname(fd, addr, len) !== 0) return 0;
+  return (addr[2] << 8) | addr[3];
+}

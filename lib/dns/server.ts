@@ -1,0 +1,337 @@
+/**
+ * The `dns` component instance: loads the zone sources, builds the zone
+ * database, and serves it on every listen address — UDP through the FFI
+ * fast path (workers) or the portable path, TCP on Deno's listener. Zone
+ * table edits and zone file changes are picked up while running.
+ *
+ * @module
+ */
+
+import type { Component, ComponentContext } from "../daemon/types.ts";
+import type { Logger } from "../log/mod.ts";
+import { parseHostPort, parseIp } from "../net/mod.ts";
+import type { DnsConfig } from "./config.ts";
+import { COUNTER, COUNTER_COUNT, MAX_ZONE_SLOTS, Responder } from "./engine.ts";
+import type { RrlOptions } from "./rrl.ts";
+import {
+  type SourceResult,
+  sourceText,
+  staticRecords,
+  tableGeneration,
+  tableRecords,
+} from "./sources.ts";
+import { TcpServer } from "./tcp.ts";
+import { FastUdpListener } from "./udp_fast.ts";
+import { type PortableUdp, startPortableUdp } from "./udp_portable.ts";
+import { rcodeName } from "./wire.ts";
+import { buildZoneDb, type ZoneDb } from "./zone_db.ts";
+import type { ZoneProblem, ZoneRecord } from "./zone_file.ts";
+
+interface Listener {
+  address: string;
+  tcp: TcpServer;
+  fast?: FastUdpListener;
+  portable?: PortableUdp;
+}
+
+/** Summary of a zone load, returned by {@linkcode DnsServer.reloadZones}. */
+export interface ZoneLoad {
+  /** Zones served. */
+  zones: number;
+  /** Records served. */
+  records: number;
+  /** Problems found (records left out), as `SOURCE: message`. */
+  problems: string[];
+}
+
+/** How a problem reads in logs and verb results. */
+export function problemText(p: ZoneProblem): string {
+  if (p.file.startsWith("dns.")) return `config ${p.file}: ${p.message}`;
+  if (p.file === "zone table") return `zone table row ${p.line}: ${p.message}`;
+  return `${p.file}${p.line ? `:${p.line}` : ""}: ${p.message}`;
+}
+
+/** The running DNS server. */
+export class DnsServer implements Component {
+  readonly #config: DnsConfig;
+  readonly #ctx: ComponentContext<DnsConfig>;
+  readonly #log: Logger;
+  readonly #listeners: Listener[] = [];
+  readonly #slots = new Map<string, number>();
+  #responder!: Responder;
+  #db!: ZoneDb;
+  #static!: SourceResult;
+  #generation = 0;
+  #tableGeneration = -1;
+  #fileStamps = new Map<string, number>();
+  #poll: ReturnType<typeof setInterval> | undefined;
+  #sampler: ReturnType<typeof setInterval> | undefined;
+  #samples: { t: number; queries: number }[] = [];
+  #fail!: (e: Error) => void;
+  #stopped = false;
+  /** Rejects when the server dies on its own (a UDP worker crashed). */
+  readonly done: Promise<void>;
+
+  constructor(ctx: ComponentContext<DnsConfig>) {
+    this.#ctx = ctx;
+    this.#config = ctx.section;
+    this.#log = ctx.log;
+    this.done = new Promise<void>((_, reject) => (this.#fail = reject));
+    this.done.catch(() => {});
+  }
+
+  #slotOf = (name: string): number => {
+    let slot = this.#slots.get(name);
+    if (slot === undefined) {
+      slot = Math.min(this.#slots.size, MAX_ZONE_SLOTS - 1);
+      this.#slots.set(name, slot);
+    }
+    return slot;
+  };
+
+  #rrl(): RrlOptions | undefined {
+    const r = this.#config.rrl;
+    if (!r.enabled) return undefined;
+    return {
+      rate: r.responses_per_second,
+      slip: r.slip,
+      ipv4Prefix: r.ipv4_prefix,
+      ipv6Prefix: r.ipv6_prefix,
+      size: r.table_size,
+    };
+  }
+
+  /** Reads every source and builds the database; returns the records served. */
+  #load(readStatic: boolean): { records: ZoneRecord[]; problems: ZoneProblem[] } {
+    if (readStatic || !this.#static) {
+      this.#static = staticRecords(this.#config);
+      for (const path of this.#config.zone_files) this.#fileStamps.set(path, mtime(path));
+    }
+    this.#tableGeneration = tableGeneration(this.#ctx.store);
+    const table = tableRecords(this.#ctx.store, this.#config.default_ttl);
+    const records = [...this.#static.records, ...table.records];
+    const { db, problems } = buildZoneDb(records, { slotOf: this.#slotOf });
+    this.#db = db;
+    return { records, problems: [...this.#static.problems, ...table.problems, ...problems] };
+  }
+
+  #logProblems(problems: ZoneProblem[]): void {
+    for (const p of problems.slice(0, 50)) {
+      this.#log.warn("zone problem", { problem: problemText(p) });
+    }
+    if (problems.length > 50) this.#log.warn("more zone problems", { count: problems.length - 50 });
+  }
+
+  #snapshot(records: ZoneRecord[]) {
+    return { records, slots: Object.fromEntries(this.#slots), generation: ++this.#generation };
+  }
+
+  /** Binds every address and starts serving. */
+  async start(): Promise<void> {
+    const { records, problems } = this.#load(true);
+    this.#logProblems(problems);
+    const cfg = this.#config;
+    const rrl = this.#rrl();
+    this.#responder = new Responder(this.#db, {
+      maxUdpPayload: cfg.max_udp_payload,
+      cacheEntries: cfg.answer_cache,
+      rrl,
+    });
+    const snapshot = this.#snapshot(records);
+    try {
+      for (const address of cfg.listen) {
+        const hp = parseHostPort(address, 53);
+        if (typeof hp === "string") throw new Error(hp);
+        const ip = parseIp(hp.host)!;
+        // TCP first: Deno.listen enforces --allow-net, which the FFI sockets would bypass.
+        const tcp = TcpServer.start(hp.host, hp.port, {
+          idleTimeoutMs: cfg.tcp_idle_timeout,
+          maxConnections: cfg.tcp_max_connections,
+          responder: this.#responder,
+          log: this.#log,
+        });
+        const listener: Listener = { address, tcp };
+        this.#listeners.push(listener);
+        if (cfg.fast_path !== "off") {
+          try {
+            listener.fast = await FastUdpListener.start({
+              ip,
+              port: hp.port,
+              workers: cfg.udp_workers,
+              maxUdpPayload: cfg.max_udp_payload,
+              cacheEntries: cfg.answer_cache,
+              rrl,
+              zones: snapshot,
+            });
+            listener.fast.done.catch((e) => this.#fail(e));
+          } catch (e) {
+            const message = (e as Error).message;
+            if (cfg.fast_path === "ffi" || /bind|Address already in use/i.test(message)) throw e;
+            this.#log.warn("UDP fast path unavailable, using the portable path", {
+              reason: message,
+            });
+          }
+        }
+        if (!listener.fast) {
+          listener.portable = await startPortableUdp(hp.host, hp.port, this.#responder, {
+            maxUdpPayload: cfg.max_udp_payload,
+            onError: (e) => this.#fail(e),
+          });
+        }
+        this.#log.info("listening", {
+          address,
+          udp: listener.fast ? `recvmmsg x${cfg.udp_workers}` : listener.portable!.api,
+          tcp: true,
+        });
+      }
+    } catch (e) {
+      await this.stop();
+      throw e;
+    }
+    this.#log.info("serving zones", {
+      zones: [...this.#db.zones.values()].map((z) => z.name).join(","),
+      records: this.#db.records,
+    });
+    this.#poll = setInterval(() => this.#checkSources(), cfg.table_poll);
+    this.#samples = [{ t: performance.now(), queries: this.#totalQueries() }];
+    this.#sampler = setInterval(() => {
+      this.#samples.push({ t: performance.now(), queries: this.#totalQueries() });
+      if (this.#samples.length > 11) this.#samples.shift();
+    }, 1000);
+  }
+
+  #checkSources(): void {
+    try {
+      const filesChanged = this.#config.zone_files.some((p) =>
+        mtime(p) !== this.#fileStamps.get(p)
+      );
+      if (filesChanged || tableGeneration(this.#ctx.store) !== this.#tableGeneration) {
+        const result = this.reloadZones(filesChanged);
+        this.#log.info("zones reloaded", {
+          reason: filesChanged ? "zone file changed" : "zone table changed",
+          zones: result.zones,
+          records: result.records,
+        });
+      }
+    } catch (e) {
+      this.#log.error("zone reload failed", { error: e });
+    }
+  }
+
+  /**
+   * Re-reads the zone table (and the zone files when `files`) and serves the
+   * result from the next query on, without dropping a packet.
+   */
+  reloadZones(files = false): ZoneLoad {
+    if (this.#stopped) return { zones: 0, records: 0, problems: [] };
+    const { records, problems } = this.#load(files);
+    if (files) this.#logProblems(problems);
+    this.#responder.setDb(this.#db);
+    const snapshot = this.#snapshot(records);
+    for (const l of this.#listeners) l.fast?.update(snapshot);
+    return {
+      zones: this.#db.zones.size,
+      records: this.#db.records,
+      problems: problems.map(problemText),
+    };
+  }
+
+  /** Stops every listener and worker. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearInterval(this.#poll);
+    clearInterval(this.#sampler);
+    const all = this.#listeners.splice(0);
+    await Promise.all(all.map(async (l) => {
+      await l.tcp.stop();
+      await l.fast?.stop();
+      await l.portable?.stop();
+    }));
+  }
+
+  /** Every counter array (main thread and workers). */
+  #counterArrays(): Float64Array[] {
+    const out = [this.#responder?.counters ?? new Float64Array(COUNTER_COUNT)];
+    for (const l of this.#listeners) if (l.fast) out.push(...l.fast.counters());
+    return out;
+  }
+
+  #sum(index: number): number {
+    let n = 0;
+    for (const c of this.#counterArrays()) n += c[index];
+    return n;
+  }
+
+  #totalQueries(): number {
+    return this.#sum(COUNTER.QUERIES_UDP) + this.#sum(COUNTER.QUERIES_TCP);
+  }
+
+  /** Listening addresses, UDP path, zones. */
+  status(): Record<string, unknown> {
+    return {
+      listen: this.#listeners.map((l) => ({
+        address: l.address,
+        udp: l.fast ? `recvmmsg/sendmmsg, ${this.#config.udp_workers} worker(s)` : l.portable?.api,
+        tcp_connections: l.tcp.stats.open,
+      })),
+      zones: [...(this.#db?.zones.values() ?? [])].map((z) => z.name),
+      records: this.#db?.records ?? 0,
+      rrl: this.#config.rrl.enabled,
+    };
+  }
+
+  /** Counters for `ctl stats`: queries, qps, per rcode, zone and transport, RRL. */
+  stats(): Record<string, unknown> {
+    const arrays = this.#counterArrays();
+    const sum = (i: number) => arrays.reduce((n, c) => n + c[i], 0);
+    const rcode: Record<string, number> = {};
+    for (let i = 0; i < 24; i++) {
+      const n = sum(COUNTER.RCODE + i);
+      if (n > 0) rcode[rcodeName(i)] = n;
+    }
+    const zones: Record<string, number> = {};
+    for (const [name, slot] of this.#slots) {
+      if (slot === MAX_ZONE_SLOTS - 1 && this.#slots.size > MAX_ZONE_SLOTS) continue;
+      zones[name] = sum(COUNTER.ZONE + slot);
+    }
+    if (this.#slots.size > MAX_ZONE_SLOTS) {
+      zones["(other zones)"] = sum(COUNTER.ZONE + MAX_ZONE_SLOTS - 1);
+    }
+    const udp = sum(COUNTER.QUERIES_UDP), tcp = sum(COUNTER.QUERIES_TCP);
+    const now = { t: performance.now(), queries: udp + tcp };
+    const first = this.#samples[0] ?? now;
+    const seconds = (now.t - first.t) / 1000;
+    const tcpStats = this.#listeners.reduce(
+      (a, l) => ({
+        open: a.open + l.tcp.stats.open,
+        accepted: a.accepted + l.tcp.stats.accepted,
+        refused: a.refused + l.tcp.stats.refused,
+        timed_out: a.timed_out + l.tcp.stats.timedOut,
+      }),
+      { open: 0, accepted: 0, refused: 0, timed_out: 0 },
+    );
+    return {
+      queries: udp + tcp,
+      qps: seconds > 0.5 ? Math.round(((now.queries - first.queries) / seconds) * 10) / 10 : 0,
+      transport: { udp, tcp },
+      rcode,
+      zones,
+      rrl: { dropped: sum(COUNTER.RRL_DROPPED), slipped: sum(COUNTER.RRL_SLIPPED) },
+      truncated: sum(COUNTER.TRUNCATED),
+      malformed_dropped: sum(COUNTER.DROPPED_MALFORMED),
+      answer_cache: { hits: sum(COUNTER.CACHE_HITS), misses: sum(COUNTER.CACHE_MISSES) },
+      tcp_connections: tcpStats,
+    };
+  }
+}
+
+function mtime(path: string): number {
+  try {
+    return Deno.statSync(path).mtime?.getTime() ?? 0;
+  } catch {
+    return -1;
+  }
+}
+
+/** Re-exported for the verbs: where a record came from. */
+export { sourceText };

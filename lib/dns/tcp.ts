@@ -1,0 +1,177 @@
+/**
+ * DNS over TCP (RFC 1035 section 4.2.2, RFC 7766): two-byte length framing,
+ * several queries pipelined on one connection and answered in order, an
+ * idle timeout between queries and a cap on open connections (a connection
+ * past the cap is closed at once, as NSD does when `tcp-count` is reached).
+ * TCP is the rare path, so it runs on Deno's own listener.
+ *
+ * @module
+ */
+
+import type { Responder } from "./engine.ts";
+import type { Logger } from "../log/mod.ts";
+
+/** Options for {@linkcode TcpServer.start}. */
+export interface TcpOptions {
+  /** Close a connection after this long without a complete query. */
+  idleTimeoutMs: number;
+  /** Connections open at most. */
+  maxConnections: number;
+  /** Answers queries. */
+  responder: Responder;
+  /** Where connection problems are logged (debug level). */
+  log: Logger;
+}
+
+/** Counters of a TCP listener. */
+export interface TcpStats {
+  /** Connections accepted since start. */
+  accepted: number;
+  /** Connections refused because the cap was reached. */
+  refused: number;
+  /** Connections closed for idleness. */
+  timedOut: number;
+  /** Connections open now. */
+  open: number;
+}
+
+/** A TCP listener for one address. */
+export class TcpServer {
+  readonly #listener: Deno.TcpListener;
+  readonly #options: TcpOptions;
+  readonly #conns = new Set<Deno.TcpConn>();
+  readonly #sessions = new Set<Promise<void>>();
+  readonly #serving: Promise<void>;
+  #closed = false;
+  /** Live counters. */
+  readonly stats: TcpStats = { accepted: 0, refused: 0, timedOut: 0, open: 0 };
+
+  private constructor(listener: Deno.TcpListener, options: TcpOptions) {
+    this.#listener = listener;
+    this.#options = options;
+    this.#serving = this.#accept();
+  }
+
+  /** Binds and starts accepting; throws when the address is taken. */
+  static start(host: string, port: number, options: TcpOptions): TcpServer {
+    return new TcpServer(Deno.listen({ hostname: host, port, transport: "tcp" }), options);
+  }
+
+  /** The bound port. */
+  get port(): number {
+    return (this.#listener.addr as Deno.NetAddr).port;
+  }
+
+  async #accept(): Promise<void> {
+    for (;;) {
+      let conn: Deno.TcpConn;
+      try {
+        conn = await this.#listener.accept();
+      } catch (e) {
+        if (this.#closed) return;
+        if (e instanceof Deno.errors.BadResource) return;
+        this.#options.log.warn("TCP accept failed", { error: e });
+        await new Promise((r) => setTimeout(r, 50));
+        continue;
+      }
+      if (this.#conns.size >= this.#options.maxConnections) {
+        this.stats.refused++;
+        try {
+          conn.close();
+        } catch { /* gone */ }
+        continue;
+      }
+      this.stats.accepted++;
+      this.#conns.add(conn);
+      this.stats.open = this.#conns.size;
+      const session: Promise<void> = this.#serve(conn).finally(() => {
+        this.#conns.delete(conn);
+        this.#sessions.delete(session);
+        this.stats.open = this.#conns.size;
+        try {
+          conn.close();
+        } catch { /* already closed */ }
+      });
+      this.#sessions.add(session);
+    }
+  }
+
+  async #serve(conn: Deno.TcpConn): Promise<void> {
+    const { responder, idleTimeoutMs } = this.#options;
+    let buf = new Uint8Array(4096);
+    let have = 0;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const arm = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        this.stats.timedOut++;
+        try {
+          conn.close();
+        } catch { /* already closed */ }
+      }, idleTimeoutMs);
+    };
+    try {
+      conn.setNoDelay(true);
+      arm();
+      for (;;) {
+        if (have === buf.length) {
+          const bigger = new Uint8Array(Math.min(buf.length * 2, 65537));
+          bigger.set(buf);
+          buf = bigger;
+        }
+        const n = await conn.read(buf.subarray(have));
+        if (n === null) return;
+        have += n;
+        let at = 0;
+        const replies: Uint8Array[] = [];
+        while (have - at >= 2) {
+          const len = (buf[at] << 8) | buf[at + 1];
+          if (have - at < 2 + len) break;
+          const reply = responder.tcp(buf.subarray(at + 2, at + 2 + len), len);
+          if (reply) {
+            const frame = new Uint8Array(reply.length + 2);
+            frame[0] = reply.length >> 8;
+            frame[1] = reply.length & 0xff;
+            frame.set(reply, 2);
+            replies.push(frame);
+          }
+          at += 2 + len;
+        }
+        if (at > 0) {
+          buf.copyWithin(0, at, have);
+          have -= at;
+          arm();
+        }
+        for (const frame of replies) await writeAll(conn, frame);
+      }
+    } catch (e) {
+      if (
+        !(e instanceof Deno.errors.BadResource || e instanceof Deno.errors.ConnectionReset ||
+          e instanceof Deno.errors.BrokenPipe || e instanceof Deno.errors.Interrupted)
+      ) {
+        this.#options.log.debug("TCP connection ended", { error: e });
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Stops accepting and closes every connection. */
+  async stop(): Promise<void> {
+    this.#closed = true;
+    try {
+      this.#listener.close();
+    } catch { /* already closed */ }
+    for (const c of this.#conns) {
+      try {
+        c.close();
+      } catch { /* already closed */ }
+    }
+    await this.#serving;
+    await Promise.all([...this.#sessions]);
+  }
+}
+
+async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
+  for (let off = 0; off < data.length;) off += await conn.write(data.subarray(off));
+}

@@ -1,0 +1,223 @@
+/**
+ * The UDP fast path, one per Web Worker: its own socket (SO_REUSEPORT when
+ * several workers share a port), `recvmmsg` of up to 64 queries per system
+ * call into one long-lived buffer, each answered in place by the
+ * {@linkcode Responder}, and `sendmmsg` of the replies in one call. The
+ * loop blocks in `recvmmsg` (waking every 200 ms through SO_RCVTIMEO); the
+ * main thread stops it with a flag in shared memory plus `shutdown(SHUT_RD)`
+ * on the socket, and hands over new zone data by posting it and bumping a
+ * generation counter that the loop checks between batches.
+ *
+ * Messages in: `init` ({@linkcode WorkerInit}), `zones` ({@linkcode WorkerZones}).
+ * Messages out: `ready` {fd, port}, `error` {message}, `stopped`.
+ *
+ * @module
+ */
+
+/// <reference lib="deno.worker" />
+
+import { Responder } from "./engine.ts";
+import { C, errno, errorText, type Libc, openLibc, openUdpSocket } from "./libc.ts";
+import type { RrlOptions } from "./rrl.ts";
+import { buildZoneDb } from "./zone_db.ts";
+import type { ZoneRecord } from "./zone_file.ts";
+
+/** Control words in the shared Int32Array. */
+export const CONTROL = { STOP: 0, GENERATION: 1 } as const;
+
+/** The zone data a worker serves. */
+export interface WorkerZones {
+  kind: "zones";
+  /** Every record of every source. */
+  records: ZoneRecord[];
+  /** Stats slot of each zone, by presentation name. */
+  slots: Record<string, number>;
+  /** Generation this data belongs to. */
+  generation: number;
+}
+
+/** First message to a worker. */
+export interface WorkerInit {
+  kind: "init";
+  /** Address to bind, 4 or 16 bytes. */
+  ip: Uint8Array;
+  /** Port to bind. */
+  port: number;
+  /** Share the port with other workers. */
+  reusePort: boolean;
+  /** Largest UDP response. */
+  maxUdpPayload: number;
+  /** Pre-encoded answers kept at most. */
+  cacheEntries: number;
+  /** Rate limiting, or undefined when off. */
+  rrl?: RrlOptions;
+  /** Datagrams per system call. */
+  batch: number;
+  /** Shared control words ({@linkcode CONTROL}). */
+  control: SharedArrayBuffer;
+  /** Shared counters (see engine.ts COUNTER). */
+  counters: SharedArrayBuffer;
+  /** Initial zone data. */
+  zones: WorkerZones;
+}
+
+let pending: WorkerZones | undefined;
+
+self.onmessage = (event: MessageEvent<WorkerInit | WorkerZones>) => {
+  const m = event.data;
+  if (m.kind === "zones") pending = m;
+  else if (m.kind === "init") {
+    serve(m).catch((e) => {
+      self.postMessage({ kind: "error", message: `UDP worker failed: ${(e as Error).message}` });
+    });
+  }
+};
+
+function responderFor(zones: WorkerZones, init: WorkerInit, counters: Float64Array): Responder {
+  const { db } = buildZoneDb(zones.records, { slotOf: (name) => zones.slots[name] ?? 0 });
+  return new Responder(db, {
+    maxUdpPayload: init.maxUdpPayload,
+    cacheEntries: init.cacheEntries,
+    rrl: init.rrl,
+    counters,
+  });
+}
+
+async function serve(init: WorkerInit): Promise<void> {
+  const libc = openLibc();
+  if (typeof libc === "string") {
+    self.postMessage({ kind: "error", message: libc });
+    return;
+  }
+  const control = new Int32Array(init.control);
+  const counters = new Float64Array(init.counters);
+  const responder = responderFor(init.zones, init, counters);
+  let generation = init.zones.generation;
+  const fd = openUdpSocket(libc, init.ip, init.port, {
+    reusePort: init.reusePort,
+    bufferBytes: 4 << 20,
+    receiveTimeoutMs: 200,
+  });
+  if (typeof fd === "string") {
+    self.postMessage({ kind: "error", message: fd });
+    return;
+  }
+  self.postMessage({ kind: "ready", fd });
+  try {
+    await loop(libc, fd, init, control, responder, () => generation, async () => {
+      // Let the message handler run until the data of the announced generation has arrived.
+      const want = Atomics.load(control, CONTROL.GENERATION);
+      for (let i = 0; i < 500 && (!pending || pending.generation < want); i++) {
+        await new Promise((r) => setTimeout(r, i < 10 ? 0 : 10));
+      }
+      if (pending) {
+        const { db } = buildZoneDb(pending.records, {
+          slotOf: (name) => pending!.slots[name] ?? 0,
+        });
+        responder.setDb(db);
+        generation = pending.generation;
+        pending = undefined;
+      } else generation = want; // nothing came; do not spin on it
+    });
+  } finally {
+    libc.close(fd);
+    self.postMessage({ kind: "stopped" });
+  }
+}
+
+async function loop(
+  libc: Libc,
+  fd: number,
+  init: WorkerInit,
+  control: Int32Array,
+  responder: Responder,
+  generation: () => number,
+  refresh: () => Promise<void>,
+): Promise<void> {
+  const batch = init.batch;
+  const slotSize = Math.max(init.maxUdpPayload, 512);
+  const H = C.MMSGHDR_SIZE, V = C.IOVEC_SIZE, A = 32;
+  const recvAt = 0;
+  const sendAt = recvAt + batch * H;
+  const riovAt = sendAt + batch * H;
+  const siovAt = riovAt + batch * V;
+  const addrAt = siovAt + batch * V;
+  const dataAt = addrAt + batch * A;
+  // One long-lived buffer holds headers, iovecs, addresses and datagrams; the kernel keeps pointers into it.
+  const mem = new Uint8Array(dataAt + batch * slotSize);
+  const dv = new DataView(mem.buffer);
+  const base = Deno.UnsafePointer.value(Deno.UnsafePointer.of(mem)) as bigint;
+  const addrLen = init.ip.length === 16 ? 28 : 16;
+  const slots: Uint8Array[] = [];
+  const addrs: Uint8Array[] = [];
+  const setSendHeader = (j: number, i: number) => {
+    const h = sendAt + j * H;
+    dv.setBigUint64(h, base + BigInt(addrAt + i * A), true);
+    dv.setUint32(h + 8, addrLen, true);
+    dv.setBigUint64(h + 16, base + BigInt(siovAt + i * V), true);
+    dv.setBigUint64(h + 24, 1n, true);
+  };
+  for (let i = 0; i < batch; i++) {
+    const h = recvAt + i * H;
+    dv.setBigUint64(h, base + BigInt(addrAt + i * A), true);
+    dv.setUint32(h + 8, addrLen, true);
+    dv.setBigUint64(h + 16, base + BigInt(riovAt + i * V), true);
+    dv.setBigUint64(h + 24, 1n, true);
+    dv.setBigUint64(riovAt + i * V, base + BigInt(dataAt + i * slotSize), true);
+    dv.setBigUint64(riovAt + i * V + 8, BigInt(slotSize), true);
+    dv.setBigUint64(siovAt + i * V, base + BigInt(dataAt + i * slotSize), true);
+    setSendHeader(i, i);
+    slots.push(mem.subarray(dataAt + i * slotSize, dataAt + (i + 1) * slotSize));
+    addrs.push(mem.subarray(addrAt + i * A, addrAt + (i + 1) * A));
+  }
+  const recvHeaders = mem.subarray(recvAt, sendAt);
+  const sendHeaders = mem.subarray(sendAt, riovAt);
+  const views: Uint8Array[] = [];
+  for (let j = 0; j < batch; j++) views.push(mem.subarray(sendAt + j * H, riovAt));
+  let failures = 0;
+  for (;;) {
+    const n = libc.recvmmsg(fd, recvHeaders, batch, C.MSG_WAITFORONE, null);
+    if (Atomics.load(control, CONTROL.STOP) !== 0) return;
+    if (Atomics.load(control, CONTROL.GENERATION) !== generation()) await refresh();
+    if (n <= 0) {
+      const e = errno(libc);
+      if (n < 0 && e !== C.EAGAIN && e !== C.EINTR) {
+        // Persistent errors would spin: back off, and give up after many in a row.
+        if (++failures > 1000) throw new Error(`recvmmsg: ${errorText(libc, e)}`);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      continue;
+    }
+    failures = 0;
+    const now = performance.now();
+    let out = 0;
+    let moved = false;
+    for (let i = 0; i < n; i++) {
+      const h = recvAt + i * H;
+      const len = dv.getUint32(h + 56, true);
+      dv.setUint32(h + 8, addrLen, true); // the kernel overwrote msg_namelen
+      if (len === 0) continue;
+      const a = addrs[i];
+      const v6 = a[0] === C.AF_INET6;
+      const r = responder.udp(slots[i], len, a, v6 ? 8 : 4, v6, now);
+      if (r === 0) continue;
+      dv.setUint32(siovAt + i * V + 8, r, true);
+      if (out !== i) {
+        setSendHeader(out, i);
+        moved = true;
+      }
+      out++;
+    }
+    let sent = 0;
+    for (let tries = 0; sent < out && tries < 8; tries++) {
+      const k = libc.sendmmsg(fd, sent === 0 ? sendHeaders : views[sent], out - sent, 0);
+      if (k > 0) sent += k;
+      else {
+        const e = errno(libc);
+        // A datagram the kernel refuses (e.g. an unreachable address) is skipped, not retried forever.
+        if (e !== C.EAGAIN && e !== C.EINTR) sent++;
+      }
+    }
+    if (moved) { for (let j = 0; j < out; j++) setSendHeader(j, j); }
+  }
+}
