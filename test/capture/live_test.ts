@@ -1,0 +1,307 @@
+/**
+ * Live capture with libpcap on `lo`: real `dig` queries to a UDP responder
+ * and a DNS-over-TCP exchange written in pieces arrive as events; stop() is
+ * prompt while idle; missing interface, bad filter and a missing
+ * CAP_NET_RAW give clear errors. Needs root (skipped otherwise).
+ */
+
+import assert from "node:assert/strict";
+import dgram from "node:dgram";
+import {
+  CaptureError,
+  type DnsFields,
+  type SniffedEvent,
+  startLiveCapture,
+} from "../../lib/capture/mod.ts";
+import { hasCommand, isRoot, repoRoot } from "../_helpers.ts";
+import { concat, dnsMessage, ip, u16 } from "./_frames.ts";
+
+const canCapture = isRoot && Deno.build.os === "linux";
+if (!canCapture) {
+  console.log("SKIP capture/live: live capture on lo needs root (CAP_NET_RAW) on Linux");
+}
+const hasDig = hasCommand("dig");
+if (canCapture && !hasDig) console.log("SKIP capture/live dig test: dig is not installed");
+const hasSetpriv = hasCommand("setpriv");
+if (canCapture && !hasSetpriv) {
+  console.log("SKIP capture/live capability test: setpriv is not installed");
+}
+
+const ANSWER = "192.0.2.99";
+
+/** A UDP DNS responder on 127.0.0.1 answering every A query with ANSWER. */
+async function udpResponder(): Promise<{ port: number; close(): Promise<void> }> {
+  const sock = dgram.createSocket("udp4");
+  sock.on("message", (msg, rinfo) => {
+    if (msg.length < 12) return;
+    // The question echoed back (dig's OPT record is left out), one A record pointing at its name.
+    const reply = concat(
+      new Uint8Array(msg.subarray(0, 2)),
+      u16(0x8180),
+      u16(1),
+      u16(1),
+      u16(0),
+      u16(0),
+      new Uint8Array(msg.subarray(12, 12 + questionLength(msg))),
+      new Uint8Array([0xc0, 12]),
+      u16(1),
+      u16(1),
+      new Uint8Array([0, 0, 0, 60]),
+      u16(4),
+      ip(ANSWER),
+    );
+    sock.send(reply, rinfo.port, rinfo.address);
+  });
+  await new Promise<void>((res) => sock.bind(0, "127.0.0.1", res));
+  return {
+    port: sock.address().port,
+    close: () => new Promise<void>((res) => sock.close(() => res())),
+  };
+}
+
+function questionLength(msg: Uint8Array): number {
+  let p = 12;
+  while (p < msg.length && msg[p] !== 0) p += msg[p] + 1;
+  return p + 1 + 4 - 12;
+}
+
+/** Collects events until `want` says there are enough. */
+function collector(want: (events: SniffedEvent[]) => boolean) {
+  const events: SniffedEvent[] = [];
+  let resolve!: () => void;
+  const enough = new Promise<void>((r) => resolve = r);
+  return {
+    events,
+    enough,
+    onBatch(batch: SniffedEvent[]) {
+      events.push(...batch);
+      if (want(events)) resolve();
+    },
+  };
+}
+
+/** Rejects after `ms` (a bound on waiting for an event, not a synchronisation sleep). */
+function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const limit = new Promise<never>((_, rej) =>
+    timer = setTimeout(() => rej(new Error(`timed out: ${what}`)), ms)
+  );
+  return Promise.race([p, limit]).finally(() => clearTimeout(timer));
+}
+
+const dns = (e: SniffedEvent) => (e as { dns: DnsFields }).dns;
+
+Deno.test({
+  name: "live: dig queries on lo arrive as DNS events; stop() is prompt",
+  ignore: !canCapture || !hasDig,
+  async fn() {
+    const server = await udpResponder();
+    const col = collector((ev) =>
+      ev.filter((e) => e.kind === "dns" && dns(e).query === "live.vigia.test").length >= 6
+    );
+    const capture = await startLiveCapture("lo", {
+      filter: `udp port ${server.port}`,
+      dnsPorts: [server.port],
+      timeoutMs: 20,
+      onBatch: col.onBatch,
+    });
+    try {
+      assert.equal(capture.iface, "lo");
+      assert.equal(capture.linkType, 1);
+      for (let i = 0; i < 3; i++) {
+        const out = await new Deno.Command("dig", {
+          args: [
+            `@127.0.0.1`,
+            "-p",
+            String(server.port),
+            "live.vigia.test",
+            "A",
+            "+tries=1",
+            "+time=2",
+            "+short",
+          ],
+          stdout: "piped",
+        }).output();
+        assert.equal(
+          new TextDecoder().decode(out.stdout).trim(),
+          ANSWER,
+          "dig got the responder's answer",
+        );
+      }
+      await within(col.enough, 5000, "3 queries and 3 responses captured");
+      const ours = col.events.filter((e) => e.kind === "dns" && dns(e).query === "live.vigia.test");
+      const queries = ours.filter((e) => !dns(e).qr);
+      const responses = ours.filter((e) => dns(e).qr);
+      assert.equal(queries.length, 3);
+      assert.equal(responses.length, 3);
+      for (const q of queries) {
+        assert.equal(q.meta.srcIp, "127.0.0.1");
+        assert.equal(q.meta.dstPort, server.port);
+        assert.equal(q.meta.srcMac, "00:00:00:00:00:00");
+        assert.equal(dns(q).qtype_name, "A");
+        assert.ok(Math.abs(q.meta.ts - Date.now()) < 60_000, "capture time is now");
+      }
+      assert.deepEqual(responses.map((r) => dns(r).answers.map((a) => a.data)), [
+        [ANSWER],
+        [ANSWER],
+        [ANSWER],
+      ]);
+      assert.deepEqual(
+        responses.map((r) => dns(r).trans_id),
+        queries.map((q) => dns(q).trans_id),
+      );
+      const c = capture.counters();
+      assert.ok(c.packets >= 6);
+      assert.ok(c.dns >= 6);
+      assert.equal(c.kernelDrops, 0);
+      assert.equal(c.vigiaDrops, 0);
+    } finally {
+      // The interface is idle now: pcap_dispatch is blocked and only pcap_breakloop frees it.
+      const t0 = performance.now();
+      await capture.stop();
+      const took = performance.now() - t0;
+      assert.ok(took < 1000, `stop() took ${took.toFixed(0)} ms`);
+      await capture.done;
+      await server.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "live: DNS over TCP written in pieces is reassembled",
+  ignore: !canCapture,
+  async fn() {
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = listener.addr.port;
+    const reply = dnsMessage({
+      id: 77,
+      response: true,
+      qname: "tcp.vigia.test",
+      qtype: 1,
+      answers: [{ type: 1, data: ip(ANSWER) }],
+    });
+    const serving = (async () => {
+      const conn = await listener.accept();
+      const buf = new Uint8Array(512);
+      let got = 0;
+      while (got < 2 || got < 2 + ((buf[0] << 8) | buf[1])) {
+        const n = await conn.read(buf.subarray(got));
+        if (n === null) break;
+        got += n;
+      }
+      await conn.write(concat(u16(reply.length), reply));
+      conn.close();
+    })();
+    const col = collector((ev) => ev.filter((e) => e.kind === "dns").length >= 2);
+    const capture = await startLiveCapture("lo", {
+      filter: `tcp port ${port}`,
+      dnsPorts: [port],
+      onBatch: col.onBatch,
+    });
+    try {
+      const query = dnsMessage({ id: 77, qname: "tcp.vigia.test", qtype: 1 });
+      const wire = concat(u16(query.length), query);
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      conn.setNoDelay(true);
+      // Three writes: the length prefix alone, half the message, the rest.
+      for (const part of [wire.subarray(0, 1), wire.subarray(1, 15), wire.subarray(15)]) {
+        await conn.write(part);
+      }
+      const answer = new Uint8Array(512);
+      let n = 0;
+      for (let r = await conn.read(answer); r !== null; r = await conn.read(answer.subarray(n))) {
+        n += r;
+      }
+      conn.close();
+      await serving;
+      assert.equal(n, 2 + reply.length);
+      await within(col.enough, 5000, "TCP query and response captured");
+      const events = col.events.filter((e) => e.kind === "dns");
+      assert.deepEqual(events.map((e) => [e.meta.proto, dns(e).qr, dns(e).query]), [
+        ["tcp", false, "tcp.vigia.test"],
+        ["tcp", true, "tcp.vigia.test"],
+      ]);
+      assert.deepEqual(dns(events[1]).answers.map((a) => a.data), [ANSWER]);
+      assert.deepEqual(capture.counters().malformed, {});
+    } finally {
+      await capture.stop();
+      listener.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "live: a missing interface and a bad filter are clear CaptureErrors",
+  ignore: !canCapture,
+  async fn() {
+    await assert.rejects(
+      startLiveCapture("vigia-nope0", { onBatch() {} }),
+      (e: Error) => e instanceof CaptureError && /"vigia-nope0".*no such interface/.test(e.message),
+    );
+    await assert.rejects(
+      startLiveCapture("lo", { filter: "port banana", onBatch() {} }),
+      (e: Error) =>
+        e instanceof CaptureError && e.message.includes('invalid capture filter "port banana"'),
+    );
+    await assert.rejects(
+      startLiveCapture("lo", { timeoutMs: 0, onBatch() {} }),
+      (e: Error) => e instanceof CaptureError && e.message.includes("timeoutMs"),
+    );
+  },
+});
+
+Deno.test({
+  name:
+    "live: without CAP_NET_RAW the error names the capability; with it (not root) capture works",
+  ignore: !canCapture || !hasSetpriv,
+  async fn() {
+    const denoDir = await Deno.makeTempDir({ prefix: "vigia-nocap-" });
+    await Deno.chmod(denoDir, 0o777);
+    const probe = `${denoDir}/probe.ts`;
+    await Deno.writeTextFile(
+      probe,
+      `import { startLiveCapture } from "${repoRoot}/lib/capture/mod.ts";
+try {
+  const c = await startLiveCapture("lo", { onBatch() {} });
+  await c.stop();
+  console.log("STARTED");
+} catch (e) {
+  console.log(e.name + ": " + e.message);
+}
+`,
+    );
+    const run = async (caps: string[]) => {
+      const out = await new Deno.Command("setpriv", {
+        args: [
+          "--reuid=65534",
+          "--regid=65534",
+          "--clear-groups",
+          ...caps,
+          Deno.execPath(),
+          "run",
+          "--no-check",
+          "--no-config",
+          "--allow-ffi",
+          "--allow-read",
+          probe,
+        ],
+        env: { DENO_DIR: denoDir, HOME: denoDir, NO_COLOR: "1" },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      return new TextDecoder().decode(out.stdout).trim() +
+        new TextDecoder().decode(out.stderr).trim();
+    };
+    try {
+      const denied = await run([]);
+      assert.match(
+        denied,
+        /^CaptureError: Cannot capture on "lo": permission denied .*CAP_NET_RAW/,
+      );
+      const allowed = await run(["--inh-caps=+net_raw", "--ambient-caps=+net_raw"]);
+      assert.equal(allowed, "STARTED");
+    } finally {
+      await Deno.remove(denoDir, { recursive: true });
+    }
+  },
+});
