@@ -210,3 +210,36 @@ Deno.test("resolveAddresses rejects when every type fails", async () => {
     );
   }, () => "drop");
 });
+
+const hasV6 = (() => {
+  try {
+    Deno.listen({ hostname: "::1", port: 0 }).close();
+    return true;
+  } catch {
+    return false;
+  }
+})();
+if (!hasV6) console.log("SKIP IPv6 resolver test: ::1 is not available");
+
+Deno.test({
+  name: "query over IPv6 loopback, UDP and TCP",
+  ignore: !hasV6,
+  fn: async () => {
+    const s = await startZoneServer({
+      records,
+      hostname: "::1",
+      udp: (name) => (name === "big.example.test" ? "truncate" : "answer"),
+    });
+    try {
+      const [server] = parseResolver(`[::1]:${s.port}`);
+      const r = await query(server, "www.example.test", { type: "AAAA" });
+      assert.equal(r.server, `[::1]:${s.port}`);
+      assert.deepEqual(r.answers.map((a) => a.data), ["2001:db8::1"]);
+      const t = await query(server, "big.example.test", { type: "A" });
+      assert.equal(t.tcp, true);
+      assert.deepEqual(t.answers.map((a) => a.data), ["198.51.100.7"]);
+    } finally {
+      await s.close();
+    }
+  },
+});
