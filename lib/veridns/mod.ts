@@ -201,7 +201,7 @@ class VeridnsComponent implements Component {
       },
     });
     try {
-      this.#server.start();
+      await this.#server.start();
     } catch (e) {
       this.#lists.stop();
       this.#pool.close();

@@ -4,12 +4,20 @@
  * mid-frame timeouts, requests per second) and answer writing. What to answer
  * is decided by a {@linkcode FrameHandler}; this module only moves frames.
  *
- * Deno's TLS (rustls) speaks TLS 1.2 and 1.3 only, so TLS 1.0/1.1 clients are
- * refused during the handshake without any setting here.
+ * Built on `node:net` + `node:tls` (server-side `TLSSocket` over an accepted
+ * TCP socket) rather than `Deno.listenTls`: Deno's TLS connection defers its
+ * close until the handshake finishes, so a client that connects and never
+ * sends a ClientHello would hold its file descriptor forever (measured on
+ * Deno 2.9.6). Here the raw socket is destroyed at once when a limit or the
+ * handshake timeout says so. The TLS engine underneath is still rustls, which
+ * speaks TLS 1.2 and 1.3 only, so TLS 1.0/1.1 clients are refused during the
+ * handshake; `minVersion` says the same explicitly.
  *
  * @module
  */
 
+import net from "node:net";
+import tls from "node:tls";
 import type { Logger } from "../log/mod.ts";
 import { parseHostPort } from "../net/mod.ts";
 import {
@@ -62,15 +70,19 @@ export interface ServerOptions {
 }
 
 interface Connection {
-  conn: Deno.TlsConn;
+  raw: net.Socket;
+  socket: tls.TLSSocket;
   client: string;
+  decoder: FrameDecoder;
   opened: number;
   lastFrame: number;
   midFrameSince: number;
   handshaken: boolean;
+  /** Waiting on a verification or the rate limit: the sweeper leaves it alone. */
   busy: boolean;
+  pumping: boolean;
   closed: boolean;
-  closeReason: string;
+  backlog: Uint8Array[];
   tokens: number;
   tokensAt: number;
 }
@@ -90,15 +102,14 @@ export interface ServerStats {
   throttled: number;
 }
 
-const READ_BUFFER = 4096;
-
 /** The TLS listeners and their connections. */
 export class VeridnsServer {
   readonly #options: ServerOptions;
-  readonly #listeners: Deno.TlsListener[] = [];
+  readonly #servers: net.Server[] = [];
   readonly #conns = new Set<Connection>();
   readonly #perIp = new Map<string, number>();
-  readonly #tasks = new Set<Promise<void>>();
+  readonly #closed = new Set<Promise<void>>();
+  #context: tls.SecureContext | undefined;
   #sweeper: ReturnType<typeof setInterval> | undefined;
   #stopping = false;
   readonly #stats: ServerStats = {
@@ -121,31 +132,39 @@ export class VeridnsServer {
 
   /** Bound addresses (`IP:PORT`, with the real port when 0 was asked). */
   get addresses(): string[] {
-    return this.#listeners.map((l) => {
-      const a = l.addr as Deno.NetAddr;
-      return a.hostname.includes(":") ? `[${a.hostname}]:${a.port}` : `${a.hostname}:${a.port}`;
+    return this.#servers.map((srv) => {
+      const a = srv.address() as net.AddressInfo;
+      return a.address.includes(":") ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
     });
   }
 
   /** Binds every listener (all or none) and starts accepting. */
-  start(): void {
+  async start(): Promise<void> {
+    // Throws here, at start, for a key that does not match the certificate or bad PEM.
+    this.#context = tls.createSecureContext({
+      cert: this.#options.certPem,
+      key: this.#options.keyPem,
+      minVersion: "TLSv1.2",
+    });
     try {
       for (const text of this.#options.listen) {
         const hp = parseHostPort(text, 4433);
         if (typeof hp === "string") throw new Error(hp);
-        this.#listeners.push(Deno.listenTls({
-          hostname: hp.host,
-          port: hp.port,
-          cert: this.#options.certPem,
-          key: this.#options.keyPem,
-        }));
+        const srv = net.createServer((raw) => this.#accept(raw));
+        await new Promise<void>((resolve, reject) => {
+          srv.once("error", reject);
+          srv.listen({ host: hp.host, port: hp.port, backlog: 1024 }, () => {
+            srv.off("error", reject);
+            resolve();
+          });
+        });
+        srv.on("error", (e: Error) => this.#options.log.error("listener error", { error: e }));
+        this.#servers.push(srv);
       }
     } catch (e) {
-      for (const l of this.#listeners) l.close();
-      this.#listeners.length = 0;
+      await this.#closeServers();
       throw e;
     }
-    for (const l of this.#listeners) this.#track(this.#acceptLoop(l));
     const { handshakeTimeoutMs, idleTimeoutMs, frameTimeoutMs } = this.#options.limits;
     const tick = Math.max(
       20,
@@ -154,17 +173,18 @@ export class VeridnsServer {
     this.#sweeper = setInterval(() => this.#sweep(), tick);
   }
 
-  /** Closes the listeners and every connection; resolves when all tasks ended. */
+  async #closeServers(): Promise<void> {
+    await Promise.all(this.#servers.map((srv) => new Promise<void>((r) => srv.close(() => r()))));
+    this.#servers.length = 0;
+  }
+
+  /** Closes the listeners and every connection; resolves when all are closed. */
   async stop(): Promise<void> {
     this.#stopping = true;
     clearInterval(this.#sweeper);
-    for (const l of this.#listeners) {
-      try {
-        l.close();
-      } catch { /* already closed */ }
-    }
-    for (const c of this.#conns) this.#close(c, "server stopping");
-    await Promise.allSettled([...this.#tasks]);
+    const closing = this.#closeServers();
+    for (const c of this.#conns) this.#close(c);
+    await Promise.allSettled([closing, ...this.#closed]);
   }
 
   /** Counters (a copy). */
@@ -172,73 +192,100 @@ export class VeridnsServer {
     return structuredClone({ ...this.#stats, connections_open: this.#conns.size });
   }
 
-  #track(p: Promise<void>): void {
-    this.#tasks.add(p);
-    p.finally(() => this.#tasks.delete(p));
-  }
-
-  async #acceptLoop(listener: Deno.TlsListener): Promise<void> {
-    const { maxConnections, maxConnectionsPerIp } = this.#options.limits;
-    while (!this.#stopping) {
-      let conn: Deno.TlsConn;
-      try {
-        conn = await listener.accept();
-      } catch (e) {
-        if (this.#stopping || e instanceof Deno.errors.BadResource) return;
-        // Out of file descriptors and the like: log, breathe, go on serving.
-        this.#options.log.error("accept failed", { error: e });
-        await new Promise((r) => setTimeout(r, 100));
-        continue;
-      }
-      const client = plainClientAddress((conn.remoteAddr as Deno.NetAddr).hostname);
-      const perIp = this.#perIp.get(client) ?? 0;
-      // Refused before the handshake: an over-limit client costs no TLS work.
-      if (this.#conns.size >= maxConnections) {
-        this.#stats.refused_total_limit++;
-        closeQuietly(conn);
-        continue;
-      }
-      if (perIp >= maxConnectionsPerIp) {
-        this.#stats.refused_per_ip_limit++;
-        closeQuietly(conn);
-        continue;
-      }
-      this.#perIp.set(client, perIp + 1);
-      const now = performance.now();
-      const c: Connection = {
-        conn,
-        client,
-        opened: now,
-        lastFrame: now,
-        midFrameSince: 0,
-        handshaken: false,
-        busy: false,
-        closed: false,
-        closeReason: "",
-        tokens: this.#options.limits.requestsPerSecond,
-        tokensAt: now,
-      };
-      this.#conns.add(c);
-      this.#stats.connections_total++;
-      this.#track(this.#serve(c));
+  #accept(raw: net.Socket): void {
+    raw.on("error", () => {}); // resets are normal; the TLS socket reports what matters
+    const { maxConnections, maxConnectionsPerIp, requestsPerSecond } = this.#options.limits;
+    if (this.#stopping) {
+      raw.destroy();
+      return;
     }
+    const client = plainClientAddress(raw.remoteAddress ?? "");
+    const perIp = this.#perIp.get(client) ?? 0;
+    // Refused before the handshake: an over-limit client costs no TLS work.
+    if (this.#conns.size >= maxConnections) {
+      this.#stats.refused_total_limit++;
+      raw.destroy();
+      return;
+    }
+    if (perIp >= maxConnectionsPerIp) {
+      this.#stats.refused_per_ip_limit++;
+      raw.destroy();
+      return;
+    }
+    this.#perIp.set(client, perIp + 1);
+    raw.setNoDelay(true);
+    const socket = new tls.TLSSocket(raw, { isServer: true, secureContext: this.#context });
+    const now = performance.now();
+    const { maxFrameLength, maxAddresses } = this.#options.limits;
+    const c: Connection = {
+      raw,
+      socket,
+      client,
+      decoder: new FrameDecoder({ role: "server", maxFrameLength, maxAddresses }),
+      opened: now,
+      lastFrame: now,
+      midFrameSince: 0,
+      handshaken: false,
+      busy: false,
+      pumping: false,
+      closed: false,
+      backlog: [],
+      tokens: requestsPerSecond,
+      tokensAt: now,
+    };
+    this.#conns.add(c);
+    this.#stats.connections_total++;
+    let gone!: () => void;
+    const closed = new Promise<void>((r) => (gone = r));
+    this.#closed.add(closed);
+    socket.on("secure", () => {
+      c.handshaken = true;
+      c.lastFrame = performance.now();
+    });
+    socket.on("data", (chunk: Uint8Array) => {
+      if (c.closed) return;
+      c.backlog.push(chunk);
+      if (!c.pumping) this.#pump(c);
+    });
+    socket.on("end", () => {
+      c.backlog.push(END);
+      if (!c.pumping) this.#pump(c);
+    });
+    socket.on("error", (e: Error) => {
+      if (!c.closed && !c.handshaken) {
+        this.#stats.handshake_failures++;
+        this.#options.log.debug("TLS handshake failed", { client, error: e });
+      }
+      this.#close(c);
+    });
+    socket.on("close", () => {
+      this.#close(c);
+      this.#conns.delete(c);
+      const left = (this.#perIp.get(client) ?? 1) - 1;
+      if (left <= 0) this.#perIp.delete(client);
+      else this.#perIp.set(client, left);
+      this.#closed.delete(closed);
+      gone();
+    });
   }
 
-  #close(c: Connection, reason: string): void {
+  #close(c: Connection): void {
     if (c.closed) return;
     c.closed = true;
-    c.closeReason = reason;
-    closeQuietly(c.conn);
+    c.backlog.length = 0;
+    c.socket.destroy();
+    c.raw.destroy();
   }
 
   #badFrame(c: Connection, err: FrameError): void {
+    if (c.closed) return;
     this.#stats.bad_frames[err.reason] = (this.#stats.bad_frames[err.reason] ?? 0) + 1;
     this.#options.log.warn("bad frame; closing the connection", {
       client: c.client,
       reason: err.reason,
       detail: err.message,
     });
-    this.#close(c, err.reason);
+    this.#close(c);
   }
 
   #sweep(): void {
@@ -249,7 +296,7 @@ export class VeridnsServer {
       if (!c.handshaken) {
         if (now - c.opened > handshakeTimeoutMs) {
           this.#stats.handshake_timeouts++;
-          this.#close(c, "handshake timeout");
+          this.#close(c);
         }
       } else if (c.busy) continue;
       else if (c.midFrameSince > 0 && now - c.midFrameSince > frameTimeoutMs) {
@@ -262,144 +309,141 @@ export class VeridnsServer {
         );
       } else if (now - c.lastFrame > idleTimeoutMs) {
         this.#stats.idle_timeouts++;
-        this.#close(c, "idle timeout");
+        this.#close(c);
       }
     }
   }
 
-  /** Waits until the connection may handle one more frame (token bucket). */
-  async #throttle(c: Connection): Promise<void> {
+  /** Milliseconds to wait before the connection may handle one more frame (token bucket). */
+  #throttleWait(c: Connection): number {
     const rate = this.#options.limits.requestsPerSecond;
-    if (rate === 0) return;
+    if (rate === 0) return 0;
     const now = performance.now();
     c.tokens = Math.min(rate, c.tokens + ((now - c.tokensAt) * rate) / 1000);
     c.tokensAt = now;
-    if (c.tokens < 1) {
-      this.#stats.throttled++;
-      const wait = ((1 - c.tokens) * 1000) / rate;
-      await new Promise((r) => setTimeout(r, wait));
-      c.tokens = Math.min(rate, c.tokens + (wait * rate) / 1000);
-      c.tokensAt = performance.now();
+    if (c.tokens >= 1) {
+      c.tokens -= 1;
+      return 0;
     }
-    c.tokens -= 1;
+    const wait = ((1 - c.tokens) * 1000) / rate;
+    c.tokens -= 1; // goes negative: the refill pays it back during the wait
+    this.#stats.throttled++;
+    return wait;
   }
 
-  async #serve(c: Connection): Promise<void> {
-    const { maxFrameLength, maxAddresses } = this.#options.limits;
+  /**
+   * Decodes and answers everything received, in order. Runs synchronously
+   * while answers are immediate (cache hits, branch queries); when one must
+   * wait (resolvers, rate limit) the socket is paused so that at most one
+   * request per connection is in progress and order is kept.
+   */
+  async #pump(c: Connection): Promise<void> {
+    c.pumping = true;
     const handler = this.#options.handler;
+    const frames: Frame[] = [];
+    const out: Uint8Array[] = [];
     try {
-      try {
-        await c.conn.handshake();
-      } catch {
-        if (!c.closed) this.#stats.handshake_failures++;
-        return;
-      }
-      c.handshaken = true;
-      c.lastFrame = performance.now();
-      const decoder = new FrameDecoder({ role: "server", maxFrameLength, maxAddresses });
-      const buf = new Uint8Array(READ_BUFFER);
-      const frames: Frame[] = [];
-      const out: Uint8Array[] = [];
-      while (!c.closed) {
-        let n: number | null;
-        try {
-          n = await c.conn.read(buf);
-        } catch {
-          break; // reset by the peer, or closed by the sweeper
-        }
-        if (n === null) {
-          if (decoder.pendingBytes > 0) {
+      while (c.backlog.length > 0 && !c.closed) {
+        const chunk = c.backlog.shift()!;
+        if (chunk === END) {
+          if (c.decoder.pendingBytes > 0) {
             this.#badFrame(
               c,
               new FrameError(
                 "truncated",
-                `connection closed after ${decoder.pendingBytes} bytes of a frame`,
+                `connection closed after ${c.decoder.pendingBytes} bytes of a frame`,
               ),
             );
-          }
+          } else this.#close(c);
           break;
         }
-        const wasMidFrame = decoder.pendingBytes > 0;
-        const err = decoder.feed(buf.subarray(0, n), frames);
+        const wasMidFrame = c.decoder.pendingBytes > 0;
+        const err = c.decoder.feed(chunk, frames);
         const completed = frames.length;
-        if (completed > 0) {
-          c.busy = true;
-          for (const f of frames) {
-            await this.#throttle(c);
+        for (let i = 0; i < frames.length && !c.closed; i++) {
+          const f = frames[i];
+          const wait = this.#throttleWait(c);
+          if (wait > 0) {
+            this.#flush(c, out);
+            c.busy = true;
+            c.socket.pause();
+            await new Promise((r) => setTimeout(r, wait));
             if (c.closed) break;
-            let answer: Uint8Array | Promise<Uint8Array> | FrameError;
-            if (f.type === 0) {
-              this.#stats.frames_in.branch_query++;
-              answer = handler.branch(c.client, f.seq);
-              this.#stats.frames_out.branch_answer++;
-            } else {
-              this.#stats.frames_in.verify_request++;
-              answer = handler.verify(c.client, f as VerifyRequestFrame);
-              if (answer instanceof FrameError) {
-                await writeAll(c.conn, out);
-                this.#badFrame(c, answer);
-                break;
-              }
-              if (answer instanceof Promise) {
-                // Answers already made go out before waiting on the resolvers.
-                await writeAll(c.conn, out);
-                answer = await answer;
-              }
-              this.#stats.frames_out.verify_response++;
-            }
-            out.push(answer);
           }
-          frames.length = 0;
-          if (!c.closed) await writeAll(c.conn, out);
-          out.length = 0;
-          c.busy = false;
-          c.lastFrame = performance.now();
+          if (f.type === 0) {
+            this.#stats.frames_in.branch_query++;
+            out.push(handler.branch(c.client, f.seq));
+            this.#stats.frames_out.branch_answer++;
+            continue;
+          }
+          this.#stats.frames_in.verify_request++;
+          let answer = handler.verify(c.client, f as VerifyRequestFrame);
+          if (answer instanceof FrameError) {
+            this.#flush(c, out);
+            this.#badFrame(c, answer);
+            break;
+          }
+          if (answer instanceof Promise) {
+            // Answers already made go out before waiting on the resolvers.
+            this.#flush(c, out);
+            c.busy = true;
+            c.socket.pause();
+            answer = await answer;
+            if (c.closed) break;
+          }
+          out.push(answer);
+          this.#stats.frames_out.verify_response++;
         }
+        frames.length = 0;
+        this.#flush(c, out);
+        if (completed > 0) c.lastFrame = performance.now();
         if (err) {
           this.#badFrame(c, err);
           break;
         }
-        if (decoder.pendingBytes === 0) c.midFrameSince = 0;
+        if (c.decoder.pendingBytes === 0) c.midFrameSince = 0;
         else if (!wasMidFrame || completed > 0 || c.midFrameSince === 0) {
           c.midFrameSince = performance.now();
         }
       }
     } catch (e) {
-      if (!c.closed) {
-        this.#options.log.debug("connection ended with an error", {
-          client: c.client,
-          error: e,
-        });
-      }
+      this.#options.log.error("connection handling failed", { client: c.client, error: e });
+      this.#close(c);
     } finally {
-      this.#close(c, c.closeReason || "done");
-      this.#conns.delete(c);
-      const left = (this.#perIp.get(c.client) ?? 1) - 1;
-      if (left <= 0) this.#perIp.delete(c.client);
-      else this.#perIp.set(c.client, left);
+      c.pumping = false;
+      if (c.busy && !c.closed) {
+        c.busy = false;
+        c.lastFrame = performance.now();
+        c.socket.resume();
+      }
+    }
+  }
+
+  #flush(c: Connection, out: Uint8Array[]): void {
+    if (out.length === 0 || c.closed) {
+      out.length = 0;
+      return;
+    }
+    let data: Uint8Array;
+    if (out.length === 1) data = out[0];
+    else {
+      data = new Uint8Array(out.reduce((n, p) => n + p.length, 0));
+      let off = 0;
+      for (const p of out) {
+        data.set(p, off);
+        off += p.length;
+      }
+    }
+    out.length = 0;
+    // A client that sends without reading fills our buffer: stop reading it until it drains.
+    if (!c.socket.write(data)) {
+      c.socket.pause();
+      c.socket.once("drain", () => {
+        if (!c.closed && !c.pumping) c.socket.resume();
+      });
     }
   }
 }
 
-function closeQuietly(conn: Deno.Conn): void {
-  try {
-    conn.close();
-  } catch { /* already closed */ }
-}
-
-async function writeAll(conn: Deno.Conn, parts: Uint8Array[]): Promise<void> {
-  if (parts.length === 0) return;
-  let data: Uint8Array;
-  if (parts.length === 1) data = parts[0];
-  else {
-    data = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-    let off = 0;
-    for (const p of parts) {
-      data.set(p, off);
-      off += p.length;
-    }
-  }
-  parts.length = 0;
-  let off = 0;
-  while (off < data.length) off += await conn.write(data.subarray(off));
-}
+/** Marks the end of the client's data in a connection's backlog. */
+const END = new Uint8Array(0);
