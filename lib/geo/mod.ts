@@ -57,6 +57,7 @@ export class GeoDb {
   /** Why a database is not in use, one sentence each. */
   readonly warnings: string[];
 
+  /** Wraps open readers; use {@linkcode openGeo} rather than calling this. */
   constructor(
     city: Reader<Response> | undefined,
     asn: Reader<Response> | undefined,

@@ -39,6 +39,7 @@ export type ResolverErrorReason = "timeout" | "network" | "malformed" | "mismatc
 export class ResolverError extends Error {
   /** What went wrong: no answer in time, a socket error, an undecodable or non-matching answer. */
   readonly reason: ResolverErrorReason;
+  /** Makes an error of the given `reason` with a sentence naming server, name and type. */
   constructor(reason: ResolverErrorReason, message: string) {
     super(message);
     this.name = "ResolverError";

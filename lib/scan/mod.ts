@@ -39,11 +39,30 @@ import type { ScanResult } from "./types.ts";
 
 export { analyseDomain, type AnalyseOptions, normaliseDomain } from "./analyse.ts";
 export { renderReport } from "./report.ts";
-export { compareScans, evaluateFindings, type ScanChange } from "./findings.ts";
-export { type FluxScores, fluxScores } from "./metrics.ts";
+export { compareScans, evaluateFindings, type FindingInputs, type ScanChange } from "./findings.ts";
+export {
+  type Autocorrelation,
+  type FluxInputs,
+  type FluxScore,
+  type FluxScores,
+  fluxScores,
+  type NameAnalysis,
+} from "./metrics.ts";
 export { type ScannerConfig, scannerSection } from "./config.ts";
-export { ScannerComponent, type ScanRow } from "./component.ts";
-export type { AddressInfo, Finding, Level, ScanResult } from "./types.ts";
+export { type RecordedScan, ScannerComponent, type ScanRow } from "./component.ts";
+export {
+  type AddressInfo,
+  type Finding,
+  type Level,
+  LEVELS,
+  type NameServerInfo,
+  type ResolverOutcome,
+  type ScanCounts,
+  type ScanResult,
+  type SpatialStats,
+} from "./types.ts";
+export type { ResolverAddress } from "../resolver/mod.ts";
+export type { GeoDb } from "../geo/mod.ts";
 
 function domainArg(args: VerbArgs): string | undefined {
   const d = args.domain;
