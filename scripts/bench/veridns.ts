@@ -169,7 +169,7 @@ async function load(port: number, ca: string, check: boolean): Promise<void> {
   }));
 }
 
-async function spawnSelf(extra: string[]): Promise<Deno.ChildProcess> {
+function spawnSelf(extra: string[]): Deno.ChildProcess {
   return new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", new URL(import.meta.url).pathname, ...extra, ...args],
     stdin: "piped",
@@ -191,9 +191,9 @@ async function firstLine(stream: ReadableStream<Uint8Array>): Promise<string> {
 }
 
 async function measure(kind: "veridns" | "echo") {
-  const server = await spawnSelf(["--serve", kind]);
+  const server = spawnSelf(["--serve", kind]);
   const ready = JSON.parse(await firstLine(server.stdout));
-  const client = await spawnSelf(["--load", String(ready.port), ready.ca, kind]);
+  const client = spawnSelf(["--load", String(ready.port), ready.ca, kind]);
   await client.stdin.close();
   const result = JSON.parse(await firstLine(client.stdout));
   await client.status;
