@@ -34,6 +34,10 @@ function section(title: string, body: string): string {
   return `${title}\n${"=".repeat(title.length)}\n${body}\n`;
 }
 
+function addresses(n: number): string {
+  return n === 1 ? "1 address" : `${n} addresses`;
+}
+
 function fluxLine(flux: boolean): string {
   return flux ? "Fast-Flux" : "Clean";
 }
@@ -86,22 +90,23 @@ export function renderReport(result: ScanResult): string {
   ));
   out.push(section(
     `List of ASNs (${r.lists.asns.length})`,
-    r.lists.asns.map((a) => `AS${a.asn}${a.org ? `  ${a.org}` : ""} (${a.addresses} addresses)`)
+    r.lists.asns.map((a) => `AS${a.asn}${a.org ? `  ${a.org}` : ""} (${addresses(a.addresses)})`)
       .join("\n") ||
       "(none known)",
   ));
   out.push(section(
     `List of countries (${r.lists.countries.length})`,
-    r.lists.countries.map((c) => `${c.code}  ${c.name ?? ""} (${c.addresses} addresses)`).join(
+    r.lists.countries.map((c) => `${c.code}  ${c.name ?? ""} (${addresses(c.addresses)})`).join(
       "\n",
     ) ||
       "(none known)",
   ));
   out.push(section(
     `List of cities (${r.lists.cities.length})`,
-    r.lists.cities.map((c) => `${c.city}, ${c.countryCode ?? "?"} (${c.addresses} addresses)`).join(
-      "\n",
-    ) || "(none known)",
+    r.lists.cities.map((c) => `${c.city}, ${c.countryCode ?? "?"} (${addresses(c.addresses)})`)
+      .join(
+        "\n",
+      ) || "(none known)",
   ));
 
   const c = r.counts;
@@ -112,9 +117,9 @@ export function renderReport(result: ScanResult): string {
       [[r.domain, dash(r.ttl), c.aRecords, c.ranges, c.asns, c.countries, c.cities, c.numServers]],
     ) +
       `\nAAAA records: ${c.aaaaRecords}; NumServers counts IPv4 and IPv6 addresses.` +
-      `\nName servers of ${
-        r.zone ?? "(zone not found)"
-      }: ${c.nameServers} (${c.nameServerAddresses} addresses)` +
+      `\nName servers of ${r.zone ?? "(zone not found)"}: ${c.nameServers} (${
+        addresses(c.nameServerAddresses)
+      })` +
       (r.nameServers.length
         ? "\n" +
           r.nameServers.map((n) =>
