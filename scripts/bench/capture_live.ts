@@ -1,0 +1,241 @@
+/**
+ * Live capture benchmark: DNS traffic on `lo` inside a network namespace
+ * this script creates (NSD answering, dnsperf asking at a fixed rate), first
+ * captured by `tcpdump -w /dev/null` (the reference), then by vigia's
+ * `startLiveCapture` (decode in the worker, batches to the main thread).
+ * Prints packets expected (queries sent + answers received, from dnsperf),
+ * packets captured and decoded, kernel/vigia drops and the RSS of this
+ * process over the run.
+ *
+ * Usage (root): deno run -A scripts/bench/capture_live.ts [--pps 150000] [--seconds 30]
+ *
+ * Needs `nsd`, `dnsperf`, `tcpdump`, `ip` (iproute2).
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { startLiveCapture } from "../../lib/capture/mod.ts";
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    pps: { type: "string", default: "150000" },
+    seconds: { type: "string", default: "30" },
+    clients: { type: "string", default: "2" },
+    inner: { type: "boolean", default: false },
+    only: { type: "string" },
+  },
+});
+const PPS = Number(values.pps);
+const SECONDS = Number(values.seconds);
+
+async function run(cmd: string, args: string[]): Promise<string> {
+  const out = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).output();
+  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+  if (!out.success) throw new Error(`${cmd} ${args.join(" ")} failed:\n${text}`);
+  return text;
+}
+
+if (!values.inner) {
+  if (Deno.uid() !== 0) {
+    console.log("capture_live: needs root (network namespace, live capture); not run");
+    Deno.exit(0);
+  }
+  const ns = `vigia-capbench-${Deno.pid}`;
+  await run("ip", ["netns", "add", ns]);
+  try {
+    await run("ip", ["-n", ns, "link", "set", "lo", "up"]);
+    const child = new Deno.Command("ip", {
+      args: [
+        "netns",
+        "exec",
+        ns,
+        Deno.execPath(),
+        "run",
+        "-A",
+        new URL(import.meta.url).pathname,
+        "--inner",
+        ...Deno.args,
+      ],
+      stdout: "inherit",
+      stderr: "inherit",
+    }).spawn();
+    const status = await child.status;
+    if (!status.success) Deno.exitCode = 1;
+  } finally {
+    await run("ip", ["netns", "del", ns]);
+  }
+  Deno.exit();
+}
+
+// ---- inside the namespace ------------------------------------------------------
+
+const dir = await Deno.makeTempDir({ prefix: "vigia-capbench-" });
+const ZONE = "bench.test";
+const zone = [
+  `$ORIGIN ${ZONE}.`,
+  "$TTL 300",
+  "@ SOA ns1 host 1 7200 3600 1209600 300",
+  "@ NS ns1",
+  "ns1 A 127.0.0.1",
+];
+const queries: string[] = [];
+for (let i = 0; i < 5000; i++) {
+  zone.push(`h${i} A 10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`);
+  queries.push(`h${i}.${ZONE} A`);
+}
+await Deno.writeTextFile(`${dir}/bench.zone`, zone.join("\n") + "\n");
+await Deno.writeTextFile(`${dir}/queries.txt`, queries.join("\n") + "\n");
+await Deno.writeTextFile(
+  `${dir}/nsd.conf`,
+  `server:
+  ip-address: 127.0.0.1@53
+  server-count: 1
+  username: ""
+  zonesdir: "${dir}"
+  database: ""
+  pidfile: "${dir}/nsd.pid"
+  xfrdfile: "${dir}/xfrd.state"
+  zonelistfile: "${dir}/zone.list"
+  logfile: "${dir}/nsd.log"
+  rrl-ratelimit: 0
+  verbosity: 0
+remote-control:
+  control-enable: no
+zone:
+  name: ${ZONE}
+  zonefile: bench.zone
+`,
+);
+const nsd = new Deno.Command("nsd", {
+  args: ["-d", "-c", `${dir}/nsd.conf`],
+  stdout: "null",
+  stderr: "null",
+})
+  .spawn();
+for (let i = 0; i < 100; i++) {
+  const out = await new Deno.Command("dig", {
+    args: ["@127.0.0.1", `h1.${ZONE}`, "+short", "+tries=1", "+time=1"],
+    stdout: "piped",
+  }).output();
+  if (new TextDecoder().decode(out.stdout).trim() === "10.0.0.1") break;
+  if (i === 99) throw new Error("nsd did not start");
+}
+
+interface Load {
+  sent: number;
+  completed: number;
+}
+
+/** dnsperf at PPS/2 queries per second (each query and its answer are two packets). */
+async function load(): Promise<Load> {
+  const text = await run("dnsperf", [
+    "-s",
+    "127.0.0.1",
+    "-d",
+    `${dir}/queries.txt`,
+    "-c",
+    values.clients!,
+    "-Q",
+    String(Math.round(PPS / 2)),
+    "-l",
+    String(SECONDS),
+    "-q",
+    "2000",
+  ]);
+  const sent = Number(/Queries sent:\s+(\d+)/.exec(text)?.[1]);
+  const completed = Number(/Queries completed:\s+(\d+)/.exec(text)?.[1]);
+  if (!(sent > 0)) throw new Error(`dnsperf output not understood:\n${text}`);
+  return { sent, completed };
+}
+
+function line(label: string, expected: number, captured: number, extra: string): void {
+  console.log(
+    `${label.padEnd(8)} expected ${expected.toLocaleString("en").padStart(10)}  captured ${
+      captured.toLocaleString("en").padStart(10)
+    } (${((captured / expected) * 100).toFixed(2)}%)  ${extra}`,
+  );
+}
+
+console.log(
+  `lo in a fresh netns: NSD + dnsperf -Q ${Math.round(PPS / 2)} for ${SECONDS} s (~${PPS} pkt/s)`,
+);
+let tcpdumpShare = 0;
+if (values.only !== "vigia") {
+  const td = new Deno.Command("tcpdump", {
+    args: ["-i", "lo", "-n", "-w", "/dev/null", "-B", "32768", "udp port 53"],
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  // tcpdump says "listening on lo" once the capture is open.
+  const reader = td.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  let err = "";
+  while (!err.includes("listening on")) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    err += value;
+  }
+  const l = await load();
+  td.kill("SIGINT");
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    err += value;
+  }
+  await td.status;
+  const captured = Number(/(\d+) packets? captured/.exec(err)?.[1]);
+  const dropped = Number(/(\d+) packets? dropped by kernel/.exec(err)?.[1]);
+  const expected = l.sent + l.completed;
+  tcpdumpShare = captured / expected;
+  line("tcpdump", expected, captured, `kernel drops ${dropped}`);
+}
+
+if (values.only !== "tcpdump") {
+  let events = 0;
+  const capture = await startLiveCapture("lo", {
+    filter: "udp port 53",
+    onBatch(batch) {
+      events += batch.length;
+    },
+  });
+  const rss: number[] = [];
+  const sampler = setInterval(() => rss.push(Deno.memoryUsage().rss), 1000);
+  const l = await load();
+  // Let the last batches arrive: the worker posts after every dispatch return.
+  for (let i = 0, last = -1; i < 50 && events !== last; i++) {
+    last = events;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  clearInterval(sampler);
+  const c = capture.counters();
+  await capture.stop();
+  const expected = l.sent + l.completed;
+  const warm = rss.slice(Math.min(5, rss.length - 1));
+  const mb = (n: number) => (n / 1048576).toFixed(0);
+  line(
+    "vigia",
+    expected,
+    c.packets,
+    `decoded ${
+      events.toLocaleString("en")
+    }, kernel drops ${c.kernelDrops}, vigia drops ${c.vigiaDrops}, malformed ${
+      JSON.stringify(c.malformed)
+    }`,
+  );
+  console.log(
+    `vigia RSS after warm-up: min ${mb(Math.min(...warm))} MB, max ${
+      mb(Math.max(...warm))
+    } MB, last ${mb(warm[warm.length - 1])} MB`,
+  );
+  if (tcpdumpShare) {
+    console.log(
+      `ratio captured/expected vigia vs tcpdump: ${
+        ((c.packets / expected) / tcpdumpShare).toFixed(4)
+      }`,
+    );
+  }
+}
+nsd.kill("SIGTERM");
+await nsd.status;
+await Deno.remove(dir, { recursive: true });
