@@ -84,8 +84,9 @@ export async function lookupA(
       }
       if (addresses.length > 0) return { rcode, addresses, ttl };
       const cname = r.answers.find((a) => a.type === "CNAME" && a.name === current);
-      if (!cname || seen.has(cname.data) || seen.size > maxCnames) {
-        return { rcode, addresses: [], ttl: undefined };
+      if (!cname) break; // the chain leaves this answer: ask again for `current` below
+      if (seen.has(cname.data) || seen.size > maxCnames) {
+        return { rcode, addresses: [], ttl: undefined }; // a loop, or too long
       }
       seen.add(cname.data);
       ttl = ttl === undefined ? cname.ttl : Math.min(ttl, cname.ttl);
