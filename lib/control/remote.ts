@@ -1,8 +1,8 @@
 /**
  * Remote access to the control API: the same JSON-line protocol as the local
- * socket, over TLS (rustls: TLS 1.2 and 1.3 only), for clients holding a
- * bearer token. Each token has a role; `read` tokens may use only the verbs
- * in {@linkcode READ_VERBS}.
+ * socket, over TLS 1.2/1.3 (`tls_transport.ts` says why it is `node:tls`
+ * and not `Deno.listenTls`), for clients holding a bearer token. Each token
+ * has a role; `read` tokens may use only the verbs in {@linkcode READ_VERBS}.
  *
  * Guards, outermost first:
  * - per address: a ban after too many failed authentications, a cap on
@@ -12,6 +12,10 @@
  *   a request rate;
  * - per request: token, then role, then the daemon's own dispatch, which
  *   checks the role again ({@linkcode authoriseRemote}).
+ *
+ * Only authentication failures (no token, a wrong one) count towards an
+ * address's ban: they are what guessing looks like. A valid token asking for
+ * a verb above its role is refused and audited, but proves no guessing.
  *
  * Every admin action is published on the alert bus as `remote-admin`
  * (severity notice; stored, written to the alerts file, logged); refused
@@ -33,12 +37,15 @@
  * @module
  */
 
+import type net from "node:net";
+import type tls from "node:tls";
 import type { AlertPublisher } from "../alerts/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import { formatIp, parseHostPort, parseIp } from "../net/mod.ts";
 import { certificateFingerprint, ensureSelfSigned } from "../tls/mod.ts";
 import type { ControlRequest } from "./protocol.ts";
 import { type Dispatch, type RequestOrigin, serveConnections } from "./server.ts";
+import { ConnQueue, listenTcp, plainIp, serverContext, TlsStreamConn } from "./tls_transport.ts";
 import { FailureTracker, TokenBucket } from "./limits.ts";
 import { DEFAULT_REMOTE_PORT, type RemoteConfig } from "./remote_config.ts";
 import {
@@ -146,78 +153,8 @@ function ipOf(address: string): string {
   return i < 0 ? address : address.slice(0, i);
 }
 
-/** Closes a connection, ignoring one that is already closed. */
-function closeQuietly(conn: { close(): void }): void {
-  try {
-    conn.close();
-  } catch { /* already closed */ }
-}
-
-/**
- * A TLS connection as handed to `serveConnections`: releases its slot once on
- * close, bounds the handshake, and bounds every write (a client that does
- * not read its answers is dropped instead of holding the slot forever).
- */
-class GuardedConn {
-  readonly #conn: Deno.TlsConn;
-  readonly #release: () => void;
-  readonly #writeTimeoutMs: number;
-  #closed = false;
-
-  constructor(conn: Deno.TlsConn, writeTimeoutMs: number, release: () => void) {
-    this.#conn = conn;
-    this.#writeTimeoutMs = writeTimeoutMs;
-    this.#release = release;
-  }
-
-  get remoteAddr(): Deno.Addr {
-    return this.#conn.remoteAddr;
-  }
-
-  get localAddr(): Deno.Addr {
-    return this.#conn.localAddr;
-  }
-
-  get readable(): ReadableStream<Uint8Array<ArrayBuffer>> {
-    return this.#conn.readable;
-  }
-
-  async handshake(timeoutMs: number): Promise<void> {
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      this.close();
-    }, timeoutMs);
-    try {
-      await this.#conn.handshake();
-    } catch (e) {
-      this.close();
-      throw new Error(
-        timedOut
-          ? `TLS handshake not finished within ${timeoutMs} ms`
-          : `TLS handshake failed: ${(e as Error).message}`,
-      );
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  async write(bytes: Uint8Array): Promise<number> {
-    const timer = setTimeout(() => this.close(), this.#writeTimeoutMs);
-    try {
-      return await this.#conn.write(bytes);
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    closeQuietly(this.#conn);
-    this.#release();
-  }
-}
+/** Longest time a closing connection is drained, so its last answer is not lost to a TCP reset. */
+const LINGER_MS = 1000;
 
 /** Counters of the remote listener, for `ctl stats`. */
 interface RemoteCounters {
@@ -244,9 +181,12 @@ export class RemoteControl {
   readonly #perClient = new Map<string, number>();
   #open = 0;
   #refusing = 0;
-  readonly #refusingConns = new Set<Deno.Conn>();
-  #listeners: Deno.TlsListener[] = [];
-  #serving: Promise<void>[] = [];
+  /** Every live connection, admitted or being refused, for a bounded stop. */
+  readonly #conns = new Set<TlsStreamConn>();
+  #context: tls.SecureContext | undefined;
+  #servers: net.Server[] = [];
+  #queue = new ConnQueue<TlsStreamConn>();
+  #serving: Promise<void> | undefined;
   #addresses: string[] = [];
   #fingerprint = "";
   #certPath = "";
@@ -331,37 +271,42 @@ export class RemoteControl {
         this.#log.info("made a self-signed certificate", { cert: made.certPath });
       }
     }
+    try {
+      this.#context = serverContext(cert, key);
+    } catch (e) {
+      throw new Error(`control.remote: unusable certificate or key: ${(e as Error).message}`);
+    }
     for (const a of addrs) {
-      let listener: Deno.TlsListener;
+      let server: net.Server;
       try {
-        listener = Deno.listenTls({ hostname: a.host, port: a.port, cert, key });
+        server = await listenTcp(a.host, a.port, (raw) => this.#onConnection(raw));
       } catch (e) {
         throw new Error(
           `control.remote: cannot listen on ${a.host}:${a.port}: ${(e as Error).message}`,
         );
       }
-      this.#listeners.push(listener);
-      const addr = listener.addr as Deno.NetAddr;
+      server.on("error", (e: Error) => this.#log.error("listener error", { error: e }));
+      this.#servers.push(server);
+      const bound = server.address() as net.AddressInfo;
       this.#addresses.push(
-        addr.hostname.includes(":")
-          ? `[${addr.hostname}]:${addr.port}`
-          : `${addr.hostname}:${addr.port}`,
+        bound.address.includes(":")
+          ? `[${bound.address}]:${bound.port}`
+          : `${bound.address}:${bound.port}`,
       );
     }
-    for (const listener of this.#listeners) {
-      this.#serving.push(
-        serveConnections(this.#guard(listener), (req, origin) => this.#dispatch(req, origin), {
-          maxRequestBytes: s.max_request_bytes,
-          requestTimeoutMs: s.idle_timeout,
-          // The guard enforces max_connections before serveConnections sees a connection.
-          maxClients: Number.MAX_SAFE_INTEGER,
-          log: this.#log,
-          transport: "remote",
-          admit: (conn) =>
-            (conn as unknown as GuardedConn).handshake(this.#section.handshake_timeout),
-        }),
-      );
-    }
+    this.#serving = serveConnections(
+      this.#queue as unknown as Deno.Listener,
+      (req, origin) => this.#dispatch(req, origin),
+      {
+        maxRequestBytes: s.max_request_bytes,
+        requestTimeoutMs: s.idle_timeout,
+        // #onConnection enforces max_connections before serveConnections sees a connection.
+        maxClients: Number.MAX_SAFE_INTEGER,
+        log: this.#log,
+        transport: "remote",
+        admit: (conn) => (conn as unknown as TlsStreamConn).handshake(),
+      },
+    );
     if (this.#tokens.length === 0) {
       this.#log.warn("no [[control.remote.token]] configured: every remote request is refused");
     }
@@ -373,70 +318,75 @@ export class RemoteControl {
     });
   }
 
-  /** Wraps a TLS listener for `serveConnections`: iterating it yields only admitted clients. */
-  #guard(listener: Deno.TlsListener): Deno.Listener {
+  #limits() {
+    const s = this.#section;
     return {
-      [Symbol.asyncIterator]: () => this.#accept(listener),
-      addr: listener.addr,
-      close: () => listener.close(),
-    } as unknown as Deno.Listener;
+      handshakeTimeoutMs: s.handshake_timeout,
+      writeTimeoutMs: s.idle_timeout,
+      lingerMs: LINGER_MS,
+    };
   }
 
-  /** Refuses banned or excess clients; hands the rest over guarded. */
-  async *#accept(listener: Deno.TlsListener): AsyncGenerator<Deno.Conn> {
-    for await (const conn of listener) {
-      const ip = (conn.remoteAddr as Deno.NetAddr).hostname;
-      const key = clientKey(ip);
-      const s = this.#section;
-      const banned = this.#failures.bannedFor(key);
-      const fromClient = this.#perClient.get(key) ?? 0;
-      const refusal = banned > 0
-        ? `refused: too many failed authentications from ${ip}; retry in ${
-          Math.ceil(banned / 1000)
-        } s`
-        : this.#open >= s.max_connections
-        ? "refused: too many remote control clients"
-        : fromClient >= s.max_connections_per_ip
-        ? `refused: too many connections from ${ip} (at most ${s.max_connections_per_ip})`
-        : undefined;
-      if (refusal) {
-        this.#counters.connections_refused++;
-        this.#refuse(conn, refusal);
-        continue;
-      }
-      this.#open++;
-      this.#perClient.set(key, fromClient + 1);
-      this.#counters.connections_accepted++;
-      const release = () => {
-        this.#open--;
-        const n = (this.#perClient.get(key) ?? 1) - 1;
-        if (n <= 0) this.#perClient.delete(key);
-        else this.#perClient.set(key, n);
-      };
-      yield new GuardedConn(conn, s.idle_timeout, release) as unknown as Deno.Conn;
+  /** Refuses banned or excess clients (with one error line); hands the rest to the protocol loop. */
+  #onConnection(raw: net.Socket): void {
+    if (this.#closed || !this.#context) {
+      raw.destroy();
+      return;
     }
+    const ip = plainIp(raw.remoteAddress ?? "?");
+    const key = clientKey(ip);
+    const s = this.#section;
+    const banned = this.#failures.bannedFor(key);
+    const fromClient = this.#perClient.get(key) ?? 0;
+    const refusal = banned > 0
+      ? `refused: too many failed authentications from ${ip}; retry in ${
+        Math.ceil(banned / 1000)
+      } s`
+      : this.#open >= s.max_connections
+      ? "refused: too many remote control clients"
+      : fromClient >= s.max_connections_per_ip
+      ? `refused: too many connections from ${ip} (at most ${s.max_connections_per_ip})`
+      : undefined;
+    if (refusal) {
+      this.#counters.connections_refused++;
+      this.#refuse(raw, refusal);
+      return;
+    }
+    this.#open++;
+    this.#perClient.set(key, fromClient + 1);
+    this.#counters.connections_accepted++;
+    const conn = new TlsStreamConn(raw, this.#context, this.#limits());
+    this.#conns.add(conn);
+    conn.closed.then(() => {
+      this.#conns.delete(conn);
+      this.#open--;
+      const n = (this.#perClient.get(key) ?? 1) - 1;
+      if (n <= 0) this.#perClient.delete(key);
+      else this.#perClient.set(key, n);
+    });
+    this.#queue.push(conn);
   }
 
-  /** Tells a refused client why (bounded by the handshake timeout), then closes. */
-  #refuse(conn: Deno.TlsConn, message: string): void {
-    if (this.#refusing >= MAX_REFUSING || this.#closed) {
-      closeQuietly(conn);
+  /** Tells a refused client why (bounded by the handshake timeout and linger), then closes. */
+  #refuse(raw: net.Socket, message: string): void {
+    if (this.#refusing >= MAX_REFUSING) {
+      raw.destroy();
       return;
     }
     this.#refusing++;
-    this.#refusingConns.add(conn);
-    const timer = setTimeout(() => closeQuietly(conn), this.#section.handshake_timeout);
+    const conn = new TlsStreamConn(raw, this.#context!, this.#limits());
+    this.#conns.add(conn);
+    conn.closed.then(() => {
+      this.#conns.delete(conn);
+      this.#refusing--;
+    });
     (async () => {
       await conn.handshake();
       await conn.write(
         new TextEncoder().encode(JSON.stringify({ ok: false, error: message }) + "\n"),
       );
-    })().catch(() => {}).finally(() => {
-      clearTimeout(timer);
-      closeQuietly(conn);
-      this.#refusingConns.delete(conn);
-      this.#refusing--;
-    });
+      conn.close();
+    })().catch(() => conn.destroy());
   }
 
   #failure(key: string, ip: string, message: string, reason: string): Error {
@@ -635,18 +585,22 @@ export class RemoteControl {
     return { ...this.#counters, connections_open: this.#open };
   }
 
-  /** Stops listening and closes every connection (bounded). */
+  /** Stops listening and closes every connection (bounded by the linger time). */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    for (const l of this.#listeners) closeQuietly(l);
-    for (const c of this.#refusingConns) closeQuietly(c);
+    const stopped = Promise.all(
+      this.#servers.map((srv) => new Promise<void>((r) => srv.close(() => r()))),
+    );
+    for (const c of this.#queue.end()) c.destroy();
+    for (const c of this.#conns) c.close();
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([
-      Promise.allSettled(this.#serving),
-      new Promise((r) => (timer = setTimeout(r, 1000))),
+      Promise.allSettled([stopped, this.#serving, ...[...this.#conns].map((c) => c.closed)]),
+      new Promise((r) => (timer = setTimeout(r, LINGER_MS + 200))),
     ]);
     clearTimeout(timer);
+    for (const c of this.#conns) c.destroy();
   }
 }
 
