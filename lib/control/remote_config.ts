@@ -96,9 +96,9 @@ export const remoteSection = section(
       minMs: 100,
     }),
     auth_failures: int({
-      doc:
-        "Failed authentications (no token, wrong token, verb above the role) from one client address " +
-        "within auth_failure_window before that address is refused for auth_ban.",
+      doc: "Failed authentications (no token or a wrong token) from one client address within " +
+        "auth_failure_window before that address is refused for auth_ban. A valid token asking " +
+        "for a verb above its role is refused and audited but does not count.",
       default: 5,
       min: 1,
       max: 10_000,
