@@ -307,6 +307,46 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "veridns requests_per_second slows a flooding connection down instead of serving it at once",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const dns = await startDns(ZONE);
+    const h = await harness(dns, "requests_per_second = 20");
+    try {
+      const { hostname, port } = hostPort(h.address);
+      const conn = await Deno.connectTls({
+        hostname,
+        port,
+        caCerts: [await Deno.readTextFile(`${h.dir}/lib/veridns.crt`)],
+      });
+      const { encodeBranchQuery, FrameDecoder } = await import("../../lib/veridns/codec.ts");
+      const burst = new Uint8Array(12 * 40);
+      for (let i = 0; i < 40; i++) burst.set(encodeBranchQuery(i), 12 * i);
+      const t0 = performance.now();
+      await conn.write(burst);
+      const d = new FrameDecoder({ role: "client" });
+      const got: unknown[] = [];
+      const buf = new Uint8Array(4096);
+      while (got.length < 40) {
+        const n = await conn.read(buf);
+        assert.ok(n !== null);
+        assert.equal(d.feed(buf.subarray(0, n), got as never[]), null);
+      }
+      const ms = performance.now() - t0;
+      conn.close();
+      // 20 from the full bucket at once, the other 20 at 20/s: about one second.
+      assert.ok(ms >= 800 && ms < 5000, `${ms} ms`);
+      assert.ok((h.component.stats!() as Record<string, number>).throttled >= 15);
+    } finally {
+      await h.close();
+      await dns.close();
+    }
+  },
+});
+
+Deno.test({
   name: "veridns TLS: openssl s_client completes a handshake; TLS 1.0 and 1.1 are refused",
   sanitizeResources: false,
   sanitizeOps: false,
