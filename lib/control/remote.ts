@@ -153,6 +153,16 @@ function ipOf(address: string): string {
   return i < 0 ? address : address.slice(0, i);
 }
 
+/** Keys of `[control.remote]` fixed while the listener runs (bound sockets, the protocol loop's options). */
+export const RESTART_KEYS = [
+  "enabled",
+  "listen",
+  "cert",
+  "key",
+  "max_request_bytes",
+  "idle_timeout",
+] as const;
+
 /** Longest time a closing connection is drained, so its last answer is not lost to a TCP reset. */
 const LINGER_MS = 1000;
 
@@ -526,27 +536,23 @@ export class RemoteControl {
   }
 
   /**
-   * Applies a reloaded `[control.remote]`: tokens and limits at once; listen
-   * addresses, certificate and `enabled` only at the next restart (returned
-   * as warnings). Throws, changing nothing, when a token entry is unusable.
+   * Applies a reloaded `[control.remote]`: tokens, connection caps, rates,
+   * the handshake deadline and the ban rule at once; the keys in
+   * {@linkcode RESTART_KEYS} only at the next restart (returned as warnings).
+   * Throws, changing nothing, when a token entry is unusable.
    */
   reconfigure(section: RemoteConfig): string[] {
     const tokens = compileTokens(section.token);
     const warnings: string[] = [];
     const prev = this.#section;
-    for (const k of ["enabled", "listen", "cert", "key"] as const) {
+    const next: Record<string, unknown> = { ...section };
+    for (const k of RESTART_KEYS) {
       if (JSON.stringify(prev[k]) !== JSON.stringify(section[k])) {
         warnings.push(`[control.remote] ${k} changed: takes effect at the next restart`);
       }
+      next[k] = prev[k];
     }
-    this.#section = {
-      ...section,
-      enabled: prev.enabled,
-      listen: prev.listen,
-      cert: prev.cert,
-      key: prev.key,
-      // Connections already open keep their size cap and idle deadline.
-    };
+    this.#section = next as RemoteConfig;
     this.#tokens = tokens;
     this.#verified.clear();
     this.#failures.setLimits(RemoteControl.#failureLimits(section));

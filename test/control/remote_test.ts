@@ -331,17 +331,27 @@ Deno.test({
         },
       );
 
-      await t.step("reload revokes a removed token without a restart", async () => {
-        const config = await Deno.readTextFile(d.configPath);
-        await Deno.writeTextFile(d.configPath, config.replace(spare.toml, ""));
-        const spareFile = await writeToken(tmp, "spare", spare.token);
-        assert.equal((await remote(spareFile, ["status"])).code, 0, "spare works before");
-        const reload = await remote(adminFile, ["--json", "reload"]);
-        assert.equal(reload.code, 0, reload.stderr);
-        const after = await remote(spareFile, ["status"]);
-        assert.equal(after.code, 1);
-        assert.match(after.stderr, /token is not accepted/);
-      });
+      await t.step(
+        "reload revokes a removed token at once; listener keys wait for a restart",
+        async () => {
+          const config = await Deno.readTextFile(d.configPath);
+          const edited = config.replace(spare.toml, "").replace(
+            /^listen = .*$/m,
+            (l) => `${l}\nidle_timeout = "45s"`,
+          );
+          await Deno.writeTextFile(d.configPath, edited);
+          const spareFile = await writeToken(tmp, "spare", spare.token);
+          assert.equal((await remote(spareFile, ["status"])).code, 0, "spare works before");
+          const reload = await remote(adminFile, ["--json", "reload"]);
+          assert.equal(reload.code, 0, reload.stderr);
+          assert.deepEqual(JSON.parse(reload.stdout).warnings, [
+            "[control.remote] idle_timeout changed: takes effect at the next restart",
+          ]);
+          const after = await remote(spareFile, ["status"]);
+          assert.equal(after.code, 1);
+          assert.match(after.stderr, /token is not accepted/);
+        },
+      );
 
       await t.step("admin token: stop", async () => {
         const stop = await remote(adminFile, ["stop"]);
