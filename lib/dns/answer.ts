@@ -13,16 +13,16 @@
  *   delegation NS in authority, glue in additional); DS at the cut is
  *   answered from the parent side.
  * - Positive answers carry the apex NS in authority and A/AAAA of NS, MX
- *   and SRV targets of the same zone in additional (dropped first when
- *   space runs out, without TC).
+ *   and SRV targets of the same zone in additional (left out RRset by
+ *   RRset when space runs out, without TC).
  * - ANY answered with one RRset (RFC 8482), as NSD does.
  * - REFUSED (with EDE 20) outside the served zones and for class CH;
  *   FORMERR for malformed queries, QDCOUNT ≠ 1, answer/authority records
  *   in a query, a non-zero rcode or a second OPT; NOTIMP for unknown
  *   opcodes and AXFR over UDP; BADVERS for EDNS version > 0.
  * - UDP responses fit the client's EDNS payload size (512 without EDNS,
- *   capped at `maxUdpPayload`): when the answer or a mandatory authority
- *   does not fit, TC is set and every section is emptied, as NSD does.
+ *   capped at `maxUdpPayload`): when the answer or authority section does
+ *   not fit, TC is set and every section is emptied, as NSD does.
  *
  * @module
  */
@@ -110,6 +110,8 @@ export function parseQuery(msg: Uint8Array, length: number): Query {
   const an = (msg[6] << 8) | msg[7];
   const ns = (msg[8] << 8) | msg[9];
   const ar = (msg[10] << 8) | msg[11];
+  // NSD clears RD in its FORMERR for several questions only; the other FORMERRs keep it.
+  if (qd > 1) return emptyQuery(QueryStatus.FORMERR, flags & ~0x0100);
   const formerr = emptyQuery(QueryStatus.FORMERR, flags);
   if (qd !== 1 || an !== 0 || ns !== 0 || ar > 1 || (flags & 15) !== 0) return formerr;
   let p = 12;
@@ -189,8 +191,6 @@ export interface Decision {
   answer: Placed[];
   /** Authority section. */
   authority: Placed[];
-  /** The authority section may be left out when space is short (apex NS on positive answers). */
-  authorityOptional: boolean;
   /** Additional section (without OPT). */
   additional: Placed[];
   /** Extended DNS Error code for the OPT record, if any (RFC 8914). */
@@ -210,7 +210,6 @@ function decision(rcode: number, withQuestion = true): Decision {
     withQuestion,
     answer: [],
     authority: [],
-    authorityOptional: false,
     additional: [],
     kind: AnswerKind.ERROR,
     kindName: "",
@@ -338,7 +337,6 @@ function lookup(
   addAdditional(db, zone, set, d);
   if (!(qtype === TYPE.NS && node.key === zone.key) && zone.ns) {
     d.authority.push({ owner: zone.apex, set: zone.ns });
-    d.authorityOptional = true;
     addAdditional(db, zone, zone.ns, d);
   }
 }
@@ -370,7 +368,9 @@ function addAddresses(node: Node, owner: Uint8Array | undefined, d: Decision): v
     if (!s) continue;
     const ownerWire = owner ?? s.owner;
     const k = nameKey(ownerWire);
-    if (d.additional.some((p) => p.set.type === type && nameKey(p.owner) === k)) continue;
+    const present = (p: Placed) => p.set.type === type && nameKey(p.owner) === k;
+    // Records already in the answer are not repeated (as NSD does).
+    if (d.additional.some(present) || d.answer.some(present)) continue;
     d.additional.push({ owner: ownerWire, set: s });
   }
 }
@@ -449,15 +449,9 @@ export function writeResponse(
   an = section(d.answer);
   if (an < 0) tc = true;
   else {
-    const mark = w.pos;
     ns = section(d.authority);
-    if (ns < 0) {
-      if (d.authorityOptional) {
-        w.rollback(mark);
-        ns = 0;
-      } else tc = true;
-    }
-    if (!tc && ns >= 0) {
+    if (ns < 0) tc = true;
+    else {
       // Additional data goes in RRset by RRset while it fits; what does not fit is left out without TC.
       for (const item of d.additional) {
         const n = writeRRset(w, item, limit);

@@ -163,3 +163,76 @@ export async function udpExchange(
     await new Promise<void>((r) => s.close(() => r()));
   }
 }
+
+/** A UDP client socket for many sequential exchanges (one outstanding query at a time). */
+export class UdpClient {
+  // deno-lint-ignore no-explicit-any
+  #socket: any;
+  #waiter: ((msg: Uint8Array) => void) | undefined;
+
+  /** Opens the socket (IPv4 loopback). */
+  static async open(): Promise<UdpClient> {
+    const dgram = (await import("node:dgram")).default;
+    const c = new UdpClient();
+    c.#socket = dgram.createSocket("udp4");
+    c.#socket.on("message", (msg: Uint8Array) => c.#waiter?.(new Uint8Array(msg)));
+    await new Promise<void>((r) => c.#socket.bind(0, "127.0.0.1", () => r()));
+    return c;
+  }
+
+  /** Sends `query` to 127.0.0.1:`port` and resolves with the reply (matching ID) or null after `timeoutMs`. */
+  exchange(port: number, query: Uint8Array, timeoutMs = 1000): Promise<Uint8Array | null> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.#waiter = undefined;
+        resolve(null);
+      }, timeoutMs);
+      this.#waiter = (msg) => {
+        if (query.length >= 2 && (msg[0] !== query[0] || msg[1] !== query[1])) return; // a late reply
+        clearTimeout(timer);
+        this.#waiter = undefined;
+        resolve(msg);
+      };
+      this.#socket.send(query, port, "127.0.0.1");
+    });
+  }
+
+  /** Closes the socket. */
+  close(): Promise<void> {
+    return new Promise((r) => this.#socket.close(() => r()));
+  }
+}
+
+/** Sends framed queries on one TCP connection and reads as many framed replies. */
+export async function tcpExchange(port: number, queries: Uint8Array[]): Promise<Uint8Array[]> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    const frames = queries.map((q) => new Uint8Array([q.length >> 8, q.length & 255, ...q]));
+    const all = new Uint8Array(frames.reduce((n, f) => n + f.length, 0));
+    let at = 0;
+    for (const f of frames) {
+      all.set(f, at);
+      at += f.length;
+    }
+    for (let off = 0; off < all.length;) off += await conn.write(all.subarray(off));
+    const replies: Uint8Array[] = [];
+    let buf = new Uint8Array(0);
+    const chunk = new Uint8Array(65536);
+    while (replies.length < queries.length) {
+      const n = await conn.read(chunk);
+      if (n === null) break;
+      const next = new Uint8Array(buf.length + n);
+      next.set(buf);
+      next.set(chunk.subarray(0, n), buf.length);
+      buf = next;
+      while (buf.length >= 2 && buf.length >= 2 + ((buf[0] << 8) | buf[1])) {
+        const len = (buf[0] << 8) | buf[1];
+        replies.push(buf.slice(2, 2 + len));
+        buf = buf.slice(2 + len);
+      }
+    }
+    return replies;
+  } finally {
+    conn.close();
+  }
+}
