@@ -69,6 +69,7 @@ export interface VerifyResult {
 
 /** A failure talking to the server (connection, TLS, protocol). */
 export class VeridnsClientError extends Error {
+  /** Creates the error with a message for the user. */
   constructor(message: string) {
     super(message);
     this.name = "VeridnsClientError";

@@ -150,7 +150,9 @@ export class VeridnsServer {
       for (const text of this.#options.listen) {
         const hp = parseHostPort(text, 4433);
         if (typeof hp === "string") throw new Error(hp);
-        const srv = net.createServer((raw) => this.#accept(raw));
+        // Half-open: a client may send its request and close its side (the original Java
+        // client does, through try-with-resources on the output stream); it still gets the answer.
+        const srv = net.createServer({ allowHalfOpen: true }, (raw) => this.#accept(raw));
         await new Promise<void>((resolve, reject) => {
           srv.once("error", reject);
           srv.listen({ host: hp.host, port: hp.port, backlog: 1024 }, () => {
@@ -354,7 +356,10 @@ export class VeridnsServer {
                 `connection closed after ${c.decoder.pendingBytes} bytes of a frame`,
               ),
             );
-          } else this.#close(c);
+          } else {
+            // Every answer is written; end our side too (close_notify, FIN) once they are out.
+            c.socket.end();
+          }
           break;
         }
         const wasMidFrame = c.decoder.pendingBytes > 0;

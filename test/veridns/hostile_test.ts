@@ -182,6 +182,31 @@ max_frame_length = 1024`,
         await good.progress(2);
       });
 
+      await t.step(
+        "a client that sends one request and closes its side gets the answer",
+        async () => {
+          const truncatedBefore = bad().truncated;
+          const conn = await tls();
+          // A name the resolver is asked about now (not cached), so the answer comes later.
+          await conn.write(encodeVerifyRequest(77, "fresh.example.test", [0xC000020A]));
+          await conn.closeWrite();
+          const { FrameDecoder } = await import("../../lib/veridns/codec.ts");
+          const d = new FrameDecoder({ role: "client" });
+          const got: { type: number; seq: number; malicious: number[] }[] = [];
+          const buf = new Uint8Array(1024);
+          let eof = false;
+          while (!eof) {
+            const n = await conn.read(buf).catch(() => null);
+            if (n === null) eof = true;
+            else assert.equal(d.feed(buf.subarray(0, n), got as never[]), null);
+          }
+          conn.close();
+          assert.equal(got.length, 1);
+          assert.deepEqual([got[0].type, got[0].seq, got[0].malicious], [3, 77, [0xC000020A]]);
+          assert.equal(bad().truncated, truncatedBefore);
+        },
+      );
+
       await t.step("a client that stalls mid-frame is closed after frame_timeout", async () => {
         const conn = await tls();
         const f = encodeVerifyRequest(1, "www.example.test", [1]);
