@@ -424,6 +424,11 @@ export class VeridnsServer {
     }
   }
 
+  /**
+   * Writes the answers made so far as one write, so each frame travels in one
+   * TLS record: the original Java client reads each field with a single
+   * `InputStream.read` and would misparse a frame split across records.
+   */
   #flush(c: Connection, out: Uint8Array[]): void {
     if (out.length === 0 || c.closed) {
       out.length = 0;
