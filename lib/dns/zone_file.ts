@@ -195,7 +195,8 @@ export function parseZoneText(text: string, options: ZoneParseOptions): ZonePars
   let directiveTtl: number | undefined;
   let lastTtl: number | undefined;
   let lastOwner: Uint8Array | undefined;
-  for (const l of tokenize(text, file, options.firstLine ?? 1, problems)) {
+  const lexical: ZoneProblem[] = [];
+  for (const l of tokenize(text, file, options.firstLine ?? 1, lexical)) {
     const report = (message: string) => problems.push({ file, line: l.line, message });
     const t = l.tokens;
     const head = t[0].text;
@@ -289,6 +290,11 @@ export function parseZoneText(text: string, options: ZoneParseOptions): ZonePars
     } catch (e) {
       report((e as Error).message);
     }
+  }
+  // Lexical problems (quotes, parentheses) go in line order among the others.
+  for (const p of lexical) {
+    const at = problems.findIndex((q) => q.file === file && q.line > p.line);
+    problems.splice(at < 0 ? problems.length : at, 0, p);
   }
   return { records, problems };
 }
