@@ -169,7 +169,11 @@ Deno.test("FORMERR, NOTIMP, NOTIFY, dropped responses", () => {
   const f = decode(answerBytes(twoQuestions)!);
   assert.equal(f.rcode, 1);
   assert.equal(f.qd, 0);
-  assert.ok(f.rd, "RD is copied");
+  assert.ok(!f.rd, "NSD clears RD when there are several questions");
+  const withAnswer = new Uint8Array([...q.slice(0, 7), 1, ...q.slice(8)]);
+  const a = decode(answerBytes(withAnswer)!);
+  assert.equal(a.rcode, 1);
+  assert.ok(a.rd, "RD is copied in other FORMERRs");
   const notimp = decode(answerBytes(buildQuery("ex.test", "A", { flags: 2 << 11 }))!);
   assert.equal(notimp.rcode, 4);
   assert.equal((notimp.flags >> 11) & 15, 2, "opcode echoed");
