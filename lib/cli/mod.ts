@@ -56,9 +56,11 @@ function configCommand(y: Argv): Argv {
       .demandCommand(1, "name a config command: check, defaults, reference"));
 }
 
+/** A command line that does not parse (exit code 2). */
+class UsageError extends Error {}
+
 /** Runs the CLI with `args`; returns the exit code. */
 export async function main(args: string[]): Promise<number> {
-  let usageError: string | undefined;
   let y = yargs(args)
     .scriptName("vigia")
     .version(VERSION)
@@ -68,8 +70,9 @@ export async function main(args: string[]): Promise<number> {
     .wrap(100)
     .exitProcess(false)
     .fail((msg: string | undefined, err: Error | undefined) => {
+      // Throwing stops yargs here: a usage error must never run the command.
       if (err && !msg) throw err;
-      usageError = msg ?? err?.message ?? "usage error";
+      throw new UsageError(msg ?? err?.message ?? "usage error");
     })
     .command(
       "run",
@@ -103,11 +106,12 @@ export async function main(args: string[]): Promise<number> {
     );
     void parsed;
   } catch (e) {
-    usageError ??= (e as Error).message;
-  }
-  if (usageError) {
-    console.error(`vigia: ${usageError}\nTry: vigia --help`);
-    return 2;
+    if (e instanceof UsageError) {
+      console.error(`vigia: ${e.message}\nTry: vigia --help`);
+      return 2;
+    }
+    console.error(`vigia: ${(e as Error).message}`);
+    return 1;
   }
   if (helpShown) return 0;
   return exit.code;

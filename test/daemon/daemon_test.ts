@@ -171,6 +171,17 @@ Deno.test("cli: usage errors exit 2, an unreachable daemon exits 1, config check
   const usage = await runVigia(["ctl", "frobnicate"]);
   assert.equal(usage.code, 2);
   assert.match(usage.stderr, /Unknown argument|name a verb|Unknown/);
+  const badValue = await runVigia([
+    "ctl",
+    "--socket",
+    "/nonexistent/control.sock",
+    "logs",
+    "--kind",
+    "bogus",
+  ]);
+  assert.equal(badValue.code, 2);
+  assert.match(badValue.stderr, /Choices: "dns", "dhcp"/);
+  assert.doesNotMatch(badValue.stderr, /cannot reach/, "a usage error never runs the command");
   const none = await runVigia(["ctl", "--socket", "/nonexistent/control.sock", "status"]);
   assert.equal(none.code, 1);
   assert.match(none.stderr, /cannot reach vigia at \/nonexistent\/control\.sock: no socket there/);
