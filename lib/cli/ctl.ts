@@ -131,6 +131,20 @@ const SCAN_VERBS: VerbSpec[] = [
   },
 ];
 
+const VERIDNS_VERBS: VerbSpec[] = [
+  {
+    command: "events",
+    describe: "recent verifications",
+    verb: "veridns events",
+    options: {
+      domain: { type: "string", describe: "only this domain" },
+      client: { type: "string", describe: "only this client IP" },
+      malicious: { type: "boolean", describe: "only verifications that found malicious addresses" },
+      limit: { type: "number", describe: "rows at most" },
+    },
+  },
+];
+
 interface StatusResult extends Record<string, unknown> {
   components: { name: string; details: Record<string, unknown>; [k: string]: unknown }[];
 }
@@ -228,9 +242,14 @@ export function ctlCommand(y: Argv): Argv {
         "fault-tolerance scans",
         (s: Argv) => addVerbs(s, SCAN_VERBS).demandCommand(1),
       );
+      b = b.command(
+        "veridns",
+        "VeriDNS verifications",
+        (v: Argv) => addVerbs(v, VERIDNS_VERBS).demandCommand(1),
+      );
       return b.demandCommand(
         1,
-        "name a verb: status, reload, stop, stats, logs, devices, alerts, deny, zone, scan",
+        "name a verb: status, reload, stop, stats, logs, devices, alerts, deny, zone, scan, veridns",
       );
     },
   );
