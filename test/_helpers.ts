@@ -143,7 +143,7 @@ export const COMPONENT_SECTIONS: string[] = components.map((c) => c.name);
 /** Verbs whose `--json` output is JSON lines, one per row, even when there is one row. */
 function isListVerb(args: string[]): boolean {
   const verb = args.filter((a) => !a.startsWith("-")).slice(0, 3).join(" ");
-  return /^(logs|devices|alerts)\b|\blist$|^scan results\b/.test(verb);
+  return /^(logs|devices|alerts)\b|\blist$|^scan results\b|^veridns events\b/.test(verb);
 }
 
 /** Options for {@linkcode startDaemon}. */
