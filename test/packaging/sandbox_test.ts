@@ -299,6 +299,17 @@ Deno.test({
           stdout: "piped",
         }).output();
         assert.match(dec.decode(dig.stdout), /status: (NOERROR|NXDOMAIN|REFUSED)/);
+        if (haveSniffer) {
+          // ... and the capture on lo saw that exchange (the sniffer logs it by IP).
+          let rows: unknown[] = [];
+          for (let i = 0; i < 50 && rows.length === 0; i++) {
+            const r = await runVigia(["ctl", "--socket", d.socket, "--json", "logs", "--ip", addr]);
+            assert.equal(r.code, 0, r.stderr);
+            rows = r.stdout.trim().split("\n").filter(Boolean).map((l) => JSON.parse(l));
+            if (!rows.length) await new Promise((r) => setTimeout(r, 200)); // batched writer: poll, bounded
+          }
+          assert.ok(rows.length > 0, `the sniffer logged no packet of ${addr}:\n${d.log()}`);
+        }
       }
       // Nothing of the daemon's is owned by root.
       for await (const e of Deno.readDir(`${dir}/lib`)) {
@@ -336,6 +347,10 @@ Deno.test({
         if (comps.filter((c) => c.enabled).every((c) => c.last_error)) break;
         await new Promise((r) => setTimeout(r, 200)); // the supervisor records the failure asynchronously
       }
+      console.log(
+        "without capabilities:",
+        comps.filter((c) => c.enabled).map((c) => `${c.name}: ${c.last_error}`),
+      );
       for (const c of comps.filter((c) => c.enabled)) {
         assert.notEqual(c.state, "running", JSON.stringify(c));
         assert.match(
