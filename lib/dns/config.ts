@@ -79,7 +79,7 @@ export const rrlSection = section(
     }),
     ipv6_prefix: int({
       doc: "IPv6 clients are grouped by this prefix length.",
-      default: 56,
+      default: 64,
       min: 0,
       max: 128,
     }),

@@ -18,28 +18,30 @@
  * `dns.table_poll`).
  *
  * ## Deliberate differences from NSD 4.6
- * The differential test (`test/dns/nsd_diff_test.ts`) compares rcode, flags
- * and the record sets of every section with NSD for a few hundred queries;
- * these differences are intended and excluded there:
- * - Zone transfers (AXFR/IXFR) are not offered: REFUSED over TCP (NSD
- *   serves them to addresses its ACL allows). Over UDP both answer alike.
- * - NOTIFY is REFUSED (vigia is nobody's secondary); NSD does the same for
- *   zones without a `allow-notify` entry.
- * - CH-class queries (`version.bind`, `id.server`, ...) are REFUSED as NSD
- *   does with `hide-version: yes` and `hide-identity: yes`; vigia has no
- *   option to reveal them.
- * - No DNSSEC processing: DNSSEC records can be served as plain data, but
- *   the DO bit adds no RRSIG/NSEC. No NSID, cookies (RFC 7873) or TSIG: EDNS
- *   options in queries are ignored, as NSD does without them configured.
- * - When an answer does not fit the UDP size, NSD may keep some records of
- *   the additional section that vigia leaves out whole RRset by RRset; both
- *   set TC only when the answer or a mandatory authority does not fit.
- * - Response rate limiting is on by default (NSD compiles it in but leaves
- *   `rrl-ratelimit` at 200 only when enabled); its buckets are token
- *   buckets per /24 (IPv4) or /56 (IPv6) and answer class, and slipped
- *   answers carry no OPT record.
- * - DNAME has no special meaning (served as plain data in `\#` form), and
- *   `$GENERATE` is not read.
+ * The differential test (`test/dns/nsd_diff_test.ts`) serves the same zone
+ * files from NSD (hide-version, hide-identity, RRL off) and from vigia and
+ * compares rcode, header flags, the OPT record and the record set of every
+ * section for 400+ queries over UDP and TCP: existing, missing, wildcard,
+ * CNAME, delegation, ANY, odd letter case, EDNS on/off/DO/small sizes,
+ * truncation, bad headers, bad OPT, other opcodes and classes. They all
+ * agree, including NSD's quirks (FORMERR without the question, RD cleared
+ * only for several questions, NOTIMP for AXFR over UDP, class ANY answered
+ * without AA, EDE 20 on REFUSED). What differs on purpose:
+ * - No zone transfers: AXFR/IXFR over TCP are REFUSED (NSD serves them to
+ *   addresses listed in `provide-xfr`), NOTIFY is REFUSED (vigia is nobody's
+ *   secondary, as NSD without `allow-notify`).
+ * - CH-class queries (`version.bind`, `id.server`, ...) are always REFUSED,
+ *   like NSD with `hide-version: yes` and `hide-identity: yes`.
+ * - No DNSSEC processing: DNSSEC records are served as plain data and the
+ *   DO bit adds no RRSIG/NSEC. No NSID, cookies or TSIG: EDNS options in
+ *   queries are ignored (NSD does the same unless they are configured).
+ * - Response rate limiting is on by default in both, with NSD's defaults
+ *   (200/s, slip 2, /24 and /64), but vigia's buckets are token buckets per
+ *   client network and answer class (NSD keeps a per-second rate) and a
+ *   slipped answer carries no OPT record.
+ * - DNAME has no special meaning (served as plain data in `\#` form) and
+ *   `$GENERATE` is not read; zone files are re-read when they change on disk
+ *   (NSD needs `nsd-control reload`).
  *
  * @example
  * ```ts ignore

@@ -6,7 +6,7 @@
  * real client behind a spoofed network still gets through over TCP.
  *
  * A fixed-size table of token buckets, indexed by a hash of the client's
- * /24 (IPv4) or /56 (IPv6) and the answer's class; a collision just shares
+ * /24 (IPv4) or /64 (IPv6) by default and the answer's class; a collision just shares
  * or resets a bucket, as in NSD. No allocation per query.
  *
  * @module

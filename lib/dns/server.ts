@@ -272,6 +272,9 @@ export class DnsServer implements Component {
       listen: this.#listeners.map((l) => ({
         address: l.address,
         udp: l.fast ? `recvmmsg/sendmmsg, ${this.#config.udp_workers} worker(s)` : l.portable?.api,
+        ...(l.fast
+          ? { udp_worker_queries: l.fast.counters().map((c) => c[COUNTER.QUERIES_UDP]) }
+          : {}),
         tcp_connections: l.tcp.stats.open,
       })),
       zones: [...(this.#db?.zones.values() ?? [])].map((z) => z.name),

@@ -403,3 +403,31 @@ dnsTest("IPv6: UDP fast path and TCP on [::1]", async () => {
     }
   });
 }, { ignore: !haveTools || !ipv6 });
+
+dnsTest(
+  "two UDP workers share the port (SO_REUSEPORT); both get zone updates; stop frees the port",
+  async () => {
+    const port = await freeDnsPort();
+    const t = await startDns(`udp_workers = 2\nfast_path = "ffi"\n`, { port });
+    try {
+      assert.match((t.server.status().listen as { udp: string }[])[0].udp, /2 worker/);
+      await dnsVerbs["zone add"]({ name: "two.vigia.test", type: "A", value: "192.0.2.2" }, t.env);
+      // Many source ports, so the kernel spreads the queries over both sockets.
+      const answers = await Promise.all(Array.from({ length: 40 }, async (_, i) => {
+        const r = await udpExchange(port, buildQuery("two.vigia.test", "A", { id: i + 1 }));
+        return r ? decode(r).answer[0] : "none";
+      }));
+      assert.deepEqual(new Set(answers), new Set(["two.vigia.test. 3600 IN A 192.0.2.2"]));
+      const perWorker =
+        (t.server.status().listen as { udp_worker_queries: number[] }[])[0].udp_worker_queries;
+      assert.equal(perWorker.length, 2);
+      assert.ok(perWorker.every((n) => n > 0), `queries per worker: ${perWorker}`);
+    } finally {
+      await t.stop();
+    }
+    // The sockets are closed (not just the workers terminated): nothing answers, and the port binds again.
+    assert.equal(await udpExchange(port, buildQuery("vigia.test", "A"), 300), null);
+    const again = await startDns("", { port });
+    await again.stop();
+  },
+);
