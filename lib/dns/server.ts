@@ -29,9 +29,19 @@ import type { ZoneProblem, ZoneRecord } from "./zone_file.ts";
 
 interface Listener {
   address: string;
-  tcp: TcpServer;
+  port: number;
+  /** Wildcard IPv6 address (`[::]`), whose Deno sockets are dual-stack. */
+  anyV6: boolean;
+  /** Absent when a dual-stack `[::]` listener of the same port already takes IPv4. */
+  tcp?: TcpServer;
   fast?: FastUdpListener;
   portable?: PortableUdp;
+}
+
+/** Wildcard IPv6 first: Deno binds `[::]` dual-stack, so `0.0.0.0` of the same port comes after it. */
+function bindOrder(addresses: string[]): string[] {
+  const isAnyV6 = (a: string) => /^\[(::|0*:0*:0*:0*:0*:0*:0*:0*)\]/.test(a);
+  return [...addresses.filter(isAnyV6), ...addresses.filter((a) => !isAnyV6(a))];
 }
 
 /** Summary of a zone load, returned by {@linkcode DnsServer.reloadZones}. */
@@ -139,19 +149,28 @@ export class DnsServer implements Component {
     });
     const snapshot = this.#snapshot(records);
     try {
-      for (const address of cfg.listen) {
+      for (const address of bindOrder(cfg.listen)) {
         const hp = parseHostPort(address, 53);
         if (typeof hp === "string") throw new Error(hp);
         const ip = parseIp(hp.host)!;
-        // TCP first: Deno.listen enforces --allow-net, which the FFI sockets would bypass.
-        const tcp = TcpServer.start(hp.host, hp.port, {
-          idleTimeoutMs: cfg.tcp_idle_timeout,
-          maxConnections: cfg.tcp_max_connections,
-          responder: this.#responder,
-          log: this.#log,
-        });
-        const listener: Listener = { address, tcp };
+        const anyV6 = ip.length === 16 && ip.every((b) => b === 0);
+        const listener: Listener = { address, port: hp.port, anyV6 };
         this.#listeners.push(listener);
+        // A "0.0.0.0" bind fails when our dual-stack "[::]" listener of the same port already covers IPv4.
+        const coveredByV6 = (e: unknown) =>
+          e instanceof Deno.errors.AddrInUse && hp.host === "0.0.0.0" &&
+          this.#listeners.some((l) => l.anyV6 && l.port === hp.port);
+        // TCP first: Deno.listen enforces --allow-net, which the FFI sockets would bypass.
+        try {
+          listener.tcp = TcpServer.start(hp.host, hp.port, {
+            idleTimeoutMs: cfg.tcp_idle_timeout,
+            maxConnections: cfg.tcp_max_connections,
+            responder: this.#responder,
+            log: this.#log,
+          });
+        } catch (e) {
+          if (!coveredByV6(e)) throw e;
+        }
         if (cfg.fast_path !== "off") {
           try {
             listener.fast = await FastUdpListener.start({
@@ -173,15 +192,21 @@ export class DnsServer implements Component {
           }
         }
         if (!listener.fast) {
-          listener.portable = await startPortableUdp(hp.host, hp.port, this.#responder, {
-            maxUdpPayload: cfg.max_udp_payload,
-            onError: (e) => this.#fail(e),
-          });
+          try {
+            listener.portable = await startPortableUdp(hp.host, hp.port, this.#responder, {
+              maxUdpPayload: cfg.max_udp_payload,
+              onError: (e) => this.#fail(e),
+            });
+          } catch (e) {
+            if (!coveredByV6(e)) throw e;
+          }
         }
         this.#log.info("listening", {
           address,
-          udp: listener.fast ? `recvmmsg x${cfg.udp_workers}` : listener.portable!.api,
-          tcp: true,
+          udp: listener.fast
+            ? `recvmmsg x${cfg.udp_workers}`
+            : listener.portable?.api ?? `through [::]:${hp.port}`,
+          tcp: listener.tcp ? "yes" : `through [::]:${hp.port}`,
         });
       }
     } catch (e) {
@@ -243,7 +268,7 @@ export class DnsServer implements Component {
     clearInterval(this.#sampler);
     const all = this.#listeners.splice(0);
     await Promise.all(all.map(async (l) => {
-      await l.tcp.stop();
+      await l.tcp?.stop();
       await l.fast?.stop();
       await l.portable?.stop();
     }));
@@ -271,11 +296,13 @@ export class DnsServer implements Component {
     return {
       listen: this.#listeners.map((l) => ({
         address: l.address,
-        udp: l.fast ? `recvmmsg/sendmmsg, ${this.#config.udp_workers} worker(s)` : l.portable?.api,
+        udp: l.fast
+          ? `recvmmsg/sendmmsg, ${this.#config.udp_workers} worker(s)`
+          : l.portable?.api ?? `through [::]:${l.port}`,
         ...(l.fast
           ? { udp_worker_queries: l.fast.counters().map((c) => c[COUNTER.QUERIES_UDP]) }
           : {}),
-        tcp_connections: l.tcp.stats.open,
+        tcp_connections: l.tcp ? l.tcp.stats.open : `through [::]:${l.port}`,
       })),
       zones: [...(this.#db?.zones.values() ?? [])].map((z) => z.name),
       records: this.#db?.records ?? 0,
@@ -306,10 +333,10 @@ export class DnsServer implements Component {
     const seconds = (now.t - first.t) / 1000;
     const tcpStats = this.#listeners.reduce(
       (a, l) => ({
-        open: a.open + l.tcp.stats.open,
-        accepted: a.accepted + l.tcp.stats.accepted,
-        refused: a.refused + l.tcp.stats.refused,
-        timed_out: a.timed_out + l.tcp.stats.timedOut,
+        open: a.open + (l.tcp?.stats.open ?? 0),
+        accepted: a.accepted + (l.tcp?.stats.accepted ?? 0),
+        refused: a.refused + (l.tcp?.stats.refused ?? 0),
+        timed_out: a.timed_out + (l.tcp?.stats.timedOut ?? 0),
       }),
       { open: 0, accepted: 0, refused: 0, timed_out: 0 },
     );

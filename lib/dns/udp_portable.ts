@@ -36,7 +36,8 @@ export async function startPortableUdp(
   const buf = new Uint8Array(Math.max(options.maxUdpPayload, 512));
   const addrBytes = new Uint8Array(16);
   const addressOf = (ip: string): boolean => {
-    const b = parseIp(ip);
+    // A dual-stack socket reports IPv4 clients as ::ffff:a.b.c.d; rate limiting wants their IPv4 network.
+    const b = parseIp(ip.startsWith("::ffff:") && ip.includes(".") ? ip.slice(7) : ip);
     if (!b) return false;
     addrBytes.set(b);
     return b.length === 16;

@@ -431,3 +431,42 @@ dnsTest(
     await again.stop();
   },
 );
+
+for (const path of ["auto", "off"]) {
+  dnsTest(
+    `the reference listen pair 0.0.0.0 + [::] on one port works (fast_path = "${path}")`,
+    async () => {
+      const port = await freeDnsPort();
+      await withDns(
+        `listen = ["0.0.0.0:${port}", "[::]:${port}"]\nfast_path = "${path}"\n`,
+        async (t) => {
+          for (const server of ["127.0.0.1", "::1"]) {
+            for (const transport of ["+notcp", "+tcp"]) {
+              const r = await new Deno.Command("dig", {
+                args: [
+                  `@${server}`,
+                  "-p",
+                  String(port),
+                  "+time=2",
+                  "+tries=1",
+                  transport,
+                  "+short",
+                  "vigia.test",
+                  "A",
+                ],
+                stdout: "piped",
+              }).output();
+              assert.equal(
+                new TextDecoder().decode(r.stdout).trim(),
+                "127.0.0.1",
+                `${server} ${transport}`,
+              );
+            }
+          }
+          assert.equal((t.server.status().listen as unknown[]).length, 2);
+        },
+      );
+    },
+    { ignore: !haveTools || !ipv6 },
+  );
+}
