@@ -172,13 +172,13 @@ async function startSandboxed(configText: string, caps: string[], dir: string): 
       notify?.();
     }
   })();
+  let done = false;
   const exited = child.status.then(async (s) => {
     await pump;
+    done = true;
     notify?.();
     return s.code;
   });
-  let done = false;
-  exited.then(() => (done = true));
   const waitForLog = async (re: RegExp, ms = 20_000) => {
     const deadline = Date.now() + ms;
     while (!re.test(text)) {
@@ -267,9 +267,18 @@ Deno.test({
     if (haveSniffer) on.sniffer = `interfaces = ["lo"]`;
     // VeriDNS (TLS, a certificate generated under state_dir) on loopback, when registered.
     if (COMPONENT_SECTIONS.includes("veridns")) on.veridns = `listen = ["127.0.0.1:${freePort()}"]`;
-    const d = await startSandboxed(pathsSection(dir) + componentsConfig(on), unitCaps, dir);
+    // As in the reference config, the socket is handed to a group (there "vigia"; here nobody's own).
+    const control = `\n[control]\nsocket_group = "nogroup"\nsocket_mode = "0660"\n`;
+    const d = await startSandboxed(
+      pathsSection(dir) + control + componentsConfig(on),
+      unitCaps,
+      dir,
+    );
     try {
       await d.waitForLog(/\bready\b.*socket=/);
+      const sock = await Deno.stat(d.socket);
+      assert.equal(sock.gid, NOBODY);
+      assert.equal(sock.mode! & 0o777, 0o660);
       // The kernel's view of the process: who it is and what it may do.
       const st = await procStatus(d.pid);
       assert.match(st.Uid, /^65534\s+65534\s+65534\s+65534$/);
