@@ -105,9 +105,8 @@ export const dnsSection = section(
     }),
     zone_files: list(str({ doc: "file", default: "" }), {
       doc:
-        "RFC 1035 master files, each holding one or more zones (an SOA starts each); relative paths are taken from the working directory, like [paths].",
+        'RFC 1035 master files, each holding one or more zones (an SOA starts each), such as "/etc/vigia/zones/example.org.zone"; relative paths are taken from the working directory, like [paths]. Edits are picked up while running.',
       default: [],
-      reference: ["/etc/vigia/zones/example.org.zone"],
     }),
     default_ttl: int({
       doc: "TTL (seconds) of config and zone-table records that give none.",
