@@ -22,11 +22,39 @@ export async function loadAppConfig(
   return config as AnyConfig;
 }
 
+/** Where `scripts/install.sh` puts the config. */
+export const INSTALLED_CONFIG = "/etc/vigia/vigia.toml";
+
+/** The config named by `$VIGIA_CONFIG`, used by `run` and `ctl` when `--config` is absent. */
+export function defaultConfigPath(): string | undefined {
+  try {
+    return Deno.env.get("VIGIA_CONFIG") || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function exists(path: string): boolean {
+  try {
+    Deno.lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** The control socket path named by a config: `<paths.runtime_dir>/control.sock`. */
 export async function socketPathFromConfig(path: string | undefined): Promise<string> {
   try {
-    const config = await loadAppConfig(path);
-    return `${config.paths.runtime_dir}/control.sock`;
+    const config = await loadAppConfig(path ?? defaultConfigPath());
+    const socket = `${config.paths.runtime_dir}/control.sock`;
+    // An installed system runs on /etc/vigia/vigia.toml: use it when the embedded default's
+    // socket is not there, so that `vigia ctl status` works without --config.
+    if (path === undefined && !defaultConfigPath() && !exists(socket) && exists(INSTALLED_CONFIG)) {
+      const installed = await loadAppConfig(INSTALLED_CONFIG);
+      return `${installed.paths.runtime_dir}/control.sock`;
+    }
+    return socket;
   } catch (e) {
     if (e instanceof ConfigError) {
       throw new Error(`cannot find the socket: ${e.issues.map(formatIssue).join("; ")}`);

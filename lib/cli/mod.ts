@@ -10,7 +10,7 @@ import yargs, { type Argv } from "yargs";
 import { ConfigError, formatIssue, renderToml } from "../config/mod.ts";
 import { components, configSchema } from "../app/mod.ts";
 import { runDaemon, VERSION } from "../daemon/mod.ts";
-import { loadAppConfig } from "./common.ts";
+import { defaultConfigPath, loadAppConfig } from "./common.ts";
 import { ctlCommand, exit } from "./ctl.ts";
 import { extraCommands } from "./extra.ts";
 import { tokenCommand } from "./token.ts";
@@ -31,7 +31,9 @@ function configCommand(y: Argv): Argv {
           b.option("config", { type: "string", describe: "config file (default: embedded)" }),
         async (argv: Record<string, unknown>) => {
           try {
-            await loadAppConfig(argv.config as string | undefined, { checks: true });
+            await loadAppConfig((argv.config as string | undefined) ?? defaultConfigPath(), {
+              checks: true,
+            });
             console.log(`${argv.config ?? "<embedded>"}: ok`);
             exit.code = 0;
           } catch (e) {
@@ -81,7 +83,7 @@ export async function main(args: string[]): Promise<number> {
         b.option("config", { type: "string", describe: "config file (default: embedded)" }),
       async (argv: Record<string, unknown>) => {
         exit.code = await runDaemon({
-          configPath: argv.config as string | undefined,
+          configPath: (argv.config as string | undefined) ?? defaultConfigPath(),
           modules: components,
           schema: configSchema(),
         });

@@ -178,7 +178,10 @@ export class Daemon {
       const gid = await groupId(control.socket_group);
       if (gid === undefined) {
         this.#log.warn("socket group not found", { group: control.socket_group });
-      } else await Deno.chown(this.#socketPath, null, gid);
+      } else if ((await Deno.stat(this.#socketPath)).gid !== gid) {
+        // Only when needed: under the systemd unit the group is already right and chown is filtered.
+        await Deno.chown(this.#socketPath, null, gid);
+      }
     }
     this.#serving = serveConnections(this.#listener, (req, origin) => this.dispatch(req, origin), {
       maxRequestBytes: control.max_request_bytes,

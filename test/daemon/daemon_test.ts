@@ -193,6 +193,8 @@ Deno.test("cli: usage errors exit 2, an unreachable daemon exits 1, config check
     bad.stderr.trim(),
     `${dir}/bad.toml:2:13: paths.state_dir: expected a string, found number 5\n${dir}/bad.toml:3:1: lgo: unknown key "lgo" (did you mean "log"?)`,
   );
+  const viaEnv = await runVigia(["config", "check"], { env: { VIGIA_CONFIG: `${dir}/bad.toml` } });
+  assert.equal(viaEnv.code, 1, "$VIGIA_CONFIG names the config when --config is absent");
   const good = await runVigia(["config", "check"]);
   assert.equal(good.code, 0, good.stderr);
   const version = await runVigia(["--version"]);
