@@ -6,8 +6,9 @@
  * query file (existing A/AAAA, MX/TXT and NXDOMAIN mixed), serves the zone
  * from NSD (server-count 1, RRL off) and from `vigia run` (only `dns`
  * enabled, RRL off) on loopback ports, runs `dnsperf -c 4 -l SECONDS`
- * against each in turn and prints qps, lost queries, server CPU and the
- * vigia/NSD ratio.
+ * against each in turn and prints qps, lost queries, server CPU (and CPU
+ * per query, steadier than qps on a shared machine where dnsperf itself is
+ * often the bottleneck) and the vigia/NSD ratio.
  *
  * Usage: deno run -A scripts/bench/dns.ts [--seconds 15] [--rounds 1] [--workers 1] [--hosts 2000]
  *        [--clients 4] [--only nsd|vigia]
@@ -267,10 +268,11 @@ async function stop(child: Deno.ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
+const usPerQuery = (r: Result) => (r.cpu / r.qps) * 1e6;
 const fmt = (r: Result) =>
-  `${Math.round(r.qps).toLocaleString("en").padStart(9)} qps  lost ${
-    r.lost.padEnd(12)
-  }  server CPU ${Math.round(r.cpu * 100)}%`;
+  `${Math.round(r.qps).toLocaleString("en").padStart(9)} qps  lost ${r.lost.padEnd(12)}  CPU ${
+    String(Math.round(r.cpu * 100)).padStart(3)
+  }% (${usPerQuery(r).toFixed(2)} us/query)`;
 
 console.log(
   `zone: ${hosts} hosts; queries: 35% A, 25% AAAA, 10% MX, 10% TXT, 20% NXDOMAIN; dnsperf -c ${values.clients} -l ${seconds}; ${Deno.osRelease()}, ${navigator.hardwareConcurrency} cores`,
@@ -303,12 +305,15 @@ try {
 } finally {
   await Deno.remove(dir, { recursive: true }).catch(() => {});
 }
-const mean = (rs: Result[]) => rs.reduce((n, r) => n + r.qps, 0) / rs.length;
-const ratio = mean(vigiaResults) / mean(nsdResults);
+const mean = (rs: Result[], f: (r: Result) => number = (r) => r.qps) =>
+  rs.reduce((n, r) => n + f(r), 0) / rs.length;
 if (nsdResults.length > 0 && vigiaResults.length > 0) {
+  const ratio = mean(vigiaResults) / mean(nsdResults);
   console.log(
     `NSD ${Math.round(mean(nsdResults))} qps, vigia ${Math.round(mean(vigiaResults))} qps: ratio ${
       ratio.toFixed(2)
-    }x (bar 0.5x, goal 1.0x)`,
+    }x (bar 0.5x, goal 1.0x); server CPU per query: NSD ${
+      mean(nsdResults, usPerQuery).toFixed(2)
+    } us, vigia ${mean(vigiaResults, usPerQuery).toFixed(2)} us`,
   );
 }
