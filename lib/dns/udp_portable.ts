@@ -31,7 +31,12 @@ export async function startPortableUdp(
   host: string,
   port: number,
   responder: Responder,
-  options: { maxUdpPayload: number; onError: (e: Error) => void },
+  options: {
+    maxUdpPayload: number;
+    onError: (e: Error) => void;
+    /** Force one API (tests); by default Deno.listenDatagram when present. */
+    api?: PortableUdp["api"];
+  },
 ): Promise<PortableUdp> {
   const buf = new Uint8Array(Math.max(options.maxUdpPayload, 512));
   const addrBytes = new Uint8Array(16);
@@ -43,7 +48,7 @@ export async function startPortableUdp(
     return b.length === 16;
   };
   const listen = (Deno as unknown as { listenDatagram?: ListenDatagram }).listenDatagram;
-  if (typeof listen === "function") {
+  if (typeof listen === "function" && options.api !== "node:dgram") {
     const conn = listen({ hostname: host, port, transport: "udp" });
     const serving = (async () => {
       try {

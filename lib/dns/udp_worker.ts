@@ -107,7 +107,12 @@ async function serve(init: WorkerInit): Promise<void> {
     await loop(libc, fd, init, control, responder, () => generation, async () => {
       // Let the message handler run until the data of the announced generation has arrived.
       const want = Atomics.load(control, CONTROL.GENERATION);
-      for (let i = 0; i < 500 && (!pending || pending.generation < want); i++) {
+      for (
+        let i = 0;
+        i < 500 && (!pending || pending.generation < want) &&
+        Atomics.load(control, CONTROL.STOP) === 0;
+        i++
+      ) {
         await new Promise((r) => setTimeout(r, i < 10 ? 0 : 10));
       }
       if (pending) {

@@ -470,3 +470,35 @@ for (const path of ["auto", "off"]) {
     { ignore: !haveTools || !ipv6 },
   );
 }
+
+Deno.test("the node:dgram portable path answers like the others", async () => {
+  const { Responder } = await import("../../lib/dns/engine.ts");
+  const { startPortableUdp } = await import("../../lib/dns/udp_portable.ts");
+  const { buildZoneDb } = await import("../../lib/dns/zone_db.ts");
+  const { parseZoneText } = await import("../../lib/dns/zone_file.ts");
+  const { records } = parseZoneText(
+    "$ORIGIN p.test.\n$TTL 60\n@ SOA ns h 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\n",
+    {
+      file: "p",
+    },
+  );
+  const responder = new Responder(buildZoneDb(records).db, {
+    maxUdpPayload: 1232,
+    cacheEntries: 10,
+  });
+  const port = await freeDnsPort();
+  const udp = await startPortableUdp("127.0.0.1", port, responder, {
+    maxUdpPayload: 1232,
+    onError: (e) => {
+      throw e;
+    },
+    api: "node:dgram",
+  });
+  try {
+    assert.equal(udp.api, "node:dgram");
+    const r = decode((await udpExchange(port, buildQuery("ns.P.test", "A")))!);
+    assert.deepEqual(r.answer, ["ns.P.test. 60 IN A 192.0.2.1"]);
+  } finally {
+    await udp.stop();
+  }
+});
