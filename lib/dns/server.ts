@@ -20,6 +20,7 @@ import {
   tableGeneration,
   tableRecords,
 } from "./sources.ts";
+import { packRecords } from "./pack.ts";
 import { TcpServer } from "./tcp.ts";
 import { FastUdpListener } from "./udp_fast.ts";
 import { type PortableUdp, startPortableUdp } from "./udp_portable.ts";
@@ -133,7 +134,11 @@ export class DnsServer implements Component {
   }
 
   #snapshot(records: ZoneRecord[]) {
-    return { records, slots: Object.fromEntries(this.#slots), generation: ++this.#generation };
+    return {
+      records: packRecords(records),
+      slots: Object.fromEntries(this.#slots),
+      generation: ++this.#generation,
+    };
   }
 
   /** Binds every address and starts serving. */

@@ -20,7 +20,7 @@ import { Responder } from "./engine.ts";
 import { C, errno, errorText, type Libc, openLibc, openUdpSocket } from "./libc.ts";
 import type { RrlOptions } from "./rrl.ts";
 import { buildZoneDb } from "./zone_db.ts";
-import type { ZoneRecord } from "./zone_file.ts";
+import { unpackRecords } from "./pack.ts";
 
 /** Control words in the shared Int32Array. */
 export const CONTROL = { STOP: 0, GENERATION: 1 } as const;
@@ -28,8 +28,8 @@ export const CONTROL = { STOP: 0, GENERATION: 1 } as const;
 /** The zone data a worker serves. */
 export interface WorkerZones {
   kind: "zones";
-  /** Every record of every source. */
-  records: ZoneRecord[];
+  /** Every record of every source, packed (see pack.ts). */
+  records: Uint8Array;
   /** Stats slot of each zone, by presentation name. */
   slots: Record<string, number>;
   /** Generation this data belongs to. */
@@ -74,7 +74,9 @@ self.onmessage = (event: MessageEvent<WorkerInit | WorkerZones>) => {
 };
 
 function responderFor(zones: WorkerZones, init: WorkerInit, counters: Float64Array): Responder {
-  const { db } = buildZoneDb(zones.records, { slotOf: (name) => zones.slots[name] ?? 0 });
+  const { db } = buildZoneDb(unpackRecords(zones.records), {
+    slotOf: (name) => zones.slots[name] ?? 0,
+  });
   return new Responder(db, {
     maxUdpPayload: init.maxUdpPayload,
     cacheEntries: init.cacheEntries,
@@ -116,7 +118,7 @@ async function serve(init: WorkerInit): Promise<void> {
         await new Promise((r) => setTimeout(r, i < 10 ? 0 : 10));
       }
       if (pending) {
-        const { db } = buildZoneDb(pending.records, {
+        const { db } = buildZoneDb(unpackRecords(pending.records), {
           slotOf: (name) => pending!.slots[name] ?? 0,
         });
         responder.setDb(db);
