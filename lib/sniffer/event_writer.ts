@@ -1,0 +1,258 @@
+/**
+ * Where event rows go: a writer worker with its own SQLite connection to the
+ * store file, so that inserting and indexing never hold the main thread.
+ *
+ * The pipeline appends each row's values straight onto `dnsRows` /
+ * `dhcpRows` (flat arrays, no per-row allocation) and calls
+ * {@linkcode EventWriter.rowsAdded} after each batch.
+ *
+ * @module
+ */
+
+import type { Store } from "../store/mod.ts";
+import type { Logger } from "../log/mod.ts";
+import { DHCP_COLUMNS, DNS_COLUMNS } from "./schema.ts";
+import type { WriterReply, WriterRequest } from "./event_writer_worker.ts";
+
+const DNS_WIDTH = DNS_COLUMNS.length;
+const DHCP_WIDTH = DHCP_COLUMNS.length;
+
+/** Counters of the event writer, for `ctl stats`. */
+export interface EventWriterStats {
+  /** Rows committed. */
+  rows_written: number;
+  /** Rows that could not be written (logged). */
+  rows_failed: number;
+  /** Rows handed over but not committed yet. */
+  rows_pending: number;
+  /** Write transactions committed. */
+  transactions: number;
+  /** Milliseconds the last transaction took. */
+  last_commit_ms: number;
+  /** Where rows go: "worker". */
+  mode: string;
+}
+
+/** Options of {@linkcode openEventWriter}. */
+export interface EventWriterOptions {
+  /** Rows buffered before they are handed to the writer. @default 32768 */
+  postRows?: number;
+  /** Milliseconds a buffered row waits at most. @default 100 */
+  postInterval?: number;
+  /** Busy timeout of the worker's connection, ms. @default 10000 */
+  busyTimeout?: number;
+  /** The component log. */
+  log: Logger;
+}
+
+/** Buffers rows and hands them to SQLite in large transactions. */
+export abstract class EventWriter {
+  /** DNS rows waiting to be handed over, `DNS_COLUMNS.length` values each. */
+  dnsRows: unknown[] = [];
+  /** DHCP rows waiting, `DHCP_COLUMNS.length` values each. */
+  dhcpRows: unknown[] = [];
+  /** Called once if the writer dies; the component reports it through `done`. */
+  onFatal: (error: Error) => void = () => {};
+  protected readonly log: Logger;
+  protected stats_ = {
+    rows_written: 0,
+    rows_failed: 0,
+    rows_pending: 0,
+    transactions: 0,
+    last_commit_ms: 0,
+  };
+  readonly #postRows: number;
+  readonly #postInterval: number;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #waiters: { below: number; resolve: () => void }[] = [];
+  protected closed = false;
+
+  constructor(options: EventWriterOptions) {
+    this.#postRows = options.postRows ?? 32768;
+    this.#postInterval = options.postInterval ?? 100;
+    this.log = options.log;
+  }
+
+  /** Rows handed over and not yet committed, plus rows still buffered here. */
+  get backlog(): number {
+    return this.stats_.rows_pending + this.buffered;
+  }
+
+  /** Rows buffered on this thread. */
+  get buffered(): number {
+    return this.dnsRows.length / DNS_WIDTH + this.dhcpRows.length / DHCP_WIDTH;
+  }
+
+  /** Hands the buffer over when it is large, else makes sure it goes out within the interval. */
+  rowsAdded(): void {
+    if (this.buffered >= this.#postRows) this.post();
+    else if (this.#timer === undefined && this.buffered > 0) {
+      this.#timer = setTimeout(() => {
+        this.#timer = undefined;
+        this.post();
+      }, this.#postInterval);
+    }
+  }
+
+  /** Hands every buffered row to the writer now. */
+  post(): void {
+    if (this.#timer !== undefined) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+    if (this.buffered === 0 || this.closed) return;
+    const dns = this.dnsRows, dhcp = this.dhcpRows;
+    this.dnsRows = [];
+    this.dhcpRows = [];
+    this.stats_.rows_pending += dns.length / DNS_WIDTH + dhcp.length / DHCP_WIDTH;
+    this.deliver(dns, dhcp);
+  }
+
+  /** Resolves once at most `rows` rows are pending. */
+  waitBelow(rows: number): Promise<void> {
+    if (this.stats_.rows_pending <= rows || this.closed) return Promise.resolve();
+    return new Promise((resolve) => this.#waiters.push({ below: rows, resolve }));
+  }
+
+  /** Hands over and waits until every row so far is committed. */
+  async flush(): Promise<void> {
+    this.post();
+    await this.waitBelow(0);
+  }
+
+  /** Counters. */
+  stats(): EventWriterStats {
+    return { ...this.stats_, mode: this.mode };
+  }
+
+  /** Flushes and releases the writer. */
+  abstract close(): Promise<void>;
+
+  protected abstract deliver(dns: unknown[], dhcp: unknown[]): void;
+  protected abstract get mode(): string;
+
+  protected settled(rows: number, failed: number, ms: number, error?: string): void {
+    this.stats_.rows_pending -= rows + failed;
+    this.stats_.rows_written += rows;
+    this.stats_.rows_failed += failed;
+    this.stats_.transactions++;
+    this.stats_.last_commit_ms = Math.round(ms * 10) / 10;
+    if (error) this.log.error("event rows not stored", { rows: failed, error });
+    this.wake();
+  }
+
+  protected wake(): void {
+    if (this.#waiters.length === 0) return;
+    const keep = [];
+    for (const w of this.#waiters) {
+      if (this.stats_.rows_pending <= w.below || this.closed) w.resolve();
+      else keep.push(w);
+    }
+    this.#waiters = keep;
+  }
+}
+
+class WorkerEventWriter extends EventWriter {
+  readonly #worker: Worker;
+  #seq = 0;
+  #closedSignal: (() => void) | undefined;
+  #dead = false;
+
+  constructor(worker: Worker, options: EventWriterOptions) {
+    super(options);
+    this.#worker = worker;
+    worker.onmessage = (e: MessageEvent<WriterReply>) => {
+      const m = e.data;
+      if (m.type === "written") this.settled(m.rows, m.failed, m.ms, m.error);
+      else if (m.type === "closed") this.#closedSignal?.();
+      else if (m.type === "fatal") this.#die(new Error(`event writer failed: ${m.message}`));
+    };
+    worker.onerror = (e) => {
+      e.preventDefault();
+      this.#die(new Error(`event writer worker crashed: ${e.message}`));
+    };
+  }
+
+  protected get mode(): string {
+    return "worker";
+  }
+
+  #die(error: Error): void {
+    if (this.#dead) return;
+    this.#dead = true;
+    this.log.error("event writer stopped", { error });
+    this.stats_.rows_failed += this.stats_.rows_pending;
+    this.stats_.rows_pending = 0;
+    this.closed = true;
+    this.wake();
+    this.#closedSignal?.();
+    this.#worker.terminate();
+    this.onFatal(error);
+  }
+
+  protected deliver(dns: unknown[], dhcp: unknown[]): void {
+    if (this.#dead) {
+      this.stats_.rows_failed += dns.length / DNS_WIDTH + dhcp.length / DHCP_WIDTH;
+      this.stats_.rows_pending = 0;
+      return;
+    }
+    this.#worker.postMessage({ type: "rows", seq: ++this.#seq, dns, dhcp } satisfies WriterRequest);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.flush();
+    this.closed = true;
+    if (this.#dead) return;
+    const done = new Promise<void>((resolve) => (this.#closedSignal = resolve));
+    this.#worker.postMessage({ type: "close" } satisfies WriterRequest);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([done, new Promise<void>((r) => (timer = setTimeout(r, 5000)))]);
+    clearTimeout(timer);
+    this.#worker.terminate();
+  }
+}
+
+/**
+ * Opens the writer for `store`: a worker with its own connection to the
+ * store file. An in-memory store cannot be shared with another connection,
+ * so the sniffer needs a store file.
+ */
+export async function openEventWriter(
+  store: Store,
+  options: EventWriterOptions,
+): Promise<EventWriter> {
+  if (store.path === ":memory:" || store.path === "") {
+    throw new Error(
+      "the sniffer needs a store file; an in-memory store cannot be shared with its writer",
+    );
+  }
+  const worker = new Worker(new URL("./event_writer_worker.ts", import.meta.url).href, {
+    type: "module",
+    name: "vigia-sniffer-writer",
+  });
+  const opened = new Promise<void>((resolve, reject) => {
+    worker.onmessage = (e: MessageEvent<WriterReply>) => {
+      if (e.data.type === "opened") resolve();
+      else if (e.data.type === "fatal") reject(new Error(e.data.message));
+    };
+    worker.onerror = (e) => {
+      e.preventDefault();
+      reject(new Error(e.message));
+    };
+  });
+  worker.postMessage(
+    {
+      type: "open",
+      path: store.path,
+      busyTimeout: options.busyTimeout ?? 10_000,
+    } satisfies WriterRequest,
+  );
+  try {
+    await opened;
+  } catch (e) {
+    worker.terminate();
+    throw new Error(`cannot open the event writer on ${store.path}: ${(e as Error).message}`);
+  }
+  return new WorkerEventWriter(worker, options);
+}

@@ -1,0 +1,312 @@
+/**
+ * The sniffer component: captures DNS and DHCP with libpcap on the
+ * configured interfaces, logs every message per MAC address into SQLite and
+ * the daily log file, names each MAC's maker from the IEEE OUI list, keeps a
+ * device registry and raises `unauthorized-dns`, `unauthorized-mac`,
+ * `rogue-dhcp`, `dns-flood` and `new-station` alerts.
+ *
+ * - {@linkcode snifferModule}: the daemon component (config `[sniffer]`,
+ *   migrations, verbs `logs`, `devices`, `deny dns|mac add|del|list`).
+ * - {@linkcode runIngest}: the same pipeline over a pcap/pcapng file
+ *   (`vigia ingest FILE`).
+ *
+ * The daily log fields are listed in `pipeline.ts`; the tables in
+ * `schema.ts`; the query plans in `queries.ts`.
+ *
+ * @example
+ * ```ts ignore
+ * import { runIngest } from "./lib/sniffer/mod.ts";
+ * const r = await runIngest("capture.pcap", { config, log, store, dailyLog, alerts });
+ * console.log(`${r.packets} packets, ${r.events} events in ${r.seconds} s`);
+ * ```
+ *
+ * @module
+ */
+
+import type { AlertPublisher } from "../alerts/mod.ts";
+import {
+  type CaptureCounters,
+  CaptureError,
+  type LiveCapture,
+  newCounters,
+  readCaptureFile,
+  startLiveCapture,
+} from "../capture/mod.ts";
+import type { DailyLog } from "../daylog/mod.ts";
+import type { AnyConfig, Component, ComponentContext, ComponentModule } from "../daemon/types.ts";
+import type { Logger } from "../log/mod.ts";
+import type { Store } from "../store/mod.ts";
+import { snifferChecks, type SnifferConfig, snifferSection } from "./config.ts";
+import { type EventWriter, openEventWriter } from "./event_writer.ts";
+import { Pipeline } from "./pipeline.ts";
+import { snifferMigrations } from "./schema.ts";
+import { snifferVerbs } from "./verbs.ts";
+
+export { type SnifferConfig, snifferSection } from "./config.ts";
+export { vendorOf } from "./oui.ts";
+
+/** Rows deleted per statement when pruning, so the main thread is never held for long. */
+const PRUNE_CHUNK = 20_000;
+/** Time a prune call may take before it leaves the rest for the next hour. */
+const PRUNE_BUDGET_MS = 2000;
+
+function addCounters(into: CaptureCounters, c: CaptureCounters): void {
+  into.packets += c.packets;
+  into.dns += c.dns;
+  into.dhcp += c.dhcp;
+  into.ignored += c.ignored;
+  into.kernelDrops += c.kernelDrops;
+  into.ifDrops += c.ifDrops;
+  into.vigiaDrops += c.vigiaDrops;
+  into.truncated = (into.truncated ?? 0) + (c.truncated ?? 0);
+  into.fragments = (into.fragments ?? 0) + (c.fragments ?? 0);
+  for (const [k, v] of Object.entries(c.malformed)) {
+    into.malformed[k] = (into.malformed[k] ?? 0) + v;
+  }
+}
+
+/** The running sniffer. */
+class Sniffer implements Component {
+  readonly #ctx: ComponentContext<SnifferConfig>;
+  #writer: EventWriter | undefined;
+  #pipeline: Pipeline | undefined;
+  #captures: LiveCapture[] = [];
+  #linkTypes: Record<string, number> = {};
+  #stopping = false;
+  #startedAt = 0;
+  #rejectDone!: (e: Error) => void;
+  /** Rejects when a capture worker or the writer dies after start. */
+  readonly done: Promise<void>;
+
+  constructor(ctx: ComponentContext<SnifferConfig>) {
+    this.#ctx = ctx;
+    this.done = new Promise<void>((_, reject) => (this.#rejectDone = reject));
+    this.done.catch(() => {});
+  }
+
+  async start(): Promise<void> {
+    const { section, store, log } = this.#ctx;
+    this.#writer = await openEventWriter(store, { log });
+    this.#writer.onFatal = (e) => this.#die(e);
+    this.#pipeline = new Pipeline({
+      section,
+      store,
+      writer: this.#writer,
+      dailyLog: this.#ctx.dailyLog,
+      alerts: this.#ctx.alerts,
+      log,
+      timeZone: this.#ctx.config.log?.timezone || undefined,
+      backpressure: "drop",
+    });
+    const pipeline = this.#pipeline;
+    for (const iface of section.interfaces) {
+      let capture: LiveCapture;
+      try {
+        capture = await startLiveCapture(iface, {
+          filter: section.filter,
+          bufferBytes: section.buffer_size,
+          snaplen: section.snaplen,
+          timeoutMs: Math.max(1, Math.min(10_000, Math.round(section.read_timeout))),
+          promisc: section.promiscuous,
+          dnsPorts: section.dns_ports,
+          onBatch: (events) => void pipeline.process(events),
+        });
+      } catch (e) {
+        await this.stop();
+        const why = e instanceof CaptureError ? e.message : (e as Error).message;
+        throw new Error(`sniffer cannot capture on interface "${iface}": ${why}`);
+      }
+      this.#captures.push(capture);
+      this.#linkTypes[iface] = capture.linkType;
+      capture.done.catch((e) => this.#die(new Error(`capture on ${iface} failed: ${e.message}`)));
+    }
+    this.#startedAt = Date.now();
+    log.info("capturing", {
+      interfaces: section.interfaces.join(","),
+      filter: section.filter,
+      store: this.#writer.stats().mode,
+    });
+  }
+
+  #die(e: Error): void {
+    if (this.#stopping) return;
+    this.#rejectDone(e);
+  }
+
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    const captures = this.#captures;
+    this.#captures = [];
+    await Promise.allSettled(captures.map((c) => c.stop()));
+    // What the captures were still holding has been delivered; keep their final counters.
+    this.#final = captures.map((c) => c.counters());
+    try {
+      await this.#pipeline?.close();
+    } finally {
+      await this.#writer?.close();
+    }
+  }
+
+  #final: CaptureCounters[] = [];
+
+  /** Re-reads the deny lists (called by the deny verbs). */
+  reloadPolicy(): void {
+    this.#pipeline?.reloadPolicy();
+  }
+
+  /** Writes every pending event row and device (called before queries). */
+  async flushEvents(): Promise<void> {
+    await this.#pipeline?.flush();
+  }
+
+  status(): Record<string, unknown> {
+    const p = this.#pipeline?.policy;
+    return {
+      interfaces: this.#ctx.section.interfaces,
+      link_types: this.#linkTypes,
+      filter: this.#ctx.section.filter,
+      unauthorized_dns: p?.deniedDns.ranges.length ?? 0,
+      unauthorized_macs: p?.deniedMacs.size ?? 0,
+      allowed_dhcp_servers: this.#ctx.section.allowed_dhcp_servers.length,
+      running_since: this.#startedAt ? new Date(this.#startedAt).toISOString() : null,
+    };
+  }
+
+  stats(): Record<string, unknown> {
+    const total = newCounters();
+    const perIface: Record<string, unknown> = {};
+    const counters = this.#captures.length ? this.#captures.map((c) => c.counters()) : this.#final;
+    counters.forEach((c, i) => {
+      addCounters(total, c);
+      const iface = this.#ctx.section.interfaces[i];
+      perIface[iface] = {
+        packets: c.packets,
+        kernel_drops: c.kernelDrops,
+        if_drops: c.ifDrops,
+        vigia_drops: c.vigiaDrops,
+      };
+    });
+    const p = this.#pipeline?.stats();
+    return {
+      packets: total.packets,
+      dns: total.dns,
+      dhcp: total.dhcp,
+      ignored: total.ignored,
+      malformed: total.malformed,
+      truncated: total.truncated ?? 0,
+      kernel_drops: total.kernelDrops,
+      if_drops: total.ifDrops,
+      vigia_drops: total.vigiaDrops + (p?.store_drops ?? 0),
+      store_drops: p?.store_drops ?? 0,
+      events: p?.events ?? 0,
+      alerts: p?.alerts ?? {},
+      new_stations: p?.new_stations ?? 0,
+      new_station_alerts_limited: p?.new_station_alerts_limited ?? 0,
+      devices: p?.devices ?? 0,
+      flood: p?.flood,
+      store: this.#writer?.stats(),
+      interfaces: perIface,
+    };
+  }
+}
+
+/** Deletes events older than `before` (ms), in chunks, within a time budget; returns rows deleted. */
+export function pruneEvents(store: Store, before: number): number {
+  const t0 = performance.now();
+  let total = 0;
+  for (;;) {
+    const n = store.run(
+      `DELETE FROM events WHERE id IN (SELECT id FROM events INDEXED BY events_time WHERE time < ? ORDER BY time LIMIT ${PRUNE_CHUNK})`,
+      Math.floor(before * 1000),
+    ).changes;
+    total += n;
+    if (n < PRUNE_CHUNK || performance.now() - t0 > PRUNE_BUDGET_MS) return total;
+  }
+}
+
+/** The sniffer component module. */
+export const snifferModule: ComponentModule<SnifferConfig> = {
+  name: "sniffer",
+  schema: snifferSection,
+  checks: snifferChecks as unknown as ComponentModule["checks"],
+  enabled: (section) => section.enabled,
+  migrations: snifferMigrations,
+  create: (ctx) => new Sniffer(ctx),
+  verbs: snifferVerbs,
+  prune: pruneEvents,
+};
+
+/** What {@linkcode runIngest} needs. */
+export interface IngestOptions {
+  /** The whole validated config (its `[sniffer]` section applies, whatever `enabled` says). */
+  config: AnyConfig;
+  /** A logger. */
+  log: Logger;
+  /** The store (migrations are applied here if needed). */
+  store: Store;
+  /** The daily log files. */
+  dailyLog: DailyLog;
+  /** The alert bus. */
+  alerts: AlertPublisher;
+}
+
+/** What {@linkcode runIngest} did. */
+export interface IngestResult {
+  /** Packets read from the file. */
+  packets: number;
+  /** DNS and DHCP messages decoded and stored. */
+  events: number;
+  /** Malformed packets by reason. */
+  malformed: Record<string, number>;
+  /** Wall time, seconds. */
+  seconds: number;
+}
+
+/**
+ * Runs the sniffer pipeline over a pcap or pcapng file: every DNS/DHCP
+ * message is stored, written to the daily log, checked against the policy
+ * and counted for floods, exactly as a live capture would. Safe while the
+ * daemon runs (SQLite WAL with a busy timeout; the daily log is appended
+ * with O_APPEND in whole lines). Throws CaptureError for an unreadable or
+ * unknown file. Flushes the daily log but does not close it or the store.
+ */
+export async function runIngest(file: string, options: IngestOptions): Promise<IngestResult> {
+  const { config, log, store, dailyLog, alerts } = options;
+  const section = config.sniffer as SnifferConfig;
+  const t0 = performance.now();
+  store.migrate("sniffer", snifferMigrations);
+  const writer = await openEventWriter(store, { log });
+  const pipeline = new Pipeline({
+    section,
+    store,
+    writer,
+    dailyLog,
+    alerts,
+    log,
+    timeZone: config.log?.timezone || undefined,
+    backpressure: "wait",
+  });
+  let counters: CaptureCounters;
+  try {
+    counters = await readCaptureFile(file, {
+      dnsPorts: section.dns_ports,
+      onBatch: (events) => pipeline.process(events),
+    });
+  } finally {
+    try {
+      await pipeline.close();
+    } finally {
+      await writer.close();
+    }
+  }
+  const stats = writer.stats();
+  if (stats.rows_failed > 0) {
+    log.error("some events could not be stored", { rows: stats.rows_failed });
+  }
+  return {
+    packets: counters.packets,
+    events: counters.dns + counters.dhcp,
+    malformed: counters.malformed,
+    seconds: (performance.now() - t0) / 1000,
+  };
+}

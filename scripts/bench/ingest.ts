@@ -1,0 +1,137 @@
+/**
+ * Offline ingest benchmark: a 1M-packet DNS capture (generated into
+ * `.bench/` once) run through `runIngest` — decode, SQLite rows, daily log
+ * lines, devices, policy, flood counters — into a fresh store, compared
+ * with `tshark -r FILE -T fields -e eth.src -e ip.src -e dns.qry.name` on
+ * the same file in the same run.
+ *
+ * Usage: deno run -A scripts/bench/ingest.ts [--packets 1000000] [--runs 1] [--no-tshark]
+ *
+ * Installs tshark with apt-get when missing (as root).
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { loadConfig } from "../../lib/config/mod.ts";
+import { configSchema } from "../../lib/app/mod.ts";
+import { openStore } from "../../lib/store/mod.ts";
+import { DailyLog } from "../../lib/daylog/mod.ts";
+import { AlertBus, type AlertsConfig } from "../../lib/alerts/mod.ts";
+import { createLogger } from "../../lib/log/mod.ts";
+import { runIngest } from "../../lib/sniffer/mod.ts";
+import { writeDnsCapture } from "./ingest_data.ts";
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    packets: { type: "string", default: "1000000" },
+    runs: { type: "string", default: "1" },
+    "no-tshark": { type: "boolean", default: false },
+    keep: { type: "boolean", default: false },
+  },
+});
+const PACKETS = Number(values.packets);
+const root = new URL("../..", import.meta.url).pathname;
+const benchDir = `${root}.bench`;
+await Deno.mkdir(benchDir, { recursive: true });
+const capture = `${benchDir}/dns-${PACKETS}.pcap`;
+
+try {
+  await Deno.stat(capture);
+} catch {
+  const t0 = performance.now();
+  const n = await writeDnsCapture(capture, { packets: PACKETS });
+  console.log(
+    `generated ${capture}: ${n} packets in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+  );
+}
+const size = (await Deno.stat(capture)).size;
+
+async function hasTshark(): Promise<boolean> {
+  try {
+    return (await new Deno.Command("tshark", { args: ["-v"], stdout: "null", stderr: "null" })
+      .output()).success;
+  } catch {
+    return false;
+  }
+}
+
+async function timeTshark(): Promise<number | undefined> {
+  if (values["no-tshark"]) return undefined;
+  if (!(await hasTshark())) {
+    if (Deno.uid() !== 0) {
+      console.log("tshark is missing and this is not root: reference not measured");
+      return undefined;
+    }
+    console.log("installing tshark (apt-get install -y tshark)...");
+    const env = { DEBIAN_FRONTEND: "noninteractive" };
+    await new Deno.Command("apt-get", {
+      args: ["install", "-y", "tshark"],
+      env,
+      stdout: "null",
+      stderr: "null",
+    })
+      .output();
+    if (!(await hasTshark())) {
+      console.log("tshark could not be installed: reference not measured");
+      return undefined;
+    }
+  }
+  const t0 = performance.now();
+  const out = await new Deno.Command("tshark", {
+    args: ["-r", capture, "-T", "fields", "-e", "eth.src", "-e", "ip.src", "-e", "dns.qry.name"],
+    stdout: "null",
+    stderr: "null",
+  }).output();
+  if (!out.success) throw new Error("tshark failed");
+  return (performance.now() - t0) / 1000;
+}
+
+async function timeIngest(): Promise<
+  { seconds: number; packets: number; events: number; rows: number; lines: number }
+> {
+  const dir = await Deno.makeTempDir({ dir: benchDir, prefix: "ingest-" });
+  const text =
+    `[paths]\nstate_dir = "${dir}/lib"\nlog_dir = "${dir}/log"\nruntime_dir = "${dir}/run"\n[log]\ntimezone = "UTC"\n`;
+  const { config } = await loadConfig(configSchema(), { text });
+  await Deno.mkdir(`${dir}/lib`, { recursive: true });
+  const store = openStore(`${dir}/lib/vigia.db`);
+  const dailyLog = new DailyLog({ dir: `${dir}/log`, timeZone: "UTC", retentionDays: 0 });
+  const log = createLogger({ level: "error" });
+  const alerts = new AlertBus({ store, dailyLog, log, config: config.alerts as AlertsConfig });
+  const r = await runIngest(capture, { config, log, store, dailyLog, alerts });
+  await alerts.close();
+  await dailyLog.close();
+  const rows = store.get<{ n: number }>("SELECT count(*) AS n FROM events")!.n;
+  store.close();
+  let lines = 0;
+  for await (const e of Deno.readDir(`${dir}/log`)) {
+    if (!e.name.startsWith("alerts-")) {
+      const t = await Deno.readFile(`${dir}/log/${e.name}`);
+      for (const b of t) if (b === 10) lines++;
+    }
+  }
+  if (!values.keep) await Deno.remove(dir, { recursive: true });
+  return { seconds: r.seconds, packets: r.packets, events: r.events, rows, lines };
+}
+
+console.log(`capture: ${capture} (${PACKETS} packets, ${(size / 1e6).toFixed(0)} MB)`);
+const tshark = await timeTshark();
+if (tshark !== undefined) {
+  console.log(
+    `tshark -T fields (eth.src, ip.src, dns.qry.name): ${tshark.toFixed(2)} s, ${
+      Math.round(PACKETS / tshark)
+    } pkt/s`,
+  );
+}
+for (let run = 1; run <= Number(values.runs); run++) {
+  const r = await timeIngest();
+  const rate = r.packets / r.seconds;
+  console.log(
+    `vigia ingest run ${run}: ${r.seconds.toFixed(2)} s, ${
+      Math.round(rate)
+    } pkt/s; ${r.events} events, ${r.rows} rows stored, ${r.lines} daily log lines` +
+      (tshark !== undefined ? `; ${(tshark / r.seconds).toFixed(2)}x tshark's speed` : ""),
+  );
+}
