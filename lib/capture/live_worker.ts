@@ -70,21 +70,43 @@ export interface StartRequest {
   dnsPorts?: number[];
   /** TCP reassembly bounds. */
   tcp?: TcpReassemblerOptions;
+  /** "worker": decode here and post events; "main": post the raw frames, the main thread decodes. */
+  decodeIn: "worker" | "main";
   /** The control buffer (CTL_SIZE Int32 slots). */
   control: SharedArrayBuffer;
+  /** decodeIn "main": the frame ring, `slots` × `slotBytes`. */
+  ring: SharedArrayBuffer;
+  /** One Int32 per ring slot: SLOT_FREE or SLOT_FULL. */
+  slotStates: SharedArrayBuffer;
+  /** Ring slots. */
+  slots: number;
+  /** Bytes per ring slot. */
+  slotBytes: number;
 }
+
+/** A ring slot the worker may fill. */
+export const SLOT_FREE = 0;
+/** A ring slot posted to the main thread and not yet decoded. */
+export const SLOT_FULL = 1;
 
 /** Messages the worker posts. */
 export type WorkerMessage =
   | { type: "ready"; pcap: bigint | number; linkType: number }
   | { type: "error"; message: string; code: "perm" | "iface" | "down" | "filter" | "lib" | "other" }
   | { type: "batch"; events: SniffedEvent[]; counters: CaptureCounters }
+  | {
+    type: "frames";
+    /** Ring slot holding the records: f64 ts (ms), u32 caplen, u32 wire length, caplen bytes (LE). */
+    slot: number;
+    count: number;
+    counters: CaptureCounters;
+  }
   | { type: "counters"; counters: CaptureCounters }
   | { type: "stopped"; counters: CaptureCounters }
   | { type: "failed"; message: string; counters: CaptureCounters };
 
-function post(m: WorkerMessage): void {
-  self.postMessage(m);
+function post(m: WorkerMessage, transfer: Transferable[] = []): void {
+  self.postMessage(m, transfer);
 }
 
 self.onmessage = (e: MessageEvent<StartRequest>) => {
@@ -183,6 +205,36 @@ function run(req: StartRequest): void {
     out = [];
   };
 
+  // Raw frames for the main thread go through a ring of shared slots: nothing is allocated
+  // per post, and a slot the main thread has not freed yet is never overwritten.
+  const ring = new Uint8Array(req.ring);
+  const ringView = new DataView(req.ring);
+  const slotStates = new Int32Array(req.slotStates);
+  let slot = 0;
+  let slotStart = 0;
+  let slotEnd = req.slotBytes;
+  let fOff = 0;
+  let fCount = 0;
+  const flushFrames = () => {
+    if (fCount === 0) return;
+    const next = (slot + 1) % req.slots;
+    const pending = (posted - Atomics.load(control, CTL_ACKED)) | 0;
+    if (pending + fCount > req.maxPendingEvents || Atomics.load(slotStates, next) !== SLOT_FREE) {
+      counters.vigiaDrops += fCount; // the consumer fell behind: shed load, keep capturing
+    } else {
+      posted = (posted + fCount) | 0;
+      Atomics.store(slotStates, slot, SLOT_FULL);
+      post({ type: "frames", slot, count: fCount, counters: copyCounters(counters) });
+      slot = next;
+      slotStart = slot * req.slotBytes;
+      slotEnd = slotStart + req.slotBytes;
+    }
+    fOff = slotStart;
+    fCount = 0;
+  };
+  fOff = slotStart;
+  const decodeHere = req.decodeIn === "worker";
+
   const onPacket = (_user: Deno.PointerValue, h: Deno.PointerValue, data: Deno.PointerValue) => {
     if (h === null || data === null) return;
     Deno.UnsafePointerView.copyInto(h, hdr);
@@ -195,19 +247,20 @@ function run(req: StartRequest): void {
     let dst = views[caplen];
     if (dst === undefined) dst = views[caplen] = frame.subarray(0, caplen);
     if (caplen > 0) Deno.UnsafePointerView.copyInto(data, dst);
-    decodeAt(
-      ctx,
-      linkType,
-      frame,
-      frameView,
-      0,
-      caplen,
-      len,
-      sec * 1000 + usec / 1000,
-      out,
-      counters,
-    );
-    if (out.length >= batchSize) flush();
+    const ts = sec * 1000 + usec / 1000;
+    if (decodeHere) {
+      decodeAt(ctx, linkType, frame, frameView, 0, caplen, len, ts, out, counters);
+      if (out.length >= batchSize) flush();
+      return;
+    }
+    counters.packets++;
+    if (fOff + 16 + caplen > slotEnd) flushFrames();
+    ringView.setFloat64(fOff, ts, true);
+    ringView.setUint32(fOff + 8, caplen, true);
+    ringView.setUint32(fOff + 12, len, true);
+    ring.set(dst, fOff + 16);
+    fOff += 16 + caplen;
+    fCount++;
   };
   const callback = new Deno.UnsafeCallback(
     { parameters: ["pointer", "pointer", "pointer"], result: "void" } as const,
@@ -227,8 +280,9 @@ function run(req: StartRequest): void {
       counters.kernelDrops = statsView.getUint32(4, true);
       counters.ifDrops = statsView.getUint32(8, true);
     }
-    if (out.length > 0) {
+    if (out.length > 0 || fCount > 0) {
       flush();
+      flushFrames();
     } else if (counters.packets !== lastPacketsPosted || counters.vigiaDrops > 0) {
       // Keep the main thread's counters fresh when packets produced no events.
       const now = Date.now();
@@ -245,6 +299,7 @@ function run(req: StartRequest): void {
     }
   }
   flush();
+  flushFrames();
   // The main thread may be inside pcap_breakloop on this handle: wait for it before closing.
   if (Atomics.compareExchange(control, CTL_LOCK, LOCK_OPEN, LOCK_CLOSING) !== LOCK_OPEN) {
     for (let i = 0; i < 100 && Atomics.load(control, CTL_LOCK) !== LOCK_BROKEN; i++) {

@@ -139,7 +139,7 @@ export interface CaptureCounters {
   kernelDrops: number;
   /** Packets the interface dropped (pcap_stats ps_ifdrop). */
   ifDrops: number;
-  /** Decoded messages vigia dropped (not delivered) because the consumer fell behind (live only). */
+  /** Packets (or, decoding in the worker, messages) vigia dropped because the consumer fell behind (live only). */
   vigiaDrops: number;
   /** IP fragments other than the first, which are not reassembled (also counted in `ignored`). */
   fragments?: number;

@@ -13,7 +13,7 @@ import {
   type SniffedEvent,
   startLiveCapture,
 } from "../../lib/capture/mod.ts";
-import { hasCommand, isRoot, repoRoot } from "../_helpers.ts";
+import { hasCommand, isRoot, repoRoot } from "./_env.ts";
 import { concat, dnsMessage, ip, u16 } from "./_frames.ts";
 
 const canCapture = isRoot && Deno.build.os === "linux";
@@ -227,6 +227,92 @@ Deno.test({
       await capture.stop();
       listener.close();
     }
+  },
+});
+
+/** Sends `count` DNS queries for `name` to 127.0.0.1:`port` from a child process (not this thread). */
+function sendFromChild(port: number, count: number, name: string): Deno.ChildProcess {
+  const code = `
+import dgram from "node:dgram";
+const s = dgram.createSocket("udp4");
+const label = (t) => [t.length, ...new TextEncoder().encode(t)];
+const q = new Uint8Array([0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, ...${
+    JSON.stringify(name)
+  }.split(".").flatMap(label), 0, 0, 1, 0, 1]);
+for (let i = 0; i < ${count}; i++) {
+  q[0] = i >> 8; q[1] = i & 255;
+  await new Promise((r) => s.send(q, ${port}, "127.0.0.1", r));
+}
+s.close();
+`;
+  return new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--no-config", code],
+    stdout: "null",
+    stderr: "inherit",
+  }).spawn();
+}
+
+Deno.test({
+  name: "live: decodeIn worker delivers the same events",
+  ignore: !canCapture,
+  async fn() {
+    const listener = dgram.createSocket("udp4");
+    await new Promise<void>((res) => listener.bind(0, "127.0.0.1", res));
+    const port = listener.address().port;
+    const col = collector((ev) => ev.length >= 50);
+    const capture = await startLiveCapture("lo", {
+      filter: `udp dst port ${port}`,
+      dnsPorts: [port],
+      decodeIn: "worker",
+      onBatch: col.onBatch,
+    });
+    try {
+      assert.ok((await sendFromChild(port, 50, "worker.vigia.test").status).success);
+      await within(col.enough, 5000, "50 queries captured");
+      assert.deepEqual(
+        col.events.map((e) => dns(e).trans_id),
+        Array.from({ length: 50 }, (_, i) => i),
+      );
+      assert.ok(col.events.every((e) => dns(e).query === "worker.vigia.test"));
+      assert.equal(capture.counters().dns, 50);
+    } finally {
+      await capture.stop();
+      await new Promise<void>((res) => listener.close(() => res()));
+    }
+  },
+});
+
+Deno.test({
+  name: "live: a consumer that falls behind costs counted vigia drops, not memory",
+  ignore: !canCapture,
+  async fn() {
+    const listener = dgram.createSocket("udp4");
+    await new Promise<void>((res) => listener.bind(0, "127.0.0.1", res));
+    const port = listener.address().port;
+    let delivered = 0;
+    const blocker = new Int32Array(new SharedArrayBuffer(4));
+    const capture = await startLiveCapture("lo", {
+      filter: `udp dst port ${port}`,
+      dnsPorts: [port],
+      batchSize: 1,
+      maxPendingEvents: 1,
+      onBatch(batch) {
+        // The first batch stalls this thread while the child keeps sending.
+        if (delivered === 0) Atomics.wait(blocker, 0, 0, 400);
+        delivered += batch.length;
+      },
+    });
+    try {
+      assert.ok((await sendFromChild(port, 2000, "slow.vigia.test").status).success);
+    } finally {
+      await capture.stop();
+      await new Promise<void>((res) => listener.close(() => res()));
+    }
+    const c = capture.counters();
+    assert.ok(c.vigiaDrops > 0, JSON.stringify(c));
+    assert.equal(c.packets, 2000);
+    assert.equal(delivered + c.vigiaDrops, 2000);
+    assert.equal(c.kernelDrops, 0);
   },
 });
 
