@@ -317,6 +317,63 @@ Deno.test({
 });
 
 Deno.test({
+  name: "live: done rejects when the interface disappears (veth in a test netns)",
+  ignore: !canCapture || !hasCommand("ip"),
+  async fn() {
+    const ns = `vigia-capdie-${Deno.pid}`;
+    const dir = await Deno.makeTempDir({ prefix: "vigia-capdie-" });
+    const probe = `${dir}/probe.ts`;
+    await Deno.writeTextFile(
+      probe,
+      `import { startLiveCapture } from "${repoRoot}/lib/capture/mod.ts";
+const ip = (...args) => new Deno.Command("ip", { args }).output();
+await ip("link", "add", "vdie0", "type", "veth", "peer", "name", "vdie1");
+await ip("link", "set", "vdie0", "up");
+await ip("link", "set", "vdie1", "up");
+const c = await startLiveCapture("vdie0", { onBatch() {} });
+await ip("link", "del", "vdie0");
+try {
+  await c.done;
+  console.log("resolved");
+} catch (e) {
+  console.log(e.name + ": " + e.message);
+}
+`,
+    );
+    const ip = (...args: string[]) =>
+      new Deno.Command("ip", { args, stdout: "null", stderr: "null" }).output();
+    assert.ok((await ip("netns", "add", ns)).success);
+    try {
+      const out = await new Deno.Command("ip", {
+        args: [
+          "netns",
+          "exec",
+          ns,
+          Deno.execPath(),
+          "run",
+          "--no-check",
+          "--no-config",
+          "-A",
+          probe,
+        ],
+        env: { NO_COLOR: "1" },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const text = new TextDecoder().decode(out.stdout).trim();
+      assert.match(
+        text,
+        /^CaptureError: Capture on "vdie0" failed: /,
+        new TextDecoder().decode(out.stderr),
+      );
+    } finally {
+      await ip("netns", "del", ns);
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
   name: "live: a missing interface and a bad filter are clear CaptureErrors",
   ignore: !canCapture,
   async fn() {
