@@ -1,5 +1,8 @@
 /**
- * Live capture: the main-thread side of the libpcap worker.
+ * Live capture: the main-thread side of the libpcap worker. Measured on lo
+ * at 150k DNS packets/s (scripts/bench/capture_live.ts): 0 drops either way,
+ * 16% of a core decoding here against 54% decoding in the worker, where each
+ * event then pays a structured clone on both sides.
  *
  * @module
  */
@@ -93,9 +96,12 @@ function validate(name: string, value: number, min: number, max: number): void {
 }
 
 /**
- * Starts capturing on `iface` with libpcap in a Web Worker, decoding in the
- * worker and delivering batches of events to `options.onBatch` on this
- * thread. Resolves once the interface is open and the filter set.
+ * Starts capturing on `iface` with libpcap in a Web Worker that only drains
+ * the kernel ring (`pcap_dispatch`, non-immediate, 32 MiB buffer, 50 ms read
+ * timeout by default) and hands the frames over through shared memory; they
+ * are decoded on this thread (or in the worker with `decodeIn: "worker"`) and
+ * delivered in batches to `options.onBatch`. Resolves once the interface is
+ * open and the filter set.
  *
  * Throws {@linkcode CaptureError} with a message naming what is missing:
  * the CAP_NET_RAW capability, the interface, libpcap, or `--allow-ffi`; or

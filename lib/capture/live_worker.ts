@@ -1,13 +1,15 @@
 /**
  * The live capture worker: opens libpcap on one interface and loops on
  * `pcap_dispatch` (non-immediate mode, so the kernel hands over whole
- * blocks), decoding each frame in the libpcap callback and posting event
- * batches to the main thread after every dispatch return.
+ * blocks). In the libpcap callback each frame is either copied into a ring
+ * of shared slots for the main thread to decode (decodeIn "main", the
+ * default) or decoded here into events (decodeIn "worker"); what a dispatch
+ * produced is posted to the main thread after every dispatch return.
  *
  * The loop is synchronous and never yields to the event loop: the main
- * thread talks to it through a SharedArrayBuffer (stop flag, acknowledged
- * events, a small lock around `pcap_breakloop`/`pcap_close`), never through
- * messages. A blocking `pcap_dispatch` does not return while the interface
+ * thread talks to it through SharedArrayBuffers (stop flag, acknowledged
+ * frames or events, free ring slots, a small lock around
+ * `pcap_breakloop`/`pcap_close`), never through messages. A blocking `pcap_dispatch` does not return while the interface
  * is idle, so the main thread calls `pcap_breakloop` itself.
  *
  * @module

@@ -29,7 +29,7 @@ export { newCounters } from "./counters.ts";
 export { CaptureError } from "./errors.ts";
 export { decodeFrame, type DecodeFrameOptions } from "./frame_decode.ts";
 export { readCaptureFile, type ReadCaptureOptions } from "./file_reader.ts";
-export { TcpReassembler, type TcpReassemblerOptions } from "./tcp_reassembler.ts";
+export { type TcpFlow, TcpReassembler, type TcpReassemblerOptions } from "./tcp_reassembler.ts";
 export {
   DEFAULT_FILTER,
   type LiveCapture,
