@@ -60,6 +60,8 @@ export const QueryStatus = {
 export interface Query {
   /** One of {@linkcode QueryStatus}. */
   status: number;
+  /** The message the query was read from. */
+  message: Uint8Array;
   /** Header flags (16 bits). */
   flags: number;
   /** Query name, wire form, letter case as asked (a view into the message). */
@@ -82,9 +84,10 @@ export interface Query {
   dnssecOk: boolean;
 }
 
-function emptyQuery(status: number, flags: number): Query {
+function emptyQuery(message: Uint8Array, status: number, flags: number): Query {
   return {
     status,
+    message,
     flags,
     qname: new Uint8Array(0),
     qkey: "",
@@ -100,19 +103,19 @@ function emptyQuery(status: number, flags: number): Query {
 
 /** Reads and validates a query message (`msg[0..length)`), NSD's rules. */
 export function parseQuery(msg: Uint8Array, length: number): Query {
-  if (length < 12) return emptyQuery(QueryStatus.DROP, 0);
+  if (length < 12) return emptyQuery(msg, QueryStatus.DROP, 0);
   const flags = (msg[2] << 8) | msg[3];
-  if (flags & 0x8000) return emptyQuery(QueryStatus.DROP, flags);
+  if (flags & 0x8000) return emptyQuery(msg, QueryStatus.DROP, flags);
   const opcode = (flags >> 11) & 15;
-  if (opcode === OPCODE.NOTIFY) return emptyQuery(QueryStatus.REFUSED_HEADER, flags);
-  if (opcode !== OPCODE.QUERY) return emptyQuery(QueryStatus.NOTIMP, flags);
+  if (opcode === OPCODE.NOTIFY) return emptyQuery(msg, QueryStatus.REFUSED_HEADER, flags);
+  if (opcode !== OPCODE.QUERY) return emptyQuery(msg, QueryStatus.NOTIMP, flags);
   const qd = (msg[4] << 8) | msg[5];
   const an = (msg[6] << 8) | msg[7];
   const ns = (msg[8] << 8) | msg[9];
   const ar = (msg[10] << 8) | msg[11];
   // NSD clears RD in its FORMERR for several questions only; the other FORMERRs keep it.
-  if (qd > 1) return emptyQuery(QueryStatus.FORMERR, flags & ~0x0100);
-  const formerr = emptyQuery(QueryStatus.FORMERR, flags);
+  if (qd > 1) return emptyQuery(msg, QueryStatus.FORMERR, flags & ~0x0100);
+  const formerr = emptyQuery(msg, QueryStatus.FORMERR, flags);
   if (qd !== 1 || an !== 0 || ns !== 0 || ar > 1 || (flags & 15) !== 0) return formerr;
   let p = 12;
   for (;;) {
@@ -126,9 +129,10 @@ export function parseQuery(msg: Uint8Array, length: number): Query {
   if (nameEnd - 12 > 255 || nameEnd + 4 > length) return formerr;
   const q: Query = {
     status: QueryStatus.OK,
+    message: msg,
     flags,
     qname: msg.subarray(12, nameEnd),
-    qkey: nameKey(msg, 12, nameEnd - 12),
+    qkey: nameKey(msg, 12),
     qtype: (msg[nameEnd] << 8) | msg[nameEnd + 1],
     qclass: (msg[nameEnd + 2] << 8) | msg[nameEnd + 3],
     questionEnd: nameEnd + 4,
@@ -226,8 +230,15 @@ const IDENTITY_NAMES = new Set([
   "id.server.",
 ]);
 
+/** Where a query came in. */
+export interface TransportOptions {
+  /** True for TCP (no size limit, zone transfers answered REFUSED). */
+  tcp: boolean;
+}
+
 /** Decides the answer to a parsed, well-formed query. */
-export function decide(db: ZoneDb, q: Query, tcp: boolean): Decision {
+export function decide(db: ZoneDb, q: Query, options: TransportOptions): Decision {
+  const { tcp } = options;
   if (q.edns && q.ednsVersion > 0) return decision(RCODE.BADVERS);
   if (q.qclass === CLASS.CH) {
     const d = decision(RCODE.REFUSED);
@@ -400,6 +411,8 @@ function addAdditional(db: ZoneDb, zone: Zone, set: RRset, d: Decision): void {
 
 /** Options for {@linkcode writeResponse}. */
 export interface WriteOptions {
+  /** Where the response is written. */
+  writer: MessageWriter;
   /** Largest response allowed (UDP: the client's size; TCP: 65535). */
   limit: number;
   /** UDP payload size advertised in our OPT record. */
@@ -409,28 +422,21 @@ export interface WriteOptions {
 const OPT_BASE = 11;
 
 /**
- * Writes the response to query `q` (read from `msg`) for decision `d` into
- * `w`, fitting `limit`. Returns the length. The question is copied from the
- * query, so the name keeps the asker's letter case, and later names compress
- * against it.
+ * Writes the response to query `q` for decision `d` into `options.writer`,
+ * fitting `options.limit`. Returns the length. The question is copied from
+ * the query, so the name keeps the asker's letter case, and later names
+ * compress against it.
  */
-export function writeResponse(
-  w: MessageWriter,
-  msg: Uint8Array,
-  q: Query,
-  d: Decision,
-  options: WriteOptions,
-): number {
+export function writeResponse(q: Query, d: Decision, options: WriteOptions): number {
+  const w = options.writer;
+  const msg = q.message;
   w.reset();
   const buf = w.buf;
   buf[0] = msg[0];
   buf[1] = msg[1];
   w.pos = 12;
   const withQuestion = d.withQuestion && q.status === QueryStatus.OK;
-  if (withQuestion) {
-    w.bytes(msg, 12, q.questionEnd);
-    w.registerName(msg, 12, 12);
-  }
+  if (withQuestion) w.question(msg, q.questionEnd);
   const withOpt = q.edns && q.status === QueryStatus.OK;
   const optLen = withOpt ? OPT_BASE + (d.ede !== undefined ? 6 : 0) : 0;
   const limit = Math.min(options.limit, buf.length) - optLen;
@@ -509,16 +515,16 @@ function writeRRset(w: MessageWriter, item: Placed, limit: number): number {
     if (compress) {
       switch (set.type) {
         case TYPE.MX:
-          ok = w.bytes(rdata, 0, 2) && w.name(rdata, true, 2);
+          ok = w.bytes(rdata.subarray(0, 2)) && w.name(rdata.subarray(2));
           break;
         case TYPE.SOA: {
           const n1 = nameLength(rdata, 0);
-          ok = w.name(rdata, true, 0) && w.name(rdata, true, n1) &&
-            w.bytes(rdata, n1 + nameLength(rdata, n1));
+          ok = w.name(rdata) && w.name(rdata.subarray(n1)) &&
+            w.bytes(rdata.subarray(n1 + nameLength(rdata, n1)));
           break;
         }
         default:
-          ok = w.name(rdata, true, 0);
+          ok = w.name(rdata);
       }
     } else ok = w.bytes(rdata);
     if (!ok) return fail(w, start);
@@ -535,32 +541,35 @@ function fail(w: MessageWriter, start: number): number {
   return -1;
 }
 
+/** Options for {@linkcode answerMessage}. */
+export interface AnswerOptions extends TransportOptions {
+  /** Where the response is written. */
+  writer: MessageWriter;
+  /** Largest UDP response and the EDNS size advertised. */
+  maxUdpPayload: number;
+}
+
 /**
- * Answers a message in one call (slow path; tests and TCP use it directly).
- * Returns the response length written into `w.buf`, or 0 when the message
- * deserves no answer.
+ * Answers a message in one call (slow path; tests use it directly).
+ * Returns the response length written into `options.writer.buf`, or 0 when
+ * the message deserves no answer.
  */
-export function answerMessage(
-  db: ZoneDb,
-  msg: Uint8Array,
-  length: number,
-  w: MessageWriter,
-  options: { tcp: boolean; maxUdpPayload: number },
-): number {
-  const q = parseQuery(msg, length);
-  const d = decideFor(db, q, options.tcp);
+export function answerMessage(db: ZoneDb, message: Uint8Array, options: AnswerOptions): number {
+  const q = parseQuery(message, message.length);
+  const d = decideFor(db, q, options);
   if (!d) return 0;
-  return writeResponse(w, msg, q, d, {
-    limit: responseLimit(q, options.tcp, options.maxUdpPayload),
+  return writeResponse(q, d, {
+    writer: options.writer,
+    limit: responseLimit(q, options),
     ednsSize: options.maxUdpPayload,
   });
 }
 
 /** The decision for any parsed query, including the error statuses; undefined means drop. */
-export function decideFor(db: ZoneDb, q: Query, tcp: boolean): Decision | undefined {
+export function decideFor(db: ZoneDb, q: Query, options: TransportOptions): Decision | undefined {
   switch (q.status) {
     case QueryStatus.OK:
-      return decide(db, q, tcp);
+      return decide(db, q, options);
     case QueryStatus.FORMERR:
       return decision(RCODE.FORMERR, false);
     case QueryStatus.NOTIMP:
@@ -573,8 +582,11 @@ export function decideFor(db: ZoneDb, q: Query, tcp: boolean): Decision | undefi
 }
 
 /** Largest response for a query: 65535 on TCP, else the EDNS size within [512, max], 512 without EDNS. */
-export function responseLimit(q: Query, tcp: boolean, maxUdpPayload: number): number {
-  if (tcp) return 65535;
+export function responseLimit(
+  q: Query,
+  options: TransportOptions & { maxUdpPayload: number },
+): number {
+  if (options.tcp) return 65535;
   if (!q.edns) return 512;
-  return Math.min(Math.max(q.payload, 512), maxUdpPayload);
+  return Math.min(Math.max(q.payload, 512), options.maxUdpPayload);
 }

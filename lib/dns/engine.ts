@@ -113,6 +113,8 @@ export class Responder {
   #qclass = 0;
   #variant = 0;
   #limit = 0;
+  #addr: Uint8Array = new Uint8Array(16);
+  #v6 = false;
 
   constructor(db: ZoneDb, options: ResponderOptions) {
     this.#db = db;
@@ -134,20 +136,23 @@ export class Responder {
     return this.#cached;
   }
 
+  /** Sets the clock (monotonic milliseconds) for rate limiting; once per batch of datagrams. */
+  tick(nowMs: number): void {
+    this.#rrl?.tick(nowMs);
+  }
+
+  /** Sets the client of the next {@linkcode Responder.udp} call: its address at the start of `addr` (16 bytes when `v6`). */
+  client(addr: Uint8Array, v6: boolean): void {
+    this.#addr = addr;
+    this.#v6 = v6;
+  }
+
   /**
-   * Answers the UDP query in `msg[0..length)` by writing the response over
-   * it (`msg` must hold `maxUdpPayload` bytes). `addr[at..]` is the client
-   * address (4 or 16 bytes, `v6`) for rate limiting; `nowMs` a monotonic
-   * clock. Returns the response length, or 0 to send nothing.
+   * Answers the UDP query in `msg[0..length)` from the current
+   * {@linkcode Responder.client} by writing the response over it (`msg` must
+   * hold `maxUdpPayload` bytes). Returns the response length, or 0 to send nothing.
    */
-  udp(
-    msg: Uint8Array,
-    length: number,
-    addr: Uint8Array,
-    at: number,
-    v6: boolean,
-    nowMs: number,
-  ): number {
+  udp(msg: Uint8Array, length: number): number {
     const c = this.counters;
     c[COUNTER.QUERIES_UDP]++;
     let e = this.#scan(msg, length, false) ? this.#find(msg) : undefined;
@@ -159,7 +164,7 @@ export class Responder {
       if (!e) {
         // An uncacheable answer (errors without a question) was written to the writer buffer.
         if (out > msg.length) return 0;
-        if (this.#rrl && this.#limited(addr, at, v6, ERROR_CLASS, nowMs, msg, 12)) {
+        if (this.#rrl && this.#limited(ERROR_CLASS, msg, 12)) {
           return this.#slipLength;
         }
         msg.set(this.#writer.buf.subarray(0, out), 0);
@@ -168,7 +173,7 @@ export class Responder {
     }
     c[e.rcodeCounter]++;
     if (e.zoneCounter >= 0) c[e.zoneCounter]++;
-    if (this.#rrl && this.#limited(addr, at, v6, e.rrlClass, nowMs, msg, this.#qend)) {
+    if (this.#rrl && this.#limited(e.rrlClass, msg, this.#qend)) {
       return this.#slipLength;
     }
     if (e.flags2 & 2) c[COUNTER.TRUNCATED]++;
@@ -200,18 +205,9 @@ export class Responder {
   #slipLength = 0;
 
   /** Applies RRL; when limited, leaves the slip answer (or nothing) in `msg` and returns true. */
-  #limited(
-    addr: Uint8Array,
-    at: number,
-    v6: boolean,
-    rrlClass: number,
-    nowMs: number,
-    msg: Uint8Array,
-    qend: number,
-  ): boolean {
+  #limited(rrlClass: number, msg: Uint8Array, qend: number): boolean {
     const rrl = this.#rrl!;
-    const network = v6 ? rrl.ipv6Network(addr, at) : rrl.ipv4Network(addr, at);
-    const verdict = rrl.check(network, rrlClass, nowMs);
+    const verdict = rrl.check(rrl.network(this.#addr, this.#v6), rrlClass);
     if (verdict === RrlVerdict.SEND) return false;
     if (verdict === RrlVerdict.DROP) {
       this.counters[COUNTER.RRL_DROPPED]++;
@@ -341,13 +337,13 @@ export class Responder {
     const c = this.counters;
     c[COUNTER.CACHE_MISSES]++;
     const q = parseQuery(msg, length);
-    const d = decideFor(this.#db, q, tcp);
+    const d = decideFor(this.#db, q, { tcp });
     if (!d) {
       c[COUNTER.DROPPED_MALFORMED]++;
       return -1;
     }
-    const limit = responseLimit(q, tcp, this.#maxUdp);
-    const out = writeResponse(this.#writer, msg, q, d, { limit, ednsSize: this.#maxUdp });
+    const limit = responseLimit(q, { tcp, maxUdpPayload: this.#maxUdp });
+    const out = writeResponse(q, d, { writer: this.#writer, limit, ednsSize: this.#maxUdp });
     const buf = this.#writer.buf;
     // Cache only what the fast scan can find again: well-formed, question echoed, EDNS version 0.
     if (!d.withQuestion || q.status !== QueryStatus.OK || d.rcode === RCODE.BADVERS) {

@@ -110,10 +110,10 @@ export interface UdpSocketOptions {
 /** Opens and binds a UDP socket; returns its fd or an error message. */
 export function openUdpSocket(
   libc: Libc,
-  ip: Uint8Array,
-  port: number,
+  address: { ip: Uint8Array; port: number },
   options: UdpSocketOptions,
 ): number | string {
+  const { ip, port } = address;
   const v6 = ip.length === 16;
   const fd = libc.socket(v6 ? C.AF_INET6 : C.AF_INET, C.SOCK_DGRAM | C.SOCK_CLOEXEC, 0);
   if (fd < 0) return `socket: ${errorText(libc, errno(libc))}`;
@@ -150,13 +150,4 @@ function fmt(ip: Uint8Array): string {
   const g: string[] = [];
   for (let i = 0; i < 16; i += 2) g.push(((ip[i] << 8) | ip[i + 1]).toString(16));
   return g.join(":");
-}
-
-/** The port a socket is bound to (after binding port 0). */
-export function boundPort(libc: Libc, fd: number): number {
-  const addr = new Uint8Array(28);
-  const len = new Uint8Array(4);
-  new DataView(len.buffer).setUint32(0, 28, true);
-  if (libc.getsockname(fd, addr, len) !== 0) return 0;
-  return (addr[2] << 8) | addr[3];
 }

@@ -134,9 +134,14 @@ function nameOf(token: Token, origin: Uint8Array | undefined): number[] {
 
 /**
  * Converts RDATA tokens of `type` to wire bytes. Relative names are completed
- * with `origin`. Throws {@linkcode SyntaxError} with a message naming the field.
+ * with `options.origin`. Throws {@linkcode SyntaxError} with a message naming the field.
  */
-export function parseRdata(type: number, tokens: Token[], origin?: Uint8Array): Uint8Array {
+export function parseRdata(
+  type: number,
+  tokens: Token[],
+  options: { origin?: Uint8Array } = {},
+): Uint8Array {
+  const { origin } = options;
   if (tokens.length > 0 && tokens[0].text === "\\#" && !tokens[0].quoted) {
     const bytes = parseGeneric(tokens);
     validateWire(type, bytes);
@@ -287,25 +292,6 @@ function validateWire(type: number, b: Uint8Array): void {
       return exact(nameEnd(6));
     case TYPE.SOA:
       return exact(nameEnd(nameEnd(0)) + 20);
-  }
-}
-
-/** Offsets of the domain names inside RDATA of `type` (for compression and additional lookups). */
-export function rdataNameOffsets(type: number, rdata: Uint8Array): number[] {
-  switch (type) {
-    case TYPE.NS:
-    case TYPE.CNAME:
-    case TYPE.PTR:
-    case TYPE.DNAME:
-      return [0];
-    case TYPE.MX:
-      return [2];
-    case TYPE.SRV:
-      return [6];
-    case TYPE.SOA:
-      return [0, nameLength(rdata, 0)];
-    default:
-      return [];
   }
 }
 

@@ -41,6 +41,7 @@ export class RateLimiter {
   readonly #v6Bytes: number;
   readonly #v6LastMask: number;
   #slipCounter = 0;
+  #now = 0;
 
   constructor(options: RrlOptions) {
     this.#rate = options.rate;
@@ -57,28 +58,33 @@ export class RateLimiter {
     this.#v6LastMask = rem === 0 ? 0xff : (0xff << (8 - rem)) & 0xff;
   }
 
-  /** Hash of the client network of a 4-byte IPv4 address at `at`. */
-  ipv4Network(addr: Uint8Array, at: number): number {
-    const ip = (addr[at] << 24) | (addr[at + 1] << 16) | (addr[at + 2] << 8) | addr[at + 3];
-    return Math.imul((ip & this.#v4Mask) ^ 0x5bd1e995, 0x27d4eb2d);
+  /** Sets the time (monotonic milliseconds) of the next checks; once per batch is enough. */
+  tick(nowMs: number): void {
+    this.#now = nowMs;
   }
 
-  /** Hash of the client network of a 16-byte IPv6 address at `at`. */
-  ipv6Network(addr: Uint8Array, at: number): number {
+  /** Hash of the client network of an address (4 bytes, or 16 when `v6`) at the start of `addr`. */
+  network(addr: Uint8Array, v6: boolean): number {
+    if (!v6) {
+      const ip = (addr[0] << 24) | (addr[1] << 16) | (addr[2] << 8) | addr[3];
+      return Math.imul((ip & this.#v4Mask) ^ 0x5bd1e995, 0x27d4eb2d);
+    }
     let h = 0x6b43a9b5;
     const n = this.#v6Bytes;
     for (let i = 0; i < n; i++) {
-      const b = i === n - 1 ? addr[at + i] & this.#v6LastMask : addr[at + i];
+      const b = i === n - 1 ? addr[i] & this.#v6LastMask : addr[i];
       h = Math.imul(h ^ b, 0x01000193);
     }
     return h;
   }
 
   /**
-   * Accounts one response of class `classHash` to network `network` at time
-   * `nowMs` and says whether to send it, drop it or send it truncated.
+   * Accounts one response of class `classHash` to network `network` at the
+   * last {@linkcode RateLimiter.tick} and says whether to send it, drop it
+   * or send it truncated.
    */
-  check(network: number, classHash: number, nowMs: number): number {
+  check(network: number, classHash: number): number {
+    const nowMs = this.#now;
     const key = (Math.imul(network ^ classHash, 0x9e3779b1) ^ (network >>> 15)) | 1;
     const i = (key ^ (key >>> 16)) & this.#mask;
     const rate = this.#rate;

@@ -167,7 +167,7 @@ export class DnsServer implements Component {
           this.#listeners.some((l) => l.anyV6 && l.port === hp.port);
         // TCP first: Deno.listen enforces --allow-net, which the FFI sockets would bypass.
         try {
-          listener.tcp = TcpServer.start(hp.host, hp.port, {
+          listener.tcp = TcpServer.start(hp, {
             idleTimeoutMs: cfg.tcp_idle_timeout,
             maxConnections: cfg.tcp_max_connections,
             responder: this.#responder,
@@ -198,7 +198,7 @@ export class DnsServer implements Component {
         }
         if (!listener.fast) {
           try {
-            listener.portable = await startPortableUdp(hp.host, hp.port, this.#responder, {
+            listener.portable = await startPortableUdp(hp, this.#responder, {
               maxUdpPayload: cfg.max_udp_payload,
               onError: (e) => this.#fail(e),
             });

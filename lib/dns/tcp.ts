@@ -53,8 +53,11 @@ export class TcpServer {
   }
 
   /** Binds and starts accepting; throws when the address is taken. */
-  static start(host: string, port: number, options: TcpOptions): TcpServer {
-    return new TcpServer(Deno.listen({ hostname: host, port, transport: "tcp" }), options);
+  static start(address: { host: string; port: number }, options: TcpOptions): TcpServer {
+    return new TcpServer(
+      Deno.listen({ hostname: address.host, port: address.port, transport: "tcp" }),
+      options,
+    );
   }
 
   /** The bound port. */

@@ -28,8 +28,7 @@ type ListenDatagram = (options: {
 
 /** Starts a portable UDP listener answering with `responder`. */
 export async function startPortableUdp(
-  host: string,
-  port: number,
+  address: { host: string; port: number },
   responder: Responder,
   options: {
     maxUdpPayload: number;
@@ -38,6 +37,7 @@ export async function startPortableUdp(
     api?: PortableUdp["api"];
   },
 ): Promise<PortableUdp> {
+  const { host, port } = address;
   const buf = new Uint8Array(Math.max(options.maxUdpPayload, 512));
   const addrBytes = new Uint8Array(16);
   const addressOf = (ip: string): boolean => {
@@ -58,8 +58,9 @@ export async function startPortableUdp(
           const n = data.length;
           if (n > buf.length) continue;
           if (data.buffer !== buf.buffer || data.byteOffset !== 0) buf.set(data);
-          const v6 = addressOf(a.hostname);
-          const r = responder.udp(buf, n, addrBytes, 0, v6, performance.now());
+          responder.tick(performance.now());
+          responder.client(addrBytes, addressOf(a.hostname));
+          const r = responder.udp(buf, n);
           if (r > 0) await conn.send(buf.subarray(0, r), a).catch(() => {});
         }
       } catch (e) {
@@ -90,8 +91,9 @@ export async function startPortableUdp(
   socket.on("message", (msg: Uint8Array, rinfo: { address: string; port: number }) => {
     if (msg.length > buf.length) return;
     buf.set(msg);
-    const v6 = addressOf(rinfo.address);
-    const r = responder.udp(buf, msg.length, addrBytes, 0, v6, performance.now());
+    responder.tick(performance.now());
+    responder.client(addrBytes, addressOf(rinfo.address));
+    const r = responder.udp(buf, msg.length);
     if (r > 0) socket.send(Buffer.from(buf.subarray(0, r)), rinfo.port, rinfo.address);
   });
   return {

@@ -95,7 +95,7 @@ async function serve(init: WorkerInit): Promise<void> {
   const counters = new Float64Array(init.counters);
   const responder = responderFor(init.zones, init, counters);
   let generation = init.zones.generation;
-  const fd = openUdpSocket(libc, init.ip, init.port, {
+  const fd = openUdpSocket(libc, { ip: init.ip, port: init.port }, {
     reusePort: init.reusePort,
     bufferBytes: 4 << 20,
     receiveTimeoutMs: 200,
@@ -157,6 +157,9 @@ async function loop(
   const addrLen = init.ip.length === 16 ? 28 : 16;
   const slots: Uint8Array[] = [];
   const addrs: Uint8Array[] = [];
+  // Views of the client address inside each sockaddr: sockaddr_in at 4, sockaddr_in6 at 8.
+  const v4Addrs: Uint8Array[] = [];
+  const v6Addrs: Uint8Array[] = [];
   const setSendHeader = (j: number, i: number) => {
     const h = sendAt + j * H;
     dv.setBigUint64(h, base + BigInt(addrAt + i * A), true);
@@ -176,6 +179,8 @@ async function loop(
     setSendHeader(i, i);
     slots.push(mem.subarray(dataAt + i * slotSize, dataAt + (i + 1) * slotSize));
     addrs.push(mem.subarray(addrAt + i * A, addrAt + (i + 1) * A));
+    v4Addrs.push(mem.subarray(addrAt + i * A + 4, addrAt + i * A + 8));
+    v6Addrs.push(mem.subarray(addrAt + i * A + 8, addrAt + i * A + 24));
   }
   const recvHeaders = mem.subarray(recvAt, sendAt);
   const sendHeaders = mem.subarray(sendAt, riovAt);
@@ -196,7 +201,7 @@ async function loop(
       continue;
     }
     failures = 0;
-    const now = performance.now();
+    responder.tick(performance.now());
     let out = 0;
     let moved = false;
     for (let i = 0; i < n; i++) {
@@ -204,9 +209,9 @@ async function loop(
       const len = dv.getUint32(h + 56, true);
       dv.setUint32(h + 8, addrLen, true); // the kernel overwrote msg_namelen
       if (len === 0) continue;
-      const a = addrs[i];
-      const v6 = a[0] === C.AF_INET6;
-      const r = responder.udp(slots[i], len, a, v6 ? 8 : 4, v6, now);
+      const v6 = addrs[i][0] === C.AF_INET6;
+      responder.client(v6 ? v6Addrs[i] : v4Addrs[i], v6);
+      const r = responder.udp(slots[i], len);
       if (r === 0) continue;
       dv.setUint32(siovAt + i * V + 8, r, true);
       if (out !== i) {

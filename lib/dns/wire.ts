@@ -183,10 +183,11 @@ export function nameLength(wire: Uint8Array, offset = 0): number {
   return p + 1 - offset;
 }
 
-/** The lookup key of a wire name: lower-cased bytes read as latin1. */
-export function nameKey(wire: Uint8Array, offset = 0, length = nameLength(wire, offset)): string {
+/** The lookup key of the wire name at `offset`: its bytes lower-cased, read as latin1. */
+export function nameKey(wire: Uint8Array, offset = 0): string {
   let s = "";
-  for (let i = offset; i < offset + length; i++) {
+  const end = offset + nameLength(wire, offset);
+  for (let i = offset; i < end; i++) {
     const c = wire[i];
     s += String.fromCharCode(c >= 0x41 && c <= 0x5a ? c | 0x20 : c);
   }
@@ -204,13 +205,6 @@ export function keyToWire(key: string): Uint8Array {
 export function parentKey(key: string): string | undefined {
   if (key.length <= 1) return undefined;
   return key.slice(key.charCodeAt(0) + 1);
-}
-
-/** Number of labels of a key (the root has 0). */
-export function labelCount(key: string): number {
-  let n = 0;
-  for (let p = 0; key.charCodeAt(p) !== 0; p += key.charCodeAt(p) + 1) n++;
-  return n;
 }
 
 /** True when `key` equals `ancestor` or lies below it. */
@@ -277,24 +271,24 @@ export class MessageWriter {
   }
 
   /** Writes raw bytes; false when they do not fit. */
-  bytes(b: Uint8Array, start = 0, end = b.length): boolean {
-    if (this.pos + (end - start) > this.buf.length) return false;
-    this.buf.set(b.subarray(start, end), this.pos);
-    this.pos += end - start;
+  bytes(b: Uint8Array): boolean {
+    if (this.pos + b.length > this.buf.length) return false;
+    this.buf.set(b, this.pos);
+    this.pos += b.length;
     return true;
   }
 
   /**
-   * Remembers the name already present at `offset` (the question's qname)
-   * so that later names compress against it.
+   * Copies the question of `query` (the name starts at offset 12 in both
+   * messages) and remembers its name so that later names compress against it.
    */
-  registerName(wire: Uint8Array, wireOffset: number, messageOffset: number): void {
-    let p = wireOffset;
-    while (wire[p] !== 0 && messageOffset + (p - wireOffset) < 0x4000) {
-      const key = nameKey(wire, p);
-      if (!this.#names.has(key)) this.#names.set(key, messageOffset + (p - wireOffset));
-      p += wire[p] + 1;
+  question(query: Uint8Array, end: number): boolean {
+    if (!this.bytes(query.subarray(12, end))) return false;
+    for (let p = 12; query[p] !== 0 && p < 0x4000; p += query[p] + 1) {
+      const key = nameKey(query, p);
+      if (!this.#names.has(key)) this.#names.set(key, p);
     }
+    return true;
   }
 
   /** Moves back to `pos`, forgetting names written after it. */
@@ -303,9 +297,9 @@ export class MessageWriter {
     for (const [key, at] of this.#names) if (at >= pos) this.#names.delete(key);
   }
 
-  /** Writes a name, compressed when `compress` (RFC 3597 limits that to well-known types). */
-  name(wire: Uint8Array, compress = true, offset = 0): boolean {
-    let p = offset;
+  /** Writes the name at the start of `wire`, compressed when `compress` (RFC 3597 limits that to well-known types). */
+  name(wire: Uint8Array, compress = true): boolean {
+    let p = 0;
     for (;;) {
       const len = wire[p];
       if (len === 0) {

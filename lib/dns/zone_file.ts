@@ -276,7 +276,7 @@ export function parseZoneText(text: string, options: ZoneParseOptions): ZonePars
       if (type === TYPE.OPT || (type >= 128 && type <= 255)) {
         throw new SyntaxError(`type ${typeText} cannot appear in a zone`);
       }
-      const rdata = parseRdata(type, t.slice(k), origin);
+      const rdata = parseRdata(type, t.slice(k), { origin });
       if (ttl === undefined) {
         ttl = directiveTtl ?? lastTtl ?? options.defaultTtl;
         // RFC 1035 used the SOA minimum as the default TTL; RFC 2308 made $TTL the way to set it.

@@ -146,8 +146,9 @@ async function run(cmd: string, args: string[]): Promise<DigResult> {
 export async function udpExchange(
   port: number,
   query: Uint8Array,
-  timeoutMs = 1000,
+  options: { timeoutMs?: number } = {},
 ): Promise<Uint8Array | null> {
+  const { timeoutMs = 1000 } = options;
   const dgram = (await import("node:dgram")).default;
   const s = dgram.createSocket("udp4");
   try {
@@ -181,7 +182,12 @@ export class UdpClient {
   }
 
   /** Sends `query` to 127.0.0.1:`port` and resolves with the reply (matching ID) or null after `timeoutMs`. */
-  exchange(port: number, query: Uint8Array, timeoutMs = 1000): Promise<Uint8Array | null> {
+  exchange(
+    port: number,
+    query: Uint8Array,
+    options: { timeoutMs?: number } = {},
+  ): Promise<Uint8Array | null> {
+    const { timeoutMs = 1000 } = options;
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         this.#waiter = undefined;

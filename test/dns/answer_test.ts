@@ -20,7 +20,7 @@ assert.deepEqual(problems, []);
 const writer = new MessageWriter(new Uint8Array(65535));
 
 function answerBytes(msg: Uint8Array, tcp = false): Uint8Array | null {
-  const n = answerMessage(db, msg, msg.length, writer, { tcp, maxUdpPayload: 1232 });
+  const n = answerMessage(db, msg, { writer, tcp, maxUdpPayload: 1232 });
   return n === 0 ? null : writer.buf.slice(0, n);
 }
 

@@ -14,6 +14,13 @@ const records = [
 const { db } = buildZoneDb(records);
 const LOCAL = new Uint8Array([127, 0, 0, 1]);
 
+/** One UDP query from 127.0.0.1 at time `nowMs`. */
+function udp(responder: Responder, buf: Uint8Array, length: number, nowMs: number): number {
+  responder.tick(nowMs);
+  responder.client(LOCAL, false);
+  return responder.udp(buf, length);
+}
+
 function random(seed: number): () => number {
   return () => (seed = (Math.imul(seed, 1103515245) + 12345) & 0x7fffffff) / 0x7fffffff;
 }
@@ -42,13 +49,13 @@ Deno.test("pre-encoded answers are byte for byte the slow path's, whatever the c
       ? undefined
       : { payload: [512, 700, 1232, 4096][Math.floor(rnd() * 4)], do: rnd() < 0.5 };
     const q = buildQuery(name, type, { id: Math.floor(rnd() * 65536), rd: rnd() < 0.5, edns });
-    const expected = answerMessage(db, q, q.length, writer, { tcp: false, maxUdpPayload: 1232 });
+    const expected = answerMessage(db, q, { writer, tcp: false, maxUdpPayload: 1232 });
     buf.set(q);
-    const n = responder.udp(buf, q.length, LOCAL, 0, false, i);
+    const n = udp(responder, buf, q.length, i);
     assert.equal(n, expected, `${name} ${type}`);
     assert.deepEqual(buf.subarray(0, n), writer.buf.subarray(0, n), `${name} ${type}`);
     const tcp = responder.tcp(q, q.length)!;
-    const expectedTcp = answerMessage(db, q, q.length, writer, { tcp: true, maxUdpPayload: 1232 });
+    const expectedTcp = answerMessage(db, q, { writer, tcp: true, maxUdpPayload: 1232 });
     assert.deepEqual(tcp, writer.buf.subarray(0, expectedTcp));
   }
   assert.ok(responder.counters[COUNTER.CACHE_HITS] > 5000, "most answers came from the cache");
@@ -62,17 +69,17 @@ Deno.test("the cache is bounded and emptied when the zone data changes", () => {
   for (let i = 0; i < 500; i++) {
     const q = buildQuery(`n${i}.ex.test`, "A");
     buf.set(q);
-    assert.ok(responder.udp(buf, q.length, LOCAL, 0, false, 0) > 0);
+    assert.ok(udp(responder, buf, q.length, 0) > 0);
     assert.ok(responder.cacheSize <= 50);
   }
   const q = buildQuery("new.ex.test", "A");
   buf.set(q);
-  assert.equal(decode(buf.subarray(0, responder.udp(buf, q.length, LOCAL, 0, false, 0))).rcode, 3);
+  assert.equal(decode(buf.subarray(0, udp(responder, buf, q.length, 0))).rcode, 3);
   const more = parseZoneText("new.ex.test. 60 A 192.0.2.77", { file: "t" }).records;
   responder.setDb(buildZoneDb([...records, ...more]).db);
   assert.equal(responder.cacheSize, 0);
   buf.set(q);
-  const r = decode(buf.subarray(0, responder.udp(buf, q.length, LOCAL, 0, false, 0)));
+  const r = decode(buf.subarray(0, udp(responder, buf, q.length, 0)));
   assert.deepEqual(r.answer, ["new.ex.test. 60 IN A 192.0.2.77"]);
 });
 
@@ -81,7 +88,7 @@ Deno.test("counters: per rcode, per zone, malformed dropped", () => {
   const buf = new Uint8Array(1232);
   const send = (q: Uint8Array) => {
     buf.set(q);
-    return responder.udp(buf, q.length, LOCAL, 0, false, 0);
+    return udp(responder, buf, q.length, 0);
   };
   send(buildQuery("ex.test", "A"));
   send(buildQuery("nothere.ex.test", "A"));
@@ -100,19 +107,23 @@ Deno.test("counters: per rcode, per zone, malformed dropped", () => {
 
 Deno.test("RRL: per network and answer class, with slip, refilled over time", () => {
   const rrl = new RateLimiter({ rate: 10, slip: 2, ipv4Prefix: 24, ipv6Prefix: 56, size: 1024 });
-  const net = rrl.ipv4Network(new Uint8Array([192, 0, 2, 1]), 0);
-  assert.equal(net, rrl.ipv4Network(new Uint8Array([192, 0, 2, 200]), 0), "same /24");
-  assert.notEqual(net, rrl.ipv4Network(new Uint8Array([192, 0, 3, 1]), 0));
-  const verdicts = Array.from({ length: 30 }, () => rrl.check(net, 1, 1000));
+  const net = rrl.network(new Uint8Array([192, 0, 2, 1]), false);
+  assert.equal(net, rrl.network(new Uint8Array([192, 0, 2, 200]), false), "same /24");
+  assert.notEqual(net, rrl.network(new Uint8Array([192, 0, 3, 1]), false));
+  rrl.tick(1000);
+  const verdicts = Array.from({ length: 30 }, () => rrl.check(net, 1));
   assert.equal(verdicts.filter((v) => v === RrlVerdict.SEND).length, 10);
   assert.equal(verdicts.filter((v) => v === RrlVerdict.SLIP).length, 10);
   assert.equal(verdicts.filter((v) => v === RrlVerdict.DROP).length, 10);
-  assert.equal(rrl.check(net, 2, 1000), RrlVerdict.SEND, "another answer class has its own bucket");
-  assert.equal(rrl.check(net, 1, 1500), RrlVerdict.SEND, "half a second refills five tokens");
-  const v6 = rrl.ipv6Network(new Uint8Array(16).fill(0x20), 0);
+  assert.equal(rrl.check(net, 2), RrlVerdict.SEND, "another answer class has its own bucket");
+  rrl.tick(1500);
+  assert.equal(rrl.check(net, 1), RrlVerdict.SEND, "half a second refills five tokens");
+  const v6 = rrl.network(new Uint8Array(16).fill(0x20), true);
   const v6b = new Uint8Array(16).fill(0x20);
   v6b[15] = 1;
-  assert.equal(v6, rrl.ipv6Network(v6b, 0), "same /56");
+  assert.equal(v6, rrl.network(v6b, true), "same /56");
+  v6b[6] = 0;
+  assert.notEqual(v6, rrl.network(v6b, true), "another /56");
 });
 
 Deno.test("RRL in the responder: drops and slips (TC, no records) are counted", () => {
@@ -126,7 +137,7 @@ Deno.test("RRL in the responder: drops and slips (TC, no records) are counted", 
   let sent = 0, truncated = 0;
   for (let i = 0; i < 25; i++) {
     buf.set(q);
-    const n = responder.udp(buf, q.length, LOCAL, 0, false, 5000);
+    const n = udp(responder, buf, q.length, 5000);
     if (n === 0) continue;
     sent++;
     const r = decode(buf.subarray(0, n));

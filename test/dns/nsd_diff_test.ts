@@ -70,7 +70,9 @@ zone:
   const client = await UdpClient.open();
   try {
     for (let i = 0; i < 100; i++) {
-      if (await client.exchange(port, buildQuery("ex.test", "SOA"), 100)) return child;
+      if (await client.exchange(port, buildQuery("ex.test", "SOA"), { timeoutMs: 100 })) {
+        return child;
+      }
     }
   } finally {
     await client.close();
@@ -316,8 +318,8 @@ Deno.test({
         const silentOk = /dropped/.test(c.label);
         const timeout = silentOk ? 300 : 1000;
         const [a, b] = [
-          comparable(await client.exchange(nsdPort, c.bytes, timeout)),
-          comparable(await client.exchange(vigia.port, c.bytes, timeout)),
+          comparable(await client.exchange(nsdPort, c.bytes, { timeoutMs: timeout })),
+          comparable(await client.exchange(vigia.port, c.bytes, { timeoutMs: timeout })),
         ];
         try {
           assert.deepEqual(b, a);

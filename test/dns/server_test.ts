@@ -426,7 +426,7 @@ dnsTest(
       await t.stop();
     }
     // The sockets are closed (not just the workers terminated): nothing answers, and the port binds again.
-    assert.equal(await udpExchange(port, buildQuery("vigia.test", "A"), 300), null);
+    assert.equal(await udpExchange(port, buildQuery("vigia.test", "A"), { timeoutMs: 300 }), null);
     const again = await startDns("", { port });
     await again.stop();
   },
@@ -487,7 +487,7 @@ Deno.test("the node:dgram portable path answers like the others", async () => {
     cacheEntries: 10,
   });
   const port = await freeDnsPort();
-  const udp = await startPortableUdp("127.0.0.1", port, responder, {
+  const udp = await startPortableUdp({ host: "127.0.0.1", port }, responder, {
     maxUdpPayload: 1232,
     onError: (e) => {
       throw e;
