@@ -146,27 +146,28 @@ export class FloodDetector {
     const o = this.#o;
     const slot = Math.floor(time / this.#slotMs);
     if (time >= this.#nextSweep) this.#sweep(slot, time);
+    // Every table counts first (even with its threshold off: they name the top talkers),
+    // then the thresholds are checked, so a report includes the packet that crossed.
     const g = this.#global.add(slot);
+    const sc = this.#counter(this.#sources, srcKey, srcIp);
+    let sn = 0;
+    if (sc) {
+      sc.mac = srcMac;
+      sn = sc.add(slot);
+    }
+    const dc = this.#counter(this.#dests, dstKey, dstIp);
+    const dn = dc ? dc.add(slot) : 0;
+    if (o.per_source > 0 && sn >= o.per_source && time >= sc!.coolUntil) {
+      sc!.coolUntil = time + o.cooldown;
+      report(this.#report("source", sc!, o.per_source, time));
+    }
+    if (o.per_destination > 0 && dn >= o.per_destination && time >= dc!.coolUntil) {
+      dc!.coolUntil = time + o.cooldown;
+      report(this.#report("destination", dc!, o.per_destination, time));
+    }
     if (o.global > 0 && g >= o.global && time >= this.#global.coolUntil) {
       this.#global.coolUntil = time + o.cooldown;
       report(this.#report("global", this.#global, o.global, time));
-    }
-    if (o.per_source > 0) {
-      const c = this.#counter(this.#sources, srcKey, srcIp);
-      if (c) {
-        c.mac = srcMac;
-        if (c.add(slot) >= o.per_source && time >= c.coolUntil) {
-          c.coolUntil = time + o.cooldown;
-          report(this.#report("source", c, o.per_source, time));
-        }
-      }
-    }
-    if (o.per_destination > 0) {
-      const c = this.#counter(this.#dests, dstKey, dstIp);
-      if (c && c.add(slot) >= o.per_destination && time >= c.coolUntil) {
-        c.coolUntil = time + o.cooldown;
-        report(this.#report("destination", c, o.per_destination, time));
-      }
     }
   }
 

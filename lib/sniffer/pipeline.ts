@@ -442,24 +442,25 @@ export class Pipeline {
     this.#stats.new_stations++;
     const ip = d.ips[0] ?? "";
     const when = new Date(time / 1000);
-    this.#dailyLog.event("new-station", {
-      mac: d.macText,
-      vendor: d.vendor,
-      ip,
-      via,
-      vlan: d.vlan || undefined,
-    }, when);
-    if (!this.#section.new_station_alert) return;
-    const minute = Math.floor(Date.now() / 60_000);
-    if (minute !== this.#newStationMinute) {
-      this.#newStationMinute = minute;
-      this.#newStationBudget = NEW_STATION_ALERTS_PER_MINUTE;
+    const fields = { mac: d.macText, vendor: d.vendor, ip, via, vlan: d.vlan || undefined };
+    let alert = this.#section.new_station_alert;
+    if (alert) {
+      const minute = Math.floor(Date.now() / 60_000);
+      if (minute !== this.#newStationMinute) {
+        this.#newStationMinute = minute;
+        this.#newStationBudget = NEW_STATION_ALERTS_PER_MINUTE;
+      }
+      if (this.#newStationBudget > 0) this.#newStationBudget--;
+      else {
+        this.#stats.new_station_alerts_limited++;
+        alert = false;
+      }
     }
-    if (this.#newStationBudget <= 0) {
-      this.#stats.new_station_alerts_limited++;
+    // One new-station line in the daily file either way: the alert bus writes it for an alert.
+    if (!alert) {
+      this.#dailyLog.event("new-station", fields, when);
       return;
     }
-    this.#newStationBudget--;
     const label = d.vendor.startsWith("(") ? d.vendor : `(${d.vendor})`;
     this.#publish("new-station", "notice", `${d.macText} ${label}`, {
       mac: d.macText,
