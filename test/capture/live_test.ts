@@ -373,6 +373,80 @@ try {
   },
 });
 
+/**
+ * Runs, in a child process, a probe that starts a capture on lo and prints
+ * "STARTED" or the error; `wrap` turns the deno command line into another one.
+ */
+async function probe(
+  denoFlags: string[],
+  wrap: (deno: string[]) => string[] = (deno) => deno,
+): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix: "vigia-capprobe-" });
+  await Deno.chmod(dir, 0o777); // the probe may run as nobody
+  try {
+    const file = `${dir}/probe.ts`;
+    await Deno.writeTextFile(
+      file,
+      `import { startLiveCapture } from "${repoRoot}/lib/capture/mod.ts";
+try {
+  const c = await startLiveCapture("lo", { onBatch() {} });
+  await c.stop();
+  console.log("STARTED");
+} catch (e) {
+  console.log(e.name + ": " + e.message);
+}
+`,
+    );
+    const [cmd, ...args] = wrap([
+      Deno.execPath(),
+      "run",
+      "--no-check",
+      "--no-config",
+      ...denoFlags,
+      file,
+    ]);
+    const out = await new Deno.Command(cmd, {
+      args,
+      env: { NO_COLOR: "1", DENO_DIR: dir, HOME: dir },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    return (new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr)).trim();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("live: without --allow-ffi the error names the permission", async () => {
+  const text = await probe(["--allow-read"]);
+  assert.match(
+    text,
+    /^CaptureError: Cannot load libpcap: live capture needs the --allow-ffi permission/,
+  );
+});
+
+Deno.test({
+  name: "live: without libpcap the error names the library and the package",
+  ignore: !canCapture || !hasCommand("unshare"),
+  async fn() {
+    const quote = (a: string) => `'${a.replaceAll("'", `'\\''`)}'`;
+    // A private mount namespace where every libpcap file reads as /dev/null.
+    const text = await probe(["-A"], (deno) => [
+      "unshare",
+      "-m",
+      "sh",
+      "-c",
+      `for f in /usr/lib/*/libpcap.so* /lib/*/libpcap.so*; do [ -e "$f" ] && mount --bind /dev/null "$f"; done; exec ${
+        deno.map(quote).join(" ")
+      }`,
+    ]);
+    assert.match(
+      text,
+      /^CaptureError: Cannot load libpcap \(tried libpcap\.so\.0\.8, .*apt-get install libpcap0\.8/,
+    );
+  },
+});
+
 Deno.test({
   name: "live: a missing interface and a bad filter are clear CaptureErrors",
   ignore: !canCapture,
@@ -398,53 +472,20 @@ Deno.test({
     "live: without CAP_NET_RAW the error names the capability; with it (not root) capture works",
   ignore: !canCapture || !hasSetpriv,
   async fn() {
-    const denoDir = await Deno.makeTempDir({ prefix: "vigia-nocap-" });
-    await Deno.chmod(denoDir, 0o777);
-    const probe = `${denoDir}/probe.ts`;
-    await Deno.writeTextFile(
-      probe,
-      `import { startLiveCapture } from "${repoRoot}/lib/capture/mod.ts";
-try {
-  const c = await startLiveCapture("lo", { onBatch() {} });
-  await c.stop();
-  console.log("STARTED");
-} catch (e) {
-  console.log(e.name + ": " + e.message);
-}
-`,
+    const asNobody = (caps: string[]) => (deno: string[]) => [
+      "setpriv",
+      "--reuid=65534",
+      "--regid=65534",
+      "--clear-groups",
+      ...caps,
+      ...deno,
+    ];
+    const denied = await probe(["--allow-ffi", "--allow-read"], asNobody([]));
+    assert.match(denied, /^CaptureError: Cannot capture on "lo": permission denied .*CAP_NET_RAW/);
+    const allowed = await probe(
+      ["--allow-ffi", "--allow-read"],
+      asNobody(["--inh-caps=+net_raw", "--ambient-caps=+net_raw"]),
     );
-    const run = async (caps: string[]) => {
-      const out = await new Deno.Command("setpriv", {
-        args: [
-          "--reuid=65534",
-          "--regid=65534",
-          "--clear-groups",
-          ...caps,
-          Deno.execPath(),
-          "run",
-          "--no-check",
-          "--no-config",
-          "--allow-ffi",
-          "--allow-read",
-          probe,
-        ],
-        env: { DENO_DIR: denoDir, HOME: denoDir, NO_COLOR: "1" },
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      return new TextDecoder().decode(out.stdout).trim() +
-        new TextDecoder().decode(out.stderr).trim();
-    };
-    try {
-      const denied = await run([]);
-      assert.match(
-        denied,
-        /^CaptureError: Cannot capture on "lo": permission denied .*CAP_NET_RAW/,
-      );
-      const allowed = await run(["--inh-caps=+net_raw", "--ambient-caps=+net_raw"]);
-      assert.equal(allowed, "STARTED");
-    } finally {
-      await Deno.remove(denoDir, { recursive: true });
-    }
+    assert.equal(allowed, "STARTED");
   },
 });
