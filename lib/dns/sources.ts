@@ -38,9 +38,6 @@ export const dnsMigrations: Migration[] = [{
   `,
 }];
 
-/** Name under which the migrations are recorded. */
-export const MIGRATION_COMPONENT = "dns";
-
 /** Records and problems from some sources. */
 export interface SourceResult {
   /** Records, in source order. */
@@ -117,10 +114,15 @@ export function fileRecords(config: DnsConfig): SourceResult {
 
 /** A row of the zone table. */
 export interface TableRow {
+  /** Row id (shown as `table #ID`). */
   id: number;
+  /** Owner name, absolute. */
   name: string;
+  /** Type mnemonic (`A`, `TYPE65000`). */
   type: string;
+  /** RDATA in presentation form. */
   value: string;
+  /** TTL in seconds, or null for `dns.default_ttl`. */
   ttl: number | null;
 }
 

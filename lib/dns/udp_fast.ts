@@ -10,7 +10,7 @@
 import { COUNTER_COUNT } from "./engine.ts";
 import { C, type Libc, openLibc } from "./libc.ts";
 import type { RrlOptions } from "./rrl.ts";
-import { CONTROL, type WorkerInit, type WorkerZones } from "./udp_worker.ts";
+import { CONTROL, type WorkerInit, type WorkerZones } from "./udp_protocol.ts";
 
 /** Options for {@linkcode FastUdpListener.start}. */
 export interface FastUdpOptions {

@@ -8,8 +8,8 @@
  * on the socket, and hands over new zone data by posting it and bumping a
  * generation counter that the loop checks between batches.
  *
- * Messages in: `init` ({@linkcode WorkerInit}), `zones` ({@linkcode WorkerZones}).
- * Messages out: `ready` {fd, port}, `error` {message}, `stopped`.
+ * Messages are described in `udp_protocol.ts` (kept apart so that the main
+ * thread can import them without running this worker's top level).
  *
  * @module
  */
@@ -18,48 +18,9 @@
 
 import { Responder } from "./engine.ts";
 import { C, errno, errorText, type Libc, openLibc, openUdpSocket } from "./libc.ts";
-import type { RrlOptions } from "./rrl.ts";
 import { buildZoneDb } from "./zone_db.ts";
 import { unpackRecords } from "./pack.ts";
-
-/** Control words in the shared Int32Array. */
-export const CONTROL = { STOP: 0, GENERATION: 1 } as const;
-
-/** The zone data a worker serves. */
-export interface WorkerZones {
-  kind: "zones";
-  /** Every record of every source, packed (see pack.ts). */
-  records: Uint8Array;
-  /** Stats slot of each zone, by presentation name. */
-  slots: Record<string, number>;
-  /** Generation this data belongs to. */
-  generation: number;
-}
-
-/** First message to a worker. */
-export interface WorkerInit {
-  kind: "init";
-  /** Address to bind, 4 or 16 bytes. */
-  ip: Uint8Array;
-  /** Port to bind. */
-  port: number;
-  /** Share the port with other workers. */
-  reusePort: boolean;
-  /** Largest UDP response. */
-  maxUdpPayload: number;
-  /** Pre-encoded answers kept at most. */
-  cacheEntries: number;
-  /** Rate limiting, or undefined when off. */
-  rrl?: RrlOptions;
-  /** Datagrams per system call. */
-  batch: number;
-  /** Shared control words ({@linkcode CONTROL}). */
-  control: SharedArrayBuffer;
-  /** Shared counters (see engine.ts COUNTER). */
-  counters: SharedArrayBuffer;
-  /** Initial zone data. */
-  zones: WorkerZones;
-}
+import { CONTROL, type WorkerInit, type WorkerZones } from "./udp_protocol.ts";
 
 let pending: WorkerZones | undefined;
 
