@@ -120,6 +120,11 @@ export interface PipelineOptions {
 /** New-station alerts allowed per minute before they are only counted (a burst of random MACs). */
 const NEW_STATION_ALERTS_PER_MINUTE = 60;
 
+/** A maker in parentheses for a subject line; labels already have them. */
+function paren(vendor: string): string {
+  return vendor.startsWith("(") ? vendor : `(${vendor || "no MAC"})`;
+}
+
 function tf(b: boolean): "T" | "F" {
   return b ? "T" : "F";
 }
@@ -381,20 +386,22 @@ export class Pipeline {
       add("server_duid", d.server_duid);
       this.#packetLog.write("dhcp", m.ts, b);
     }
-    // Policy: any DHCP from a denied MAC (as sender or as the client hardware address).
+    // Policy: any DHCP from a denied MAC: as the sender, or as the client of a relayed request.
     if (this.policy.deniedMacs.size > 0) {
       const bad = srcMac !== null && this.policy.deniedMacs.has(srcMac)
         ? m.srcMac
-        : chaddr !== null && this.policy.deniedMacs.has(chaddr)
+        : !toClient && chaddr !== null && this.policy.deniedMacs.has(chaddr)
         ? d.mac
         : "";
       if (bad) {
-        this.#publish("unauthorized-mac", "warning", `${bad} sent DHCP ${d.msg_type}`, {
+        const vendor = this.devices.vendor(macToInt(bad));
+        this.#publish("unauthorized-mac", "warning", `${bad} ${paren(vendor)} uses DHCP`, {
           mac: bad,
-          vendor: this.devices.vendor(macToInt(bad)),
+          vendor,
           msg_type: d.msg_type,
           src_ip: m.srcIp,
           host_name: d.host_name ?? null,
+          requested_addr: nz(d.requested_addr),
           vlan: m.vlan,
         }, m.ts);
       }
@@ -461,8 +468,7 @@ export class Pipeline {
       this.#dailyLog.event("new-station", fields, when);
       return;
     }
-    const label = d.vendor.startsWith("(") ? d.vendor : `(${d.vendor})`;
-    this.#publish("new-station", "notice", `${d.macText} ${label}`, {
+    this.#publish("new-station", "notice", `${d.macText} ${paren(d.vendor)}`, {
       mac: d.macText,
       vendor: d.vendor,
       ip,
