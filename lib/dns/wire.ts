@@ -114,14 +114,22 @@ export function nameFromText(text: string, origin?: Uint8Array): Uint8Array {
   }
   if (text === ".") return ROOT;
   if (text === "") throw new SyntaxError("empty name");
-  const out: number[] = [];
-  let label: number[] = [];
+  // Labels are written into a scratch buffer: position `start` holds the length byte of the current label.
+  const out = NAME_SCRATCH;
+  let start = 0;
+  let pos = 1;
   let absolute = false;
   const endLabel = () => {
-    if (label.length === 0) throw new SyntaxError(`empty label in "${text}"`);
-    if (label.length > 63) throw new SyntaxError(`label longer than 63 bytes in "${text}"`);
-    out.push(label.length, ...label);
-    label = [];
+    const len = pos - start - 1;
+    if (len === 0) throw new SyntaxError(`empty label in "${text}"`);
+    if (len > 63) throw new SyntaxError(`label longer than 63 bytes in "${text}"`);
+    out[start] = len;
+    start = pos;
+    pos++;
+  };
+  const put = (b: number) => {
+    if (pos >= 256) throw new SyntaxError(`name longer than 255 bytes: "${text}"`);
+    out[pos++] = b;
   };
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
@@ -130,10 +138,10 @@ export function nameFromText(text: string, origin?: Uint8Array): Uint8Array {
       if (d) {
         const n = Number(d[0]);
         if (n > 255) throw new SyntaxError(`escape \\${d[0]} is above 255 in "${text}"`);
-        label.push(n);
+        put(n);
         i += 3;
       } else if (i + 1 < text.length) {
-        label.push(text.charCodeAt(++i) & 0xff);
+        put(text.charCodeAt(++i) & 0xff);
       } else throw new SyntaxError(`name ends with a backslash: "${text}"`);
     } else if (c === 0x2e /* . */) {
       endLabel();
@@ -142,19 +150,29 @@ export function nameFromText(text: string, origin?: Uint8Array): Uint8Array {
       if (c > 0x7e || c < 0x21) {
         throw new SyntaxError(`character ${JSON.stringify(text[i])} in "${text}" must be escaped`);
       }
-      label.push(c);
+      put(c);
     }
   }
-  if (!absolute) {
-    if (label.length > 0) endLabel();
+  let length: number;
+  if (absolute) {
+    out[start] = 0;
+    length = start + 1;
+  } else {
+    if (pos > start + 1) endLabel();
     if (!origin) {
       throw new SyntaxError(`relative name "${text}" but no origin is known (add $ORIGIN)`);
     }
-    for (let i = 0; i < origin.length; i++) out.push(origin[i]);
-  } else out.push(0);
-  if (out.length > 255) throw new SyntaxError(`name longer than 255 bytes: "${text}"`);
-  return new Uint8Array(out);
+    length = start + origin.length;
+  }
+  if (length > 255) throw new SyntaxError(`name longer than 255 bytes: "${text}"`);
+  const wire = new Uint8Array(length);
+  wire.set(out.subarray(0, start));
+  if (absolute) wire[start] = 0;
+  else wire.set(origin!, start);
+  return wire;
 }
+
+const NAME_SCRATCH = new Uint8Array(260);
 
 /** Formats a wire name (uncompressed, starting at `offset`) in presentation form with a trailing dot. */
 export function nameToText(wire: Uint8Array, offset = 0): string {

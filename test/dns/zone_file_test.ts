@@ -60,6 +60,12 @@ z TYPE0 \\# 0
   ]);
   assert.equal(nameFromText("e\\.dot.ex.")[0], 5, "one label of five bytes");
   assert.equal(nameToText(nameFromText("a\\032b.ex.")), "a\\032b.ex.");
+  assert.throws(() => nameFromText(`${"l".repeat(64)}.ex.`), /longer than 63/);
+  assert.throws(() => nameFromText(`${"abcdefghi.".repeat(26)}`), /longer than 255/);
+  assert.throws(() => nameFromText("a..ex."), /empty label/);
+  assert.throws(() => nameFromText("www"), /no origin/);
+  assert.equal(nameFromText(`${"abcdefghi.".repeat(25)}abc.`).length, 255);
+  assert.deepEqual([...nameFromText("A.b", nameFromText("C."))], [1, 65, 1, 98, 1, 67, 0]);
 });
 
 Deno.test("every type's text form round-trips", () => {
