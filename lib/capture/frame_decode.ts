@@ -500,7 +500,7 @@ export interface DecodeFrameOptions {
   tcp?: TcpReassembler;
   /** Length of the frame on the wire when the capture cut it (snap length). @default frame.length */
   wireLength?: number;
-  /** Ports carrying DNS. @default [53] */
+  /** Ports carrying DNS; pass the same array on every call (a new array rebuilds a 64 KiB table). @default [53] */
   dnsPorts?: readonly number[];
 }
 
