@@ -22,7 +22,7 @@ import {
   SLOT_FREE,
   type StartRequest,
   type WorkerMessage,
-} from "./live_worker.ts";
+} from "./live_protocol.ts";
 import { TcpReassembler, type TcpReassemblerOptions } from "./tcp_reassembler.ts";
 import type { CaptureCounters, SniffedEvent } from "./types.ts";
 
