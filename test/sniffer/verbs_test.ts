@@ -274,7 +274,7 @@ Deno.test("devices verb: every MAC seen, by maker, paged", async () => {
   assert.equal(phone.vendor, "(locally administered)");
   assert.equal(phone.ips, "10.0.1.5");
   assert.equal(phone.dhcp, 8); // two exchanges of four messages about it
-  assert.equal(phone.first_seen, "2026-11-20T07:00:00.003-03:00");
+  assert.equal(phone.first_seen, "2026-11-20T07:04:00.007-03:00"); // its first query, local time
   const apple = await snifferVerbs.devices({ vendor: "APPLE", limit: 2 }, venv) as {
     rows: Record<string, unknown>[];
     next_cursor: string;
