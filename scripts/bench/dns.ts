@@ -11,7 +11,7 @@
  * often the bottleneck) and the vigia/NSD ratio.
  *
  * Usage: deno run -A scripts/bench/dns.ts [--seconds 15] [--rounds 1] [--workers 1] [--hosts 2000]
- *        [--clients 4] [--only nsd|vigia]
+ *        [--clients 4] [--only nsd|vigia] [--fast-path auto|off]
  *
  * Needs `nsd` and `dnsperf` (Debian packages of the same names) and root
  * for NSD's defaults (it is told not to drop privileges).
@@ -31,6 +31,7 @@ const { values } = parseArgs({
     hosts: { type: "string", default: "2000" },
     clients: { type: "string", default: "4" },
     only: { type: "string", default: "" },
+    "fast-path": { type: "string", default: "auto" },
   },
 });
 const seconds = Number(values.seconds);
@@ -235,6 +236,7 @@ listen = ["127.0.0.1:${port}"]
 zone_files = ["${dir}/bench.zone"]
 zone = []
 udp_workers = ${Number(values.workers)}
+fast_path = "${values["fast-path"]}"
 
 [dns.rrl]
 enabled = false
