@@ -174,7 +174,7 @@ export class DnsServer implements Component {
             log: this.#log,
           });
         } catch (e) {
-          if (!coveredByV6(e)) throw e;
+          if (!coveredByV6(e)) throw explainBindError(address, hp.port, e);
         }
         if (cfg.fast_path !== "off") {
           try {
@@ -370,3 +370,17 @@ function mtime(path: string): number {
 
 /** Re-exported for the verbs: where a record came from. */
 export { sourceText };
+
+/** Names the address, and the capability when a privileged port was refused, in a bind failure. */
+function explainBindError(address: string, port: number, error: unknown): Error {
+  const message = error instanceof Error ? error.message : String(error);
+  if (error instanceof Deno.errors.PermissionDenied && port < 1024) {
+    return new Error(
+      `cannot listen on ${address}: ports below 1024 need the CAP_NET_BIND_SERVICE capability (${message})`,
+    );
+  }
+  if (error instanceof Deno.errors.AddrInUse) {
+    return new Error(`cannot listen on ${address}: the address is in use (${message})`);
+  }
+  return new Error(`cannot listen on ${address}: ${message}`);
+}
