@@ -98,7 +98,7 @@ const DENY_VERBS = (what: "dns" | "mac"): VerbSpec[] => [
 ];
 
 const ZONE_VERBS: VerbSpec[] = [
-  { command: "list", describe: "records added with ctl zone add", verb: "zone list" },
+  { command: "list", describe: "records served, with their source", verb: "zone list" },
   {
     command: "add <name> <type> <value>",
     describe: "add a record (served at once)",
