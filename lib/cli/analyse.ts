@@ -11,7 +11,7 @@
 import type { Argv } from "yargs";
 import { ConfigError, formatIssue } from "../config/mod.ts";
 import { runAnalyse } from "../scan/mod.ts";
-import { loadAppConfig } from "./common.ts";
+import { loadAppConfig, UsageError } from "./common.ts";
 import { exit } from "./ctl.ts";
 
 function write(stream: { writeSync(b: Uint8Array): number }, text: string): void {
@@ -54,7 +54,7 @@ export function analyseCommand(y: Argv): Argv {
       }
       const rounds = argv.rounds as number | undefined;
       if (rounds !== undefined && (!Number.isInteger(rounds) || rounds < 1 || rounds > 20)) {
-        throw new Error(`--rounds must be a whole number from 1 to 20, found ${rounds}`);
+        throw new UsageError(`--rounds must be a whole number from 1 to 20, found ${rounds}`);
       }
       const out = await runAnalyse({
         domain: String(argv.domain ?? argv.d ?? ""),
@@ -63,7 +63,7 @@ export function analyseCommand(y: Argv): Argv {
         config,
         rounds,
       });
-      if (out.code === 2) throw new Error(out.stderr.trim().replace(/^vigia analyse: /, ""));
+      if (out.code === 2) throw new UsageError(out.stderr.trim().replace(/^vigia analyse: /, ""));
       write(Deno.stdout, out.stdout);
       if (out.stderr) write(Deno.stderr, out.stderr);
       exit.code = out.code;

@@ -22,6 +22,14 @@ export async function loadAppConfig(
   return config as AnyConfig;
 }
 
+/** A command line that does not make sense (exit code 2); commands throw it for bad arguments. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
 /** Where `scripts/install.sh` puts the config. */
 export const INSTALLED_CONFIG = "/etc/vigia/vigia.toml";
 

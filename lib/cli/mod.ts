@@ -10,7 +10,7 @@ import yargs, { type Argv } from "yargs";
 import { ConfigError, formatIssue, renderToml } from "../config/mod.ts";
 import { components, configSchema } from "../app/mod.ts";
 import { runDaemon, VERSION } from "../daemon/mod.ts";
-import { defaultConfigPath, loadAppConfig } from "./common.ts";
+import { defaultConfigPath, loadAppConfig, UsageError } from "./common.ts";
 import { ctlCommand, exit } from "./ctl.ts";
 import { extraCommands } from "./extra.ts";
 import { tokenCommand } from "./token.ts";
@@ -57,9 +57,6 @@ function configCommand(y: Argv): Argv {
       })
       .demandCommand(1, "name a config command: check, defaults, reference"));
 }
-
-/** A command line that does not parse (exit code 2). */
-class UsageError extends Error {}
 
 /** Runs the CLI with `args`; returns the exit code. */
 export async function main(args: string[]): Promise<number> {

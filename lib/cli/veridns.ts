@@ -15,6 +15,7 @@
 import type { Argv } from "yargs";
 import { parseServer, veridnsBranch, VeridnsClientError, veridnsVerify } from "../veridns/mod.ts";
 import { exit } from "./ctl.ts";
+import { UsageError } from "./common.ts";
 
 interface CommonArgs {
   server: string;
@@ -57,7 +58,7 @@ async function run(work: () => Promise<void>): Promise<void> {
     await work();
     exit.code = 0;
   } catch (e) {
-    if (e instanceof TypeError) throw e; // bad address or domain: usage error
+    if (e instanceof TypeError) throw new UsageError(e.message); // bad address or domain
     const message = e instanceof VeridnsClientError ? e.message : (e as Error).message;
     console.error(`vigia veridns: ${message}`);
     exit.code = 1;
