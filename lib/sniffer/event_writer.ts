@@ -1,6 +1,7 @@
 /**
  * Where event rows go: a writer worker with its own SQLite connection to the
- * store file, so that inserting and indexing never hold the main thread.
+ * events database, so that inserting and indexing never hold the main
+ * thread.
  *
  * The pipeline appends each row's values straight onto `dnsRows` /
  * `dhcpRows` (flat arrays, no per-row allocation) and calls
@@ -10,6 +11,7 @@
  */
 
 import type { Store } from "../store/mod.ts";
+import { eventsDbPath } from "./events_db.ts";
 import type { Logger } from "../log/mod.ts";
 import { DHCP_COLUMNS, DNS_COLUMNS } from "./schema.ts";
 import type { WriterReply, WriterRequest } from "./event_writer_worker.ts";
@@ -39,7 +41,7 @@ export interface EventWriterOptions {
   postRows?: number;
   /** Milliseconds a buffered row waits at most. @default 100 */
   postInterval?: number;
-  /** Busy timeout of the worker's connection, ms. @default 10000 */
+  /** Busy timeout of the worker's connection, ms. @default 60000 */
   busyTimeout?: number;
   /** The component log. */
   log: Logger;
@@ -128,6 +130,9 @@ export abstract class EventWriter {
   /** Flushes and releases the writer. */
   abstract close(): Promise<void>;
 
+  /** Deletes events older than `before` (ms) between two write transactions; resolves with the count. */
+  abstract prune(before: number): Promise<number>;
+
   protected abstract deliver(dns: unknown[], dhcp: unknown[]): void;
   protected abstract get mode(): string;
 
@@ -152,19 +157,29 @@ export abstract class EventWriter {
   }
 }
 
+/** Writers open in this process, by events database path (the module's prune hook uses them). */
+export const openWriters: Map<string, EventWriter> = new Map();
+
 class WorkerEventWriter extends EventWriter {
   readonly #worker: Worker;
+  readonly #path: string;
   #seq = 0;
   #closedSignal: (() => void) | undefined;
+  #pruned: ((n: number) => void)[] = [];
   #dead = false;
 
-  constructor(worker: Worker, options: EventWriterOptions) {
+  constructor(worker: Worker, path: string, options: EventWriterOptions) {
     super(options);
     this.#worker = worker;
+    this.#path = path;
+    openWriters.set(path, this);
     worker.onmessage = (e: MessageEvent<WriterReply>) => {
       const m = e.data;
       if (m.type === "written") this.settled(m.rows, m.failed, m.ms, m.error);
-      else if (m.type === "closed") this.#closedSignal?.();
+      else if (m.type === "pruned") {
+        if (m.error) this.log.error("prune failed", { error: m.error });
+        this.#pruned.shift()?.(m.deleted);
+      } else if (m.type === "closed") this.#closedSignal?.();
       else if (m.type === "fatal") this.#die(new Error(`event writer failed: ${m.message}`));
     };
     worker.onerror = (e) => {
@@ -177,9 +192,19 @@ class WorkerEventWriter extends EventWriter {
     return "worker";
   }
 
+  prune(before: number): Promise<number> {
+    if (this.closed || this.#dead) return Promise.resolve(0);
+    return new Promise((resolve) => {
+      this.#pruned.push(resolve);
+      this.#worker.postMessage({ type: "prune", before } satisfies WriterRequest);
+    });
+  }
+
   #die(error: Error): void {
     if (this.#dead) return;
     this.#dead = true;
+    if (openWriters.get(this.#path) === this) openWriters.delete(this.#path);
+    for (const r of this.#pruned.splice(0)) r(0);
     this.log.error("event writer stopped", { error });
     this.stats_.rows_failed += this.stats_.rows_pending;
     this.stats_.rows_pending = 0;
@@ -203,6 +228,8 @@ class WorkerEventWriter extends EventWriter {
     if (this.closed) return;
     await this.flush();
     this.closed = true;
+    if (openWriters.get(this.#path) === this) openWriters.delete(this.#path);
+    for (const r of this.#pruned.splice(0)) r(0);
     if (this.#dead) return;
     const done = new Promise<void>((resolve) => (this.#closedSignal = resolve));
     this.#worker.postMessage({ type: "close" } satisfies WriterRequest);
@@ -214,19 +241,15 @@ class WorkerEventWriter extends EventWriter {
 }
 
 /**
- * Opens the writer for `store`: a worker with its own connection to the
- * store file. An in-memory store cannot be shared with another connection,
- * so the sniffer needs a store file.
+ * Opens the writer of the events database that goes with `store` (see
+ * `events_db.ts`): a worker with its own connection, creating and migrating
+ * the file when needed.
  */
 export async function openEventWriter(
   store: Store,
   options: EventWriterOptions,
 ): Promise<EventWriter> {
-  if (store.path === ":memory:" || store.path === "") {
-    throw new Error(
-      "the sniffer needs a store file; an in-memory store cannot be shared with its writer",
-    );
-  }
+  const path = eventsDbPath(store);
   const worker = new Worker(new URL("./event_writer_worker.ts", import.meta.url).href, {
     type: "module",
     name: "vigia-sniffer-writer",
@@ -244,15 +267,15 @@ export async function openEventWriter(
   worker.postMessage(
     {
       type: "open",
-      path: store.path,
-      busyTimeout: options.busyTimeout ?? 10_000,
+      path,
+      busyTimeout: options.busyTimeout ?? 60_000,
     } satisfies WriterRequest,
   );
   try {
     await opened;
   } catch (e) {
     worker.terminate();
-    throw new Error(`cannot open the event writer on ${store.path}: ${(e as Error).message}`);
+    throw new Error(`cannot open the events database ${path}: ${(e as Error).message}`);
   }
-  return new WorkerEventWriter(worker, options);
+  return new WorkerEventWriter(worker, path, options);
 }

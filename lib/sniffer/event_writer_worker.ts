@@ -1,16 +1,25 @@
 /**
- * Worker side of the event writer: its own SQLite connection to the store
- * file, resolving each row's flow and inserting the rows it is posted in
- * one transaction per message with multi-row statements. Keeping the inserts (and the index maintenance,
- * about 5 µs a row) off the main thread is what lets capture, policy and the
- * daily log run at full speed on the other core.
+ * Worker side of the event writer: its own SQLite connection to the events
+ * database, resolving each row's flow and inserting the rows it is posted in
+ * one transaction per message with multi-row statements. Keeping the
+ * inserts (and the index maintenance, a few µs a row) off the main thread is
+ * what lets capture, policy and the daily log run at full speed on the
+ * other core.
+ *
+ * SQLite's busy handler retries a waiting writer at most every 100 ms and
+ * gives a busy file to nobody in particular, so a writer that commits back
+ * to back starves the others. When this worker had to wait for the lock (a
+ * `vigia ingest` and the daemon writing at once), it leaves the file free
+ * for {@linkcode CONTENDED_GAP_MS} after each transaction for a while, so
+ * both make progress.
  *
  * @module
  */
 
 /// <reference lib="deno.worker" />
 
-import { DatabaseSync, type StatementSync } from "node:sqlite";
+import type { DatabaseSync, StatementSync } from "node:sqlite";
+import { openEventsDb, pruneEventsDb } from "./events_db.ts";
 import { FlowResolver } from "./flows.ts";
 import { DHCP_COLUMNS, dhcpInsertSql, DNS_COLUMNS, dnsInsertSql } from "./schema.ts";
 
@@ -18,14 +27,23 @@ import { DHCP_COLUMNS, dhcpInsertSql, DNS_COLUMNS, dnsInsertSql } from "./schema
 export type WriterRequest =
   | { type: "open"; path: string; busyTimeout: number }
   | { type: "rows"; seq: number; dns: unknown[]; dhcp: unknown[] }
+  | { type: "prune"; before: number }
   | { type: "close" };
 
 /** Messages the worker sends. */
 export type WriterReply =
   | { type: "opened" }
   | { type: "written"; seq: number; rows: number; failed: number; error?: string; ms: number }
+  | { type: "pruned"; deleted: number; error?: string }
   | { type: "closed" }
   | { type: "fatal"; message: string };
+
+/** Pause after each transaction while another writer is waiting for the file. */
+export const CONTENDED_GAP_MS = 120;
+/** A BEGIN that waited this long means another writer is active. */
+const CONTENDED_WAIT_MS = 20;
+/** How long the pauses continue after the last wait seen. */
+const CONTENDED_FOR_MS = 10_000;
 
 const MULTI = 64;
 const DNS_WIDTH = DNS_COLUMNS.length;
@@ -34,6 +52,7 @@ const DHCP_WIDTH = DHCP_COLUMNS.length;
 let db: DatabaseSync | undefined;
 let dnsOne: StatementSync, dnsMulti: StatementSync, dhcpOne: StatementSync;
 let flows: FlowResolver;
+let contendedUntil = 0;
 
 function insertAll(dns: unknown[], dhcp: unknown[]): void {
   flows.resolve(0, dns, DNS_WIDTH);
@@ -54,10 +73,16 @@ function insertAll(dns: unknown[], dhcp: unknown[]): void {
   }
 }
 
+function begin(): void {
+  const t0 = performance.now();
+  db!.exec("BEGIN IMMEDIATE");
+  if (performance.now() - t0 > CONTENDED_WAIT_MS) contendedUntil = Date.now() + CONTENDED_FOR_MS;
+}
+
 function write(dns: unknown[], dhcp: unknown[]): { failed: number; error?: string } {
   const rows = dns.length / DNS_WIDTH + dhcp.length / DHCP_WIDTH;
   try {
-    db!.exec("BEGIN IMMEDIATE");
+    begin();
   } catch (e) {
     return { failed: rows, error: `cannot begin a write: ${(e as Error).message}` };
   }
@@ -76,40 +101,65 @@ function write(dns: unknown[], dhcp: unknown[]): { failed: number; error?: strin
   }
 }
 
-self.onmessage = (e: MessageEvent<WriterRequest>) => {
-  const m = e.data;
+function handle(m: WriterRequest): void {
+  if (m.type === "open") {
+    db = openEventsDb(m.path, m.busyTimeout);
+    // A bigger page cache keeps the hot index leaves in memory between transactions.
+    db.exec("PRAGMA cache_size = -65536");
+    dnsOne = db.prepare(dnsInsertSql(1));
+    dnsMulti = db.prepare(dnsInsertSql(MULTI));
+    dhcpOne = db.prepare(dhcpInsertSql());
+    flows = new FlowResolver(db);
+    self.postMessage({ type: "opened" } satisfies WriterReply);
+  } else if (m.type === "rows") {
+    const t0 = performance.now();
+    const r = write(m.dns, m.dhcp);
+    const rows = m.dns.length / DNS_WIDTH + m.dhcp.length / DHCP_WIDTH;
+    self.postMessage(
+      {
+        type: "written",
+        seq: m.seq,
+        rows: rows - r.failed,
+        failed: r.failed,
+        error: r.error,
+        ms: performance.now() - t0,
+      } satisfies WriterReply,
+    );
+  } else if (m.type === "prune") {
+    try {
+      const deleted = pruneEventsDb(db!, m.before);
+      self.postMessage({ type: "pruned", deleted } satisfies WriterReply);
+    } catch (e) {
+      self.postMessage({ type: "pruned", deleted: 0, error: (e as Error).message });
+    }
+  } else if (m.type === "close") {
+    db?.close();
+    db = undefined;
+    self.postMessage({ type: "closed" } satisfies WriterReply);
+  }
+}
+
+const queue: WriterRequest[] = [];
+let running = false;
+
+async function drain(): Promise<void> {
+  running = true;
   try {
-    if (m.type === "open") {
-      db = new DatabaseSync(m.path);
-      db.exec(`PRAGMA busy_timeout = ${m.busyTimeout}`);
-      db.exec("PRAGMA synchronous = NORMAL");
-      // A bigger page cache keeps the hot index leaves in memory between transactions.
-      db.exec("PRAGMA cache_size = -65536");
-      dnsOne = db.prepare(dnsInsertSql(1));
-      dnsMulti = db.prepare(dnsInsertSql(MULTI));
-      dhcpOne = db.prepare(dhcpInsertSql());
-      flows = new FlowResolver(db);
-      self.postMessage({ type: "opened" } satisfies WriterReply);
-    } else if (m.type === "rows") {
-      const t0 = performance.now();
-      const r = write(m.dns, m.dhcp);
-      const rows = m.dns.length / DNS_WIDTH + m.dhcp.length / DHCP_WIDTH;
-      self.postMessage(
-        {
-          type: "written",
-          seq: m.seq,
-          rows: rows - r.failed,
-          failed: r.failed,
-          error: r.error,
-          ms: performance.now() - t0,
-        } satisfies WriterReply,
-      );
-    } else if (m.type === "close") {
-      db?.close();
-      db = undefined;
-      self.postMessage({ type: "closed" } satisfies WriterReply);
+    while (queue.length > 0) {
+      const m = queue.shift()!;
+      handle(m);
+      if ((m.type === "rows" || m.type === "prune") && Date.now() < contendedUntil) {
+        await new Promise((r) => setTimeout(r, CONTENDED_GAP_MS));
+      }
     }
   } catch (err) {
     self.postMessage({ type: "fatal", message: (err as Error).message } satisfies WriterReply);
+  } finally {
+    running = false;
   }
+}
+
+self.onmessage = (e: MessageEvent<WriterRequest>) => {
+  queue.push(e.data);
+  if (!running) void drain();
 };

@@ -37,18 +37,15 @@ import type { AnyConfig, Component, ComponentContext, ComponentModule } from "..
 import type { Logger } from "../log/mod.ts";
 import type { Store } from "../store/mod.ts";
 import { snifferChecks, type SnifferConfig, snifferSection } from "./config.ts";
-import { type EventWriter, openEventWriter } from "./event_writer.ts";
+import { type EventWriter, openEventWriter, openWriters } from "./event_writer.ts";
+import { eventsDbPath, pruneEventsDb } from "./events_db.ts";
 import { Pipeline } from "./pipeline.ts";
 import { snifferMigrations } from "./schema.ts";
 import { snifferVerbs } from "./verbs.ts";
 
 export { type SnifferConfig, snifferSection } from "./config.ts";
+export { EVENTS_DB_NAME, eventsDbPath, EventsReader } from "./events_db.ts";
 export { vendorOf } from "./oui.ts";
-
-/** Rows deleted per statement when pruning, so the main thread is never held for long. */
-const PRUNE_CHUNK = 20_000;
-/** Time a prune call may take before it leaves the rest for the next hour. */
-const PRUNE_BUDGET_MS = 2000;
 
 function addCounters(into: CaptureCounters, c: CaptureCounters): void {
   into.packets += c.packets;
@@ -210,18 +207,20 @@ class Sniffer implements Component {
   }
 }
 
-/** Deletes events older than `before` (ms), in chunks, within a time budget; returns rows deleted. */
+/**
+ * The daemon's hourly prune hook: deletes events older than `before` (ms).
+ * With a writer running in this process, the deletion is queued to it (so
+ * it never competes with the inserts for the file) and its count logged
+ * later; otherwise it runs here on its own connection.
+ */
 export function pruneEvents(store: Store, before: number): number {
-  const t0 = performance.now();
-  let total = 0;
-  for (;;) {
-    const n = store.run(
-      `DELETE FROM events WHERE id IN (SELECT id FROM events INDEXED BY events_time WHERE time < ? ORDER BY time LIMIT ${PRUNE_CHUNK})`,
-      Math.floor(before * 1000),
-    ).changes;
-    total += n;
-    if (n < PRUNE_CHUNK || performance.now() - t0 > PRUNE_BUDGET_MS) return total;
+  const path = eventsDbPath(store);
+  const writer = openWriters.get(path);
+  if (writer) {
+    void writer.prune(before);
+    return 0;
   }
+  return pruneEventsDb(path, before);
 }
 
 /** The sniffer component module. */

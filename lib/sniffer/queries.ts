@@ -31,7 +31,8 @@
 import { VerbError } from "../daemon/types.ts";
 import { ZonedClock } from "../daylog/mod.ts";
 import { parseMac } from "../net/mod.ts";
-import type { SqlValue, Store } from "../store/mod.ts";
+import type { SqlValue } from "../store/mod.ts";
+import type { Reader } from "./events_db.ts";
 import { cidrToKeyRange, intToMac, type IpKey, keyToIp, macToInt } from "./codec.ts";
 import { opcodeName, qclassName, qtypeName, rcodeName } from "./dns_names.ts";
 import { FLAG_AA, FLAG_RA, FLAG_RD, FLAG_TC } from "./schema.ts";
@@ -306,7 +307,7 @@ interface Flow {
 }
 
 interface Ctx {
-  store: Store;
+  store: Reader;
   q: LogQuery;
   trace: PlanTrace;
 }
@@ -346,7 +347,7 @@ function timeWhere(q: LogQuery, resume: SqlValue[] | undefined, e = "e."): {
 }
 
 /** The flows matching the flow-level filters, in the order of `sort`. */
-function matchingFlows(store: Store, q: LogQuery): Flow[] {
+function matchingFlows(store: Reader, q: LogQuery): Flow[] {
   const where: string[] = [];
   const params: SqlValue[] = [];
   if (q.kind) {
@@ -509,7 +510,7 @@ function groupScan(ctx: Ctx, flows: Flow[]): EventRow[] {
 
 /** Executes a logs query; returns raw rows, the next cursor key and what plan ran. */
 export function queryLogs(
-  store: Store,
+  store: Reader,
   q: LogQuery,
 ): { rows: EventRow[]; next?: CursorKey; trace: PlanTrace } {
   const trace: PlanTrace = { plan: "", sql: [], visits: 0 };
@@ -619,7 +620,7 @@ export function presentEvent(r: EventRow, clock: ZonedClock): Record<string, unk
 
 /** `ctl logs`: parses, plans, runs and presents one page. */
 export function logsPage(
-  store: Store,
+  store: Reader,
   args: Record<string, unknown>,
   options: { timeZone?: string; now?: number } = {},
 ): Page<Record<string, unknown>> {
@@ -633,7 +634,7 @@ export function logsPage(
 
 /** `ctl devices`: every MAC seen, in MAC order, optionally by maker. */
 export function devicesPage(
-  store: Store,
+  store: Reader,
   args: Record<string, unknown>,
   options: { timeZone?: string } = {},
 ): Page<Record<string, unknown>> {

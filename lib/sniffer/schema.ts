@@ -1,6 +1,14 @@
 /**
  * The sniffer's tables.
  *
+ * The high-volume tables, `events` and `flows`, live in their own SQLite
+ * file, `vigia-events.db` beside the shared store (`events_db.ts`), written
+ * only by the event writer worker. SQLite allows one writer per file at a
+ * time and has no fairness between waiting writers: a worker storing 150k
+ * rows/s in the shared file would hold its lock nearly all the time and
+ * starve every other writer of the daemon (alerts, zones, scans) until their
+ * busy timeout. Devices and deny lists stay in the shared store.
+ *
  * `events` holds one row per DNS or DHCP message. Times are microseconds
  * since the epoch; MACs are 48-bit integers and IPs integers (IPv4) or
  * 16-byte blobs (IPv6), see `codec.ts`; the `events_readable` view shows
@@ -115,8 +123,11 @@ const macText = (c: string) =>
 const ipText = (c: string) =>
   `CASE typeof(${c}) WHEN 'integer' THEN ((${c} >> 24) & 255) || '.' || ((${c} >> 16) & 255) || '.' || ((${c} >> 8) & 255) || '.' || (${c} & 255) WHEN 'blob' THEN lower(hex(${c})) END`;
 
-/** The sniffer's migrations. */
-export const snifferMigrations: Migration[] = [{
+/**
+ * Migrations of the events database (`vigia-events.db` beside the store):
+ * the flows and events tables, written only by the event writer worker.
+ */
+export const eventMigrations: Migration[] = [{
   version: 1,
   sql: `
     -- One row per (kind, client MAC, client IP, server IP): what the queries filter on.
@@ -197,7 +208,13 @@ export const snifferMigrations: Migration[] = [{
       e.client_software, e.client_id, e.server_addr, e.lease_time, e.param_list, e.circuit_id,
       e.agent_remote_id, e.duid, e.server_duid
     FROM events e JOIN flows f ON f.id = e.flow;
+  `,
+}];
 
+/** Migrations of the sniffer's tables in the shared store: devices and deny lists. */
+export const snifferMigrations: Migration[] = [{
+  version: 1,
+  sql: `
     CREATE TABLE devices (
       mac INTEGER PRIMARY KEY,         -- 48-bit integer
       vendor TEXT NOT NULL,

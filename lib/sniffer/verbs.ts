@@ -11,6 +11,7 @@ import type { Store } from "../store/mod.ts";
 import type { SnifferConfig } from "./config.ts";
 import { denyLists, normaliseDnsValue } from "./policy.ts";
 import { devicesPage, logsPage } from "./queries.ts";
+import { eventsDbPath, eventsReader } from "./events_db.ts";
 
 /** What the verbs need from a running sniffer (duck-typed through `env.running()`). */
 export interface SnifferControl {
@@ -98,7 +99,9 @@ function denyVerbs(kind: "dns" | "mac"): Record<string, VerbHandler> {
 export const snifferVerbs: Record<string, VerbHandler> = {
   logs: async (args, env) => {
     await control(env.running())?.flushEvents();
-    return logsPage(env.store, args, { timeZone: env.config.log?.timezone });
+    return logsPage(eventsReader(eventsDbPath(env.store)), args, {
+      timeZone: env.config.log?.timezone,
+    });
   },
   devices: async (args, env) => {
     await control(env.running())?.flushEvents();

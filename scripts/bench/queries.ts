@@ -14,6 +14,7 @@
 import { parseArgs } from "node:util";
 import { openStore } from "../../lib/store/mod.ts";
 import { snifferMigrations } from "../../lib/sniffer/schema.ts";
+import { EventsReader } from "../../lib/sniffer/events_db.ts";
 import { devicesPage, encodeCursor, parseLogArgs, queryLogs } from "../../lib/sniffer/queries.ts";
 import { BULK_START, fillEvents } from "../../test/sniffer/_bulk.ts";
 import { SHAPES, SORTS } from "../../test/sniffer/query_plans_test.ts";
@@ -33,10 +34,11 @@ const BUDGET = Number(values.budget);
 const root = new URL("../..", import.meta.url).pathname;
 await Deno.mkdir(`${root}.bench`, { recursive: true });
 const dir = await Deno.makeTempDir({ dir: `${root}.bench`, prefix: "queries-" });
-const store = openStore(`${dir}/vigia.db`);
-store.migrate("sniffer", snifferMigrations);
+const devices = openStore(`${dir}/vigia.db`);
+devices.migrate("sniffer", snifferMigrations);
 let t0 = performance.now();
-fillEvents(store, { rows: ROWS });
+fillEvents(`${dir}/vigia-events.db`, { rows: ROWS });
+const store = new EventsReader(`${dir}/vigia-events.db`);
 console.log(`filled ${ROWS} events in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
 function median(xs: number[]): number {
@@ -85,10 +87,11 @@ for (const shape of SHAPES) {
 const devFirst: number[] = [];
 for (let r = 0; r < REPEAT; r++) {
   const t = performance.now();
-  devicesPage(store, { vendor: "apple", limit: 50 });
+  devicesPage(devices, { vendor: "apple", limit: 50 });
   devFirst.push(performance.now() - t);
 }
 store.close();
+devices.close();
 await Deno.remove(dir, { recursive: true });
 
 results.sort((a, b) => b.first - a.first);

@@ -1,5 +1,5 @@
 /**
- * Fills a sniffer store with a large synthetic data set in SQL, fast: the
+ * Fills an events database with a large synthetic data set in SQL, fast: the
  * event indexes are dropped, the rows inserted by one recursive statement
  * in one transaction, and the indexes rebuilt (a sorted build is several
  * times faster than maintaining them row by row). Used by the index test
@@ -14,7 +14,7 @@
  * @module
  */
 
-import type { Store } from "../../lib/store/mod.ts";
+import { openEventsDb } from "../../lib/sniffer/events_db.ts";
 
 /** Options of {@linkcode fillEvents}. */
 export interface BulkOptions {
@@ -29,8 +29,23 @@ export interface BulkOptions {
 /** First instant of the data set, ms. */
 export const BULK_START = Date.parse("2026-11-01T00:00:00Z");
 
-/** Fills the store (migrated, empty); returns the rows written. */
-export function fillEvents(store: Store, options: BulkOptions = {}): number {
+/** Fills the events database at `path` (created when missing, expected empty); returns the rows. */
+export function fillEvents(path: string, options: BulkOptions = {}): number {
+  const db = openEventsDb(path);
+  const store = {
+    query: <T>(sql: string, ...p: (number | string)[]) => db.prepare(sql).all(...p) as T[],
+    run: (sql: string, ...p: (number | string)[]) => db.prepare(sql).run(...p),
+    transaction: (fn: () => unknown) => {
+      db.exec("BEGIN IMMEDIATE");
+      try {
+        fn();
+        db.exec("COMMIT");
+      } catch (e) {
+        db.exec("ROLLBACK");
+        throw e;
+      }
+    },
+  };
   const { rows = 1_000_000, clients = 500, days = 7 } = options;
   const startUs = BULK_START * 1000;
   const stepUs = Math.floor((days * 86_400_000_000) / rows);
@@ -112,7 +127,7 @@ export function fillEvents(store: Store, options: BulkOptions = {}): number {
       `UPDATE flows SET (events, first_seen, last_seen) =
          (SELECT count(*), ifnull(min(time), 0), ifnull(max(time), 0) FROM events WHERE flow = flows.id)`,
     );
-    return 0;
   });
+  db.close();
   return rows;
 }

@@ -15,6 +15,7 @@ import { DailyLog } from "../../lib/daylog/mod.ts";
 import { createLogger, type Logger } from "../../lib/log/mod.ts";
 import { openStore, type Store } from "../../lib/store/mod.ts";
 import { snifferMigrations } from "../../lib/sniffer/schema.ts";
+import { eventsDbPath, EventsReader } from "../../lib/sniffer/events_db.ts";
 import {
   ascii,
   dhcp4,
@@ -38,6 +39,8 @@ export interface Env {
   /** Lines the logger wrote. */
   logLines: string[];
   bus: AlertBus;
+  /** Reads the events database (made by the first event writer). */
+  events: EventsReader;
   /** Reads a daily file (`YYYY-MM-DD.log` or `alerts-...`), "" when absent. */
   logFile(name: string): string;
   close(): Promise<void>;
@@ -57,6 +60,7 @@ export async function makeEnv(toml = ""): Promise<Env> {
   const logLines: string[] = [];
   const log = createLogger({ write: (l) => logLines.push(l), journal: false, level: "debug" });
   const bus = new AlertBus({ store, dailyLog, log, config: config.alerts as AlertsConfig });
+  const events = new EventsReader(eventsDbPath(store));
   return {
     dir,
     config,
@@ -65,6 +69,7 @@ export async function makeEnv(toml = ""): Promise<Env> {
     log,
     logLines,
     bus,
+    events,
     logFile(name) {
       dailyLog.flush();
       try {
@@ -75,6 +80,7 @@ export async function makeEnv(toml = ""): Promise<Env> {
     },
     async close() {
       await bus.close(1000);
+      events.close();
       store.close();
       await dailyLog.close();
       await Deno.remove(dir, { recursive: true });
@@ -260,6 +266,6 @@ export async function writePcap(dir: string, name: string, records: PcapRecord[]
 }
 
 /** Rows of `events_readable` in id order. */
-export function readable(store: Store): Record<string, unknown>[] {
-  return store.query("SELECT * FROM events_readable ORDER BY id");
+export function readable(env: Env): Record<string, unknown>[] {
+  return env.events.query("SELECT * FROM events_readable ORDER BY id");
 }

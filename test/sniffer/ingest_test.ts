@@ -62,7 +62,7 @@ Deno.test("ingest: a capture written by the test is stored, logged and counted",
   assert.equal(r.events, 8);
   assert.equal(Object.values(r.malformed).reduce((a, b) => a + b, 0), 1);
   assert.ok(r.seconds > 0 && r.seconds < 30);
-  const rows = readable(env.store);
+  const rows = readable(env);
   assert.equal(rows.length, 8);
   const v6 = rows.find((x) => x.query === "ipv6.example.com" && x.to_client === 1)!;
   assert.equal(v6.vlan, 20);
@@ -96,7 +96,7 @@ Deno.test("ingest: raw captures without MACs (BSD loopback) are stored with no M
   );
   const r = await runIngest(file, { ...env, alerts: env.bus });
   assert.equal(r.events, 1);
-  const [row] = readable(env.store);
+  const [row] = readable(env);
   assert.equal(row.src_mac, null);
   assert.equal(row.client_mac, null);
   assert.equal(row.vendor, "");
@@ -115,7 +115,7 @@ Deno.test("ingest: an unreadable or foreign file is a CaptureError, and nothing 
     () => runIngest(`${env.dir}/text.pcap`, { ...env, alerts: env.bus }),
     CaptureError,
   );
-  assert.equal(readable(env.store).length, 0);
+  assert.equal(readable(env).length, 0);
   await env.close();
 });
 
@@ -149,7 +149,7 @@ Deno.test({
       const malformed = Object.values(r.malformed).reduce((a, b) => a + b, 0);
       assert.equal(malformed, packets.filter((p) => p.malformed).length, `${name}: malformed`);
       if (/^(dns-zlip-|bootp_asan)/.test(name)) assert.ok(malformed > 0, `${name}: malformed`);
-      const rows = readable(env.store);
+      const rows = readable(env);
       assert.equal(rows.length, expected.length, `${name}: rows`);
       const fromTcpdump = expected.map((p) =>
         [
@@ -166,7 +166,7 @@ Deno.test({
         ].join("|")
       ).sort();
       const mac = (n: number | null) => (n === null ? "" : intToMac(n));
-      const stored = env.store.query<Record<string, number | string | null>>(
+      const stored = env.events.query<Record<string, number | string | null>>(
         `SELECT time, kind, src_mac, dst_mac, src_ip, dst_ip, src_port, dst_port, query, qtype,
            msg_type, chaddr FROM events`,
       ).map((x) =>

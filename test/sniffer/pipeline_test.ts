@@ -121,7 +121,7 @@ Deno.test("pipeline: DNS and DHCP events become rows, daily lines, devices and n
   ]);
   await pipeline.flush();
 
-  const rows = readable(env.store);
+  const rows = readable(env);
   assert.equal(rows.length, 4);
   assert.deepEqual(
     rows.map((r) => [r.kind, r.to_client, r.client_mac, r.vendor, r.src_ip, r.dst_ip]),
@@ -260,7 +260,7 @@ Deno.test("pipeline: log_packets = false keeps the rows but writes no packet lin
   const { pipeline, close } = await pipelineFor(env);
   await pipeline.process([dnsEvent(meta({ ts: T0 }))]);
   await close();
-  assert.equal(readable(env.store).length, 1);
+  assert.equal(readable(env).length, 1);
   assert.doesNotMatch(env.logFile("2026-11-21.log"), /\tdns\t/);
   await env.close();
 });

@@ -8,8 +8,7 @@
  */
 
 import assert from "node:assert/strict";
-import { openStore } from "../../lib/store/mod.ts";
-import { snifferMigrations } from "../../lib/sniffer/schema.ts";
+import { EventsReader } from "../../lib/sniffer/events_db.ts";
 import { parseLogArgs, queryLogs } from "../../lib/sniffer/queries.ts";
 import { BULK_START, fillEvents } from "./_bulk.ts";
 
@@ -38,9 +37,8 @@ export const SORTS = ["date", "ip", "mac", "vendor"];
 
 Deno.test("query plans: every logs query shape uses an index on 1M events", async () => {
   const dir = await Deno.makeTempDir({ prefix: "vigia-plans-" });
-  const store = openStore(`${dir}/vigia.db`);
-  store.migrate("sniffer", snifferMigrations);
-  const rows = fillEvents(store, { rows: 1_000_000, clients: 500, days: 7 });
+  const rows = fillEvents(`${dir}/vigia-events.db`, { rows: 1_000_000, clients: 500, days: 7 });
+  const store = new EventsReader(`${dir}/vigia-events.db`);
   assert.equal(rows, 1_000_000);
   const now = BULK_START + 7 * 86_400_000;
   let statements = 0;

@@ -87,7 +87,7 @@ interface Row {
 }
 
 function allRows(env: Env): Row[] {
-  return env.store.query<Row>(
+  return env.events.query<Row>(
     `SELECT e.id, e.time, e.kind, f.client_mac, f.client_ip, f.server_ip, f.vendor
      FROM events e JOIN flows f ON f.id = e.flow`,
   );
@@ -134,7 +134,7 @@ function paged(env: Env, args: Record<string, unknown>, timeZone: string): numbe
   let cursor: string | undefined;
   for (let page = 0; page < 100; page++) {
     const q = parseLogArgs({ ...args, cursor }, { timeZone });
-    const { rows, next } = queryLogs(env.store, q);
+    const { rows, next } = queryLogs(env.events, q);
     ids.push(...rows.map((r) => Number(r.id)));
     if (!next) return ids;
     cursor = encodeCursor(q.sort, q.desc, next);

@@ -1,0 +1,202 @@
+/**
+ * The events database: `vigia-events.db` in the store's directory, holding
+ * the `flows` and `events` tables (see `schema.ts` for why they have their
+ * own file). The event writer worker is its only writer; queries read it
+ * through {@linkcode EventsReader}; old rows are pruned with
+ * {@linkcode pruneEventsDb}.
+ *
+ * @module
+ */
+
+import { DatabaseSync, type StatementSync } from "node:sqlite";
+import type { SqlValue, Store } from "../store/mod.ts";
+import { eventMigrations } from "./schema.ts";
+
+/** File name of the events database, beside the store's file. */
+export const EVENTS_DB_NAME = "vigia-events.db";
+
+/** Path of the events database that goes with `store`. */
+export function eventsDbPath(store: Store): string {
+  if (store.path === ":memory:" || store.path === "") {
+    throw new Error(
+      "the sniffer needs a store file: its events database is kept beside it, and an in-memory store has no directory",
+    );
+  }
+  const slash = store.path.lastIndexOf("/");
+  return `${slash < 0 ? "." : store.path.slice(0, slash)}/${EVENTS_DB_NAME}`;
+}
+
+/** Applies the events migrations (own version table in the events file). */
+export function migrateEventsDb(db: DatabaseSync): number {
+  db.exec(
+    "CREATE TABLE IF NOT EXISTS schema_versions (component TEXT PRIMARY KEY, version INTEGER NOT NULL, applied_at TEXT NOT NULL)",
+  );
+  const row = db.prepare("SELECT version FROM schema_versions WHERE component = 'sniffer-events'")
+    .get() as { version: number } | undefined;
+  let current = row?.version ?? 0;
+  for (const m of [...eventMigrations].sort((a, b) => a.version - b.version)) {
+    if (m.version <= current) continue;
+    db.exec("BEGIN IMMEDIATE");
+    try {
+      db.exec(m.sql);
+      db.prepare(
+        `INSERT INTO schema_versions (component, version, applied_at) VALUES ('sniffer-events', ?, ?)
+         ON CONFLICT(component) DO UPDATE SET version = excluded.version, applied_at = excluded.applied_at`,
+      ).run(m.version, new Date().toISOString());
+      db.exec("COMMIT");
+    } catch (e) {
+      db.exec("ROLLBACK");
+      throw new Error(`events database migration v${m.version} failed: ${(e as Error).message}`);
+    }
+    current = m.version;
+  }
+  return current;
+}
+
+/** Opens (creating and migrating) the events database for writing. */
+export function openEventsDb(path: string, busyTimeout = 60_000): DatabaseSync {
+  const db = new DatabaseSync(path);
+  db.exec(`PRAGMA busy_timeout = ${busyTimeout}`);
+  db.exec("PRAGMA journal_mode = WAL");
+  db.exec("PRAGMA synchronous = NORMAL");
+  migrateEventsDb(db);
+  return db;
+}
+
+/** What the queries need from a database connection (a Store fits too). */
+export interface Reader {
+  /** All rows of a query. */
+  query<T = Record<string, unknown>>(sql: string, ...params: SqlValue[]): T[];
+  /** The first row, or undefined. */
+  get<T = Record<string, unknown>>(sql: string, ...params: SqlValue[]): T | undefined;
+  /** The query plan, one line per step. */
+  explain(sql: string, ...params: SqlValue[]): string[];
+}
+
+/**
+ * A read-only connection to the events database with cached statements.
+ * Until the file exists (no event written yet) every query returns nothing.
+ */
+export class EventsReader implements Reader {
+  readonly path: string;
+  #db: DatabaseSync | undefined;
+  #cache = new Map<string, StatementSync>();
+
+  constructor(path: string) {
+    this.path = path;
+  }
+
+  #open(): DatabaseSync | undefined {
+    if (this.#db) return this.#db;
+    try {
+      Deno.statSync(this.path);
+    } catch {
+      return undefined;
+    }
+    const db = new DatabaseSync(this.path, { readOnly: true });
+    db.exec("PRAGMA busy_timeout = 5000");
+    // A file made by an older process may lack tables; a query on it must still not throw.
+    const ok = db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'events'").get();
+    if (!ok) {
+      db.close();
+      return undefined;
+    }
+    this.#db = db;
+    return db;
+  }
+
+  #stmt(sql: string): StatementSync | undefined {
+    const db = this.#open();
+    if (!db) return undefined;
+    let s = this.#cache.get(sql);
+    if (!s) {
+      s = db.prepare(sql);
+      if (this.#cache.size > 500) this.#cache.clear();
+      this.#cache.set(sql, s);
+    }
+    return s;
+  }
+
+  query<T = Record<string, unknown>>(sql: string, ...params: SqlValue[]): T[] {
+    return (this.#stmt(sql)?.all(...params) ?? []) as T[];
+  }
+
+  get<T = Record<string, unknown>>(sql: string, ...params: SqlValue[]): T | undefined {
+    return this.#stmt(sql)?.get(...params) as T | undefined;
+  }
+
+  explain(sql: string, ...params: SqlValue[]): string[] {
+    const db = this.#open();
+    if (!db) return [];
+    return (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as { detail: string }[])
+      .map((r) => r.detail);
+  }
+
+  /** Closes the connection (a later query reopens it). */
+  close(): void {
+    this.#cache.clear();
+    this.#db?.close();
+    this.#db = undefined;
+  }
+}
+
+const readers = new Map<string, EventsReader>();
+
+/** The shared reader of the events database at `path` (for verbs). */
+export function eventsReader(path: string): EventsReader {
+  let r = readers.get(path);
+  if (!r) readers.set(path, r = new EventsReader(path));
+  return r;
+}
+
+/** Rows deleted per statement when pruning. */
+const PRUNE_CHUNK = 20_000;
+
+/**
+ * Deletes events older than `before` (ms since the epoch) in chunks, and
+ * flows left without events, within `budgetMs`; returns the events deleted.
+ * Works on an open writer connection (the worker's) or opens its own.
+ */
+export function pruneEventsDb(
+  target: DatabaseSync | string,
+  before: number,
+  budgetMs = 2000,
+): number {
+  let db: DatabaseSync;
+  if (typeof target === "string") {
+    try {
+      Deno.statSync(target);
+    } catch {
+      return 0;
+    }
+    db = new DatabaseSync(target);
+    db.exec("PRAGMA busy_timeout = 2000");
+    try {
+      migrateEventsDb(db);
+    } catch (e) {
+      db.close();
+      throw e;
+    }
+  } else db = target;
+  const t0 = performance.now();
+  const us = Math.floor(before * 1000);
+  let total = 0;
+  try {
+    const del = db.prepare(
+      `DELETE FROM events WHERE id IN
+         (SELECT id FROM events INDEXED BY events_time WHERE time < ? ORDER BY time LIMIT ${PRUNE_CHUNK})`,
+    );
+    for (;;) {
+      const n = Number(del.run(us).changes);
+      total += n;
+      if (n < PRUNE_CHUNK || performance.now() - t0 > budgetMs) break;
+    }
+    db.prepare(
+      `DELETE FROM flows WHERE last_seen < ?
+         AND NOT EXISTS (SELECT 1 FROM events WHERE flow = flows.id)`,
+    ).run(us);
+  } finally {
+    if (typeof target === "string") db.close();
+  }
+  return total;
+}
