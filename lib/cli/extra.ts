@@ -8,10 +8,12 @@
 import type { Argv } from "yargs";
 import { veridnsCommand } from "./veridns.ts";
 import { analyseCommand } from "./analyse.ts";
+import { ingestCommand } from "./ingest.ts";
 
 /** Adds the component commands to the program. */
 export function extraCommands(y: Argv): Argv {
   y = veridnsCommand(y);
   y = analyseCommand(y);
+  y = ingestCommand(y);
   return y;
 }
