@@ -1,0 +1,70 @@
+/**
+ * `vigia ingest` as a process while the daemon runs on the same files: the
+ * rows land in the shared databases, the daemon's own writes (a deny entry)
+ * and queries keep working during the ingest, and a bad file exits 1.
+ */
+
+import assert from "node:assert/strict";
+import { runVigia, startDaemon } from "../_helpers.ts";
+import { writeDnsCapture } from "../../scripts/bench/ingest_data.ts";
+
+Deno.test("ingest CLI: runs beside the daemon; its rows are queryable there; exit codes", async () => {
+  const daemon = await startDaemon({
+    config: `[log]\ntimezone = "UTC"\n[sniffer]\nenabled = false\n`,
+  });
+  try {
+    const capture = `${daemon.dir}/traffic.pcap`;
+    const packets = await writeDnsCapture(capture, {
+      packets: 40_000,
+      clients: 50,
+      start: Date.parse("2026-11-21T08:00:00Z"),
+      spanMs: 600_000,
+    });
+    const ingest = runVigia(["ingest", capture, "--config", daemon.configPath, "--json"], {
+      cwd: daemon.dir,
+    });
+    // The daemon keeps writing its own store while the ingest runs.
+    const added = await daemon.ctlJson(["deny", "dns", "add", "203.0.113.53"]) as {
+      added: boolean;
+    };
+    assert.equal(added.added, true);
+    const r = await ingest;
+    assert.equal(r.code, 0, r.stderr);
+    const result = JSON.parse(r.stdout.trim());
+    assert.equal(result.packets, packets);
+    assert.equal(result.events, packets);
+    assert.deepEqual(result.malformed, {});
+    const rows = await daemon.ctlJson([
+      "logs",
+      "--day",
+      "2026-11-21",
+      "--sort",
+      "ip",
+      "--limit",
+      "5",
+    ]) as Record<string, unknown>[];
+    assert.equal(rows.length, 5);
+    assert.match(String(rows[0].time), /^2026-11-21T0[89]:/);
+    assert.equal(rows[0].src_ip, "10.1.0.1"); // the lowest client IP comes first
+    const apple = await daemon.ctlJson(["devices", "--vendor", "apple"]) as Record<
+      string,
+      unknown
+    >[];
+    assert.ok(apple.length > 0 && apple.every((d) => d.vendor === "Apple"));
+    const lines = await Deno.readTextFile(`${daemon.logDir}/2026-11-21.log`);
+    assert.equal(lines.split("\n").filter((l) => l.includes("\tdns\t")).length, packets);
+
+    const bad = await runVigia([
+      "ingest",
+      `${daemon.dir}/nope.pcap`,
+      "--config",
+      daemon.configPath,
+    ]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /Cannot read capture file .*nope\.pcap/);
+    const usage = await runVigia(["ingest"]);
+    assert.equal(usage.code, 2);
+  } finally {
+    await daemon.stop();
+  }
+});
