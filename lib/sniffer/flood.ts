@@ -203,13 +203,23 @@ export class FloodDetector {
     );
   }
 
-  /** Drops idle counters (nothing in the window, no cooldown running), once per window. */
+  /**
+   * Drops counters idle for a minute (nothing in the window, no cooldown
+   * running), checked once per window; when the tables are nearly full,
+   * every idle counter goes. Keeping them a while spares an allocation per
+   * packet for hosts that ask every few seconds.
+   */
   #sweep(slot: number, time: number): void {
     this.#nextSweep = time + this.#o.window;
+    const keepSlots = Math.ceil(Math.max(60_000, this.#o.window) / this.#slotMs);
     for (const map of [this.#sources, this.#dests]) {
+      const crowded = map.size > this.#o.max_tracked * 0.9;
       for (const [k, c] of map) {
-        c.advance(slot);
-        if (c.total === 0 && c.coolUntil <= time) map.delete(k);
+        if (c.coolUntil > time) continue;
+        if (crowded) {
+          c.advance(slot);
+          if (c.total === 0) map.delete(k);
+        } else if (slot - c.slot > keepSlots) map.delete(k);
       }
     }
   }
