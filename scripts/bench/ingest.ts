@@ -19,7 +19,7 @@ import { openStore } from "../../lib/store/mod.ts";
 import { DailyLog } from "../../lib/daylog/mod.ts";
 import { AlertBus, type AlertsConfig } from "../../lib/alerts/mod.ts";
 import { createLogger } from "../../lib/log/mod.ts";
-import { runIngest } from "../../lib/sniffer/mod.ts";
+import { eventsDbPath, EventsReader, runIngest } from "../../lib/sniffer/mod.ts";
 import { writeDnsCapture } from "./ingest_data.ts";
 
 const { values } = parseArgs({
@@ -103,7 +103,9 @@ async function timeIngest(): Promise<
   const r = await runIngest(capture, { config, log, store, dailyLog, alerts });
   await alerts.close();
   await dailyLog.close();
-  const rows = store.get<{ n: number }>("SELECT count(*) AS n FROM events")!.n;
+  const events = new EventsReader(eventsDbPath(store));
+  const rows = events.get<{ n: number }>("SELECT count(*) AS n FROM events")!.n;
+  events.close();
   store.close();
   let lines = 0;
   for await (const e of Deno.readDir(`${dir}/log`)) {
