@@ -5,7 +5,8 @@
  */
 
 import assert from "node:assert/strict";
-import { runIngest } from "../../lib/sniffer/mod.ts";
+import { runIngest, snifferModule } from "../../lib/sniffer/mod.ts";
+import { openEventWriter } from "../../lib/sniffer/event_writer.ts";
 import { qtypeName, qtypeNumber } from "../../lib/sniffer/dns_names.ts";
 import { intToMac, keyToIp } from "../../lib/sniffer/codec.ts";
 import { CaptureError } from "../../lib/capture/mod.ts";
@@ -194,4 +195,35 @@ Deno.test({
       await env.close();
     }
   },
+});
+
+Deno.test("prune: old events and the flows they leave empty are deleted, directly or through a running writer", async () => {
+  const env = await makeEnv("[sniffer]\nnew_station_alert = false\n");
+  const records = [];
+  for (let i = 0; i < 10; i++) {
+    records.push(...dnsPair({
+      ts: T0 + i * 3_600_000,
+      clientMac: `3c:22:fb:00:00:0${i}`,
+      clientIp: `10.0.0.${10 + i}`,
+      serverIp: "10.0.0.1",
+      id: i,
+      qname: `h${i}.example`,
+    }));
+  }
+  await runIngest(await writePcap(env.dir, "p.pcap", records), { ...env, alerts: env.bus });
+  const count = () =>
+    env.events.get<{ n: number; f: number }>(
+      "SELECT (SELECT count(*) FROM events) AS n, (SELECT count(*) FROM flows) AS f",
+    )!;
+  assert.deepEqual({ ...count() }, { n: 20, f: 10 });
+  // No writer in this process: the hook deletes on its own connection.
+  assert.equal(snifferModule.prune!(env.store, T0 + 2.5 * 3_600_000), 6);
+  assert.deepEqual({ ...count() }, { n: 14, f: 7 });
+  // A writer is open: the hook hands the work to it (and reports 0 now).
+  const writer = await openEventWriter(env.store, { log: env.log });
+  assert.equal(snifferModule.prune!(env.store, T0 + 5.5 * 3_600_000), 0);
+  await writer.prune(T0); // queued after the hook's request: both are done when it answers
+  assert.deepEqual({ ...count() }, { n: 8, f: 4 });
+  await writer.close();
+  await env.close();
 });
