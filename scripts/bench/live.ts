@@ -1,0 +1,258 @@
+/**
+ * Live sniffer benchmark: DNS traffic on `lo` inside a network namespace
+ * this script creates (NSD answering, dnsperf asking at a fixed rate),
+ * captured by the whole sniffer component — capture worker, pipeline,
+ * events database writer, daily log, devices, policy and flood counters —
+ * as the daemon runs it. Prints packets expected (dnsperf's queries sent
+ * and answers received), captured, stored and logged; kernel and vigia
+ * drops; CPU of this process; RSS once a second after warm-up (flat = no
+ * growth). The reference in the same run is `tcpdump -w /dev/null`.
+ *
+ * Usage (root): deno run -A scripts/bench/live.ts [--pps 150000] [--seconds 30]
+ *
+ * Needs `nsd`, `dnsperf`, `tcpdump`, `ip` (iproute2).
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { AlertBus, type AlertsConfig } from "../../lib/alerts/mod.ts";
+import { configSchema } from "../../lib/app/mod.ts";
+import { loadConfig } from "../../lib/config/mod.ts";
+import { DailyLog } from "../../lib/daylog/mod.ts";
+import { createLogger } from "../../lib/log/mod.ts";
+import { eventsDbPath, EventsReader, snifferModule } from "../../lib/sniffer/mod.ts";
+import { openStore } from "../../lib/store/mod.ts";
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    pps: { type: "string", default: "150000" },
+    seconds: { type: "string", default: "30" },
+    clients: { type: "string", default: "2" },
+    inner: { type: "boolean", default: false },
+    "no-tcpdump": { type: "boolean", default: false },
+  },
+});
+const PPS = Number(values.pps);
+const SECONDS = Number(values.seconds);
+
+async function run(cmd: string, args: string[]): Promise<string> {
+  const out = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).output();
+  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+  if (!out.success) throw new Error(`${cmd} ${args.join(" ")} failed:\n${text}`);
+  return text;
+}
+
+if (!values.inner) {
+  if (Deno.uid() !== 0) {
+    console.log("live bench: needs root (network namespace, live capture); not run");
+    Deno.exit(0);
+  }
+  const ns = `vigia-livebench-${Deno.pid}`;
+  await run("ip", ["netns", "add", ns]);
+  try {
+    await run("ip", ["-n", ns, "link", "set", "lo", "up"]);
+    const child = new Deno.Command("ip", {
+      args: [
+        "netns",
+        "exec",
+        ns,
+        Deno.execPath(),
+        "run",
+        "-A",
+        new URL(import.meta.url).pathname,
+        "--inner",
+        ...Deno.args,
+      ],
+      stdout: "inherit",
+      stderr: "inherit",
+    }).spawn();
+    if (!(await child.status).success) Deno.exitCode = 1;
+  } finally {
+    await run("ip", ["netns", "del", ns]);
+  }
+  Deno.exit();
+}
+
+// ---- inside the namespace ------------------------------------------------------
+
+const dir = await Deno.makeTempDir({ prefix: "vigia-livebench-" });
+const ZONE = "bench.test";
+const zone = [
+  `$ORIGIN ${ZONE}.`,
+  "$TTL 300",
+  "@ SOA ns1 host 1 7200 3600 1209600 300",
+  "@ NS ns1",
+  "ns1 A 127.0.0.1",
+];
+const queries: string[] = [];
+for (let i = 0; i < 5000; i++) {
+  zone.push(`h${i} A 10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`);
+  queries.push(`h${i}.${ZONE} A`);
+}
+await Deno.writeTextFile(`${dir}/bench.zone`, zone.join("\n") + "\n");
+await Deno.writeTextFile(`${dir}/queries.txt`, queries.join("\n") + "\n");
+await Deno.writeTextFile(
+  `${dir}/nsd.conf`,
+  `server:
+  ip-address: 127.0.0.1@53
+  server-count: 1
+  username: ""
+  zonesdir: "${dir}"
+  database: ""
+  pidfile: "${dir}/nsd.pid"
+  xfrdfile: "${dir}/xfrd.state"
+  zonelistfile: "${dir}/zone.list"
+  logfile: "${dir}/nsd.log"
+  rrl-ratelimit: 0
+  verbosity: 0
+remote-control:
+  control-enable: no
+zone:
+  name: ${ZONE}
+  zonefile: bench.zone
+`,
+);
+const nsd = new Deno.Command("nsd", {
+  args: ["-d", "-c", `${dir}/nsd.conf`],
+  stdout: "null",
+  stderr: "null",
+})
+  .spawn();
+for (let i = 0; i < 100; i++) {
+  const out = await new Deno.Command("dig", {
+    args: ["@127.0.0.1", `h1.${ZONE}`, "+short", "+tries=1", "+time=1"],
+    stdout: "piped",
+  }).output();
+  if (new TextDecoder().decode(out.stdout).trim() === "10.0.0.1") break;
+  if (i === 99) throw new Error("nsd did not start");
+}
+
+/** dnsperf at PPS/2 queries per second (a query and its answer are two packets). */
+async function load(): Promise<{ sent: number; completed: number }> {
+  const text = await run("dnsperf", [
+    "-s",
+    "127.0.0.1",
+    "-d",
+    `${dir}/queries.txt`,
+    "-c",
+    values.clients!,
+    "-Q",
+    String(Math.round(PPS / 2)),
+    "-l",
+    String(SECONDS),
+    "-q",
+    "2000",
+  ]);
+  const sent = Number(/Queries sent:\s+(\d+)/.exec(text)?.[1]);
+  const completed = Number(/Queries completed:\s+(\d+)/.exec(text)?.[1]);
+  if (!(sent > 0)) throw new Error(`dnsperf output not understood:\n${text}`);
+  return { sent, completed };
+}
+
+function cpuSeconds(): number {
+  const f = Deno.readTextFileSync("/proc/self/stat").split(") ")[1].split(" ");
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
+
+const pct = (a: number, b: number) => `${((a / b) * 100).toFixed(2)}%`;
+console.log(
+  `lo in a fresh netns: NSD + dnsperf -Q ${Math.round(PPS / 2)} for ${SECONDS} s (~${PPS} pkt/s)`,
+);
+
+if (!values["no-tcpdump"]) {
+  const td = new Deno.Command("tcpdump", {
+    args: ["-i", "lo", "-n", "-w", "/dev/null", "-B", "32768", "udp port 53"],
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const reader = td.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  let err = "";
+  while (!err.includes("listening on")) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    err += value;
+  }
+  const l = await load();
+  td.kill("SIGINT");
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    err += value;
+  }
+  await td.status;
+  const captured = Number(/(\d+) packets? captured/.exec(err)?.[1]);
+  const dropped = Number(/(\d+) packets? dropped by kernel/.exec(err)?.[1]);
+  console.log(
+    `tcpdump -w /dev/null: expected ${l.sent + l.completed}, captured ${captured} (${
+      pct(captured, l.sent + l.completed)
+    }), kernel drops ${dropped}`,
+  );
+}
+
+const text =
+  `[paths]\nstate_dir = "${dir}/lib"\nlog_dir = "${dir}/log"\nruntime_dir = "${dir}/run"\n` +
+  `[log]\ntimezone = "UTC"\n[sniffer]\ninterfaces = ["lo"]\nfilter = "udp port 53"\nnew_station_alert = false\n`;
+const { config } = await loadConfig(configSchema(), { text });
+await Deno.mkdir(`${dir}/lib`, { recursive: true });
+const store = openStore(`${dir}/lib/vigia.db`);
+store.migrate("sniffer", snifferModule.migrations!);
+const dailyLog = new DailyLog({ dir: `${dir}/log`, timeZone: "UTC", retentionDays: 0 });
+const log = createLogger({ level: "warn" });
+const alerts = new AlertBus({ store, dailyLog, log, config: config.alerts as AlertsConfig });
+const sniffer = snifferModule.create({
+  section: config.sniffer,
+  config,
+  store,
+  alerts,
+  dailyLog,
+  log: log.child("sniffer"),
+});
+await sniffer.start();
+const rss: number[] = [];
+const sampler = setInterval(() => rss.push(Deno.memoryUsage().rss), 1000);
+const cpu0 = cpuSeconds();
+const l = await load();
+const cpu = (cpuSeconds() - cpu0) / SECONDS;
+clearInterval(sampler);
+// Let the last batches in, then stop (which flushes rows and lines).
+for (let i = 0, last = -1; i < 50; i++) {
+  const n = (sniffer.stats!() as { events: number }).events;
+  if (n === last) break;
+  last = n;
+  await new Promise((r) => setTimeout(r, 200));
+}
+await sniffer.stop();
+const s = sniffer.stats!() as Record<string, number>;
+const events = new EventsReader(eventsDbPath(store));
+const rows = events.get<{ n: number }>("SELECT count(*) AS n FROM events")!.n;
+events.close();
+await alerts.close(1000);
+await dailyLog.close();
+store.close();
+let lines = 0;
+for await (const e of Deno.readDir(`${dir}/log`)) {
+  if (e.name.startsWith("alerts-")) continue;
+  for (const b of await Deno.readFile(`${dir}/log/${e.name}`)) if (b === 10) lines++;
+}
+const expected = l.sent + l.completed;
+console.log(
+  `vigia sniffer: expected ${expected}, captured ${s.packets} (${pct(s.packets, expected)}), ` +
+    `stored ${rows} (${
+      pct(rows, expected)
+    }), daily log lines ${lines}; kernel drops ${s.kernel_drops}, ` +
+    `vigia drops ${s.vigia_drops} (store ${s.store_drops}); CPU ${
+      (cpu * 100).toFixed(0)
+    }% of a core`,
+);
+const warm = rss.slice(Math.min(5, rss.length - 1));
+const mb = (n: number) => (n / 1048576).toFixed(0);
+console.log(
+  `  RSS after warm-up: min ${mb(Math.min(...warm))} MB, max ${mb(Math.max(...warm))} MB, last ${
+    mb(warm[warm.length - 1])
+  } MB; per second: ${warm.map(mb).join(" ")}`,
+);
+nsd.kill("SIGTERM");
+await nsd.status;
+await Deno.remove(dir, { recursive: true });
