@@ -198,10 +198,10 @@ export const snifferSection = section(
       minMs: 10,
     }),
     max_queued_rows: int({
-      doc:
-        "Events waiting for the store at most; beyond this a live capture drops rows (counted as " +
-        "store_drops) rather than grow without bound.",
-      default: 1_000_000,
+      doc: "Event rows waiting for the events database at most (about 2 s of traffic at 150k " +
+        "packets/s); beyond this a live capture drops rows (counted as store_drops, still written " +
+        "to the daily log) rather than grow without bound.",
+      default: 300_000,
       min: 10_000,
       max: 100_000_000,
     }),

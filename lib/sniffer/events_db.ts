@@ -78,10 +78,12 @@ export interface Reader {
  * Until the file exists (no event written yet) every query returns nothing.
  */
 export class EventsReader implements Reader {
+  /** The events database file. */
   readonly path: string;
   #db: DatabaseSync | undefined;
   #cache = new Map<string, StatementSync>();
 
+  /** A reader of the file at `path`; nothing is opened until the first query. */
   constructor(path: string) {
     this.path = path;
   }
