@@ -180,11 +180,10 @@ export const snifferSection = section(
       reference: ["02:00:5e:10:00:01"],
     }),
     allowed_dhcp_servers: list(ipOrMacField(), {
-      doc:
-        "DHCP servers allowed to answer (IP or MAC addresses). An OFFER/ACK (DHCPv6 ADVERTISE/REPLY) " +
-        "from any other is a rogue-dhcp alert. Empty turns the check off.",
+      doc: 'DHCP servers allowed to answer (IP or MAC addresses), e.g. ["192.0.2.1", ' +
+        '"00:11:22:33:44:55"]. An OFFER/ACK (DHCPv6 ADVERTISE/REPLY) from any other is a ' +
+        "rogue-dhcp alert. Empty turns the check off.",
       default: [],
-      reference: ["192.0.2.1"],
     }),
     new_station_alert: bool({
       doc:
