@@ -67,6 +67,10 @@ export abstract class EventWriter {
   readonly #postInterval: number;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #waiters: { below: number; resolve: () => void }[] = [];
+  #flushers: { upTo: number; resolve: () => void }[] = [];
+  /** Rows handed over since the start, and rows settled (written or failed). */
+  #handed = 0;
+  #settled = 0;
   protected closed = false;
 
   constructor(options: EventWriterOptions) {
@@ -106,7 +110,9 @@ export abstract class EventWriter {
     const dns = this.dnsRows, dhcp = this.dhcpRows;
     this.dnsRows = [];
     this.dhcpRows = [];
-    this.stats_.rows_pending += dns.length / DNS_WIDTH + dhcp.length / DHCP_WIDTH;
+    const n = dns.length / DNS_WIDTH + dhcp.length / DHCP_WIDTH;
+    this.stats_.rows_pending += n;
+    this.#handed += n;
     this.deliver(dns, dhcp);
   }
 
@@ -116,10 +122,16 @@ export abstract class EventWriter {
     return new Promise((resolve) => this.#waiters.push({ below: rows, resolve }));
   }
 
-  /** Hands over and waits until every row so far is committed. */
-  async flush(): Promise<void> {
+  /**
+   * Hands over and waits until every row added so far is committed (rows
+   * added meanwhile do not make it wait longer, so it returns under
+   * continuous traffic too).
+   */
+  flush(): Promise<void> {
     this.post();
-    await this.waitBelow(0);
+    const upTo = this.#handed;
+    if (this.#settled >= upTo || this.closed) return Promise.resolve();
+    return new Promise((resolve) => this.#flushers.push({ upTo, resolve }));
   }
 
   /** Counters. */
@@ -138,6 +150,7 @@ export abstract class EventWriter {
 
   protected settled(rows: number, failed: number, ms: number, error?: string): void {
     this.stats_.rows_pending -= rows + failed;
+    this.#settled += rows + failed;
     this.stats_.rows_written += rows;
     this.stats_.rows_failed += failed;
     this.stats_.transactions++;
@@ -147,6 +160,14 @@ export abstract class EventWriter {
   }
 
   protected wake(): void {
+    if (this.#flushers.length > 0) {
+      const keep = [];
+      for (const f of this.#flushers) {
+        if (this.#settled >= f.upTo || this.closed) f.resolve();
+        else keep.push(f);
+      }
+      this.#flushers = keep;
+    }
     if (this.#waiters.length === 0) return;
     const keep = [];
     for (const w of this.#waiters) {
