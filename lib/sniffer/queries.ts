@@ -324,24 +324,45 @@ function run(ctx: Ctx, sql: string, params: SqlValue[]): EventRow[] {
   return ctx.store.query<EventRow>(sql, ...params);
 }
 
-/** The time bounds of the query, plus the resume point when continuing inside a group. */
-function timeWhere(q: LogQuery, resume: SqlValue[] | undefined, e = "e."): {
-  sql: string[];
-  params: SqlValue[];
-} {
+/**
+ * The time condition of a search: ONE lower and ONE upper bound, the
+ * tightest of the query's range, the flows' span and the resume point
+ * (SQLite uses a single bound per side for an index range and cannot tell
+ * which of several is tighter), plus the exact resume test on (time, id).
+ */
+function timeWhere(
+  q: LogQuery,
+  resume: SqlValue[] | undefined,
+  span?: [number, number],
+): { sql: string[]; params: SqlValue[] } {
+  let lo = q.from ?? -Infinity, hi = q.to ?? Infinity; // [lo, hi)
+  if (span) {
+    lo = Math.max(lo, span[0]);
+    hi = Math.min(hi, span[1] + 1);
+  }
   const sql: string[] = [];
   const params: SqlValue[] = [];
-  if (q.from !== undefined) {
-    sql.push(`${e}time >= ?`);
-    params.push(q.from);
+  if (resume) {
+    const t = Number(resume[0]);
+    if (q.desc) hi = Math.min(hi, t + 1);
+    else lo = Math.max(lo, t);
   }
-  if (q.to !== undefined) {
-    sql.push(`${e}time < ?`);
-    params.push(q.to);
+  if (lo > -Infinity) {
+    sql.push("e.time >= ?");
+    params.push(lo);
+  }
+  if (hi < Infinity) {
+    sql.push("e.time < ?");
+    params.push(hi);
   }
   if (resume) {
-    sql.push(`(${e}time, ${e}id) ${q.desc ? "<" : ">"} (?, ?)`);
-    params.push(resume[0], resume[1]);
+    // Written with OR so that it is a filter, not a second index bound.
+    sql.push(
+      q.desc
+        ? "(e.time < ? OR (e.time = ? AND e.id < ?))"
+        : "(e.time > ? OR (e.time = ? AND e.id > ?))",
+    );
+    params.push(resume[0], resume[0], resume[1]);
   }
   return { sql, params };
 }
@@ -436,18 +457,18 @@ function groupRows(ctx: Ctx, group: Flow[], limit: number, resume?: SqlValue[]):
     );
   }
   // Many rows: walk time order within the group's span, keeping the group's rows.
-  const span = [
-    "e.time >= ?",
-    "e.time <= ?",
-  ];
-  const first = Math.min(...group.map((f) => f.first_seen));
-  const last = Math.max(...group.map((f) => f.last_seen));
+  let first = Infinity, last = -Infinity;
+  for (const f of group) {
+    if (f.first_seen < first) first = f.first_seen;
+    if (f.last_seen > last) last = f.last_seen;
+  }
+  const w = timeWhere(q, resume, [first, last]);
   return run(
     ctx,
     `${SELECT} FROM events AS e INDEXED BY events_time CROSS JOIN flows AS f ON f.id = e.flow WHERE ${
-      and([...span, ...t.sql, "e.flow IN (SELECT value FROM json_each(?))"])
+      and([...w.sql, "e.flow IN (SELECT value FROM json_each(?))"])
     } ORDER BY ${ord} LIMIT ?`,
-    [first, last, ...t.params, ids, limit],
+    [...w.params, ids, limit],
   );
 }
 
