@@ -156,7 +156,12 @@ export class AlertBus implements AlertPublisher {
       ...(repeats ? { repeats } : {}),
       ...details,
     }, time);
-    this.#log.warn(`alert ${input.kind}: ${input.subject}`, {
+    const level = input.severity === "info" || input.severity === "notice"
+      ? "info"
+      : input.severity === "warning"
+      ? "warn"
+      : "error";
+    this.#log[level](`alert ${input.kind}: ${input.subject}`, {
       severity: input.severity,
       ...details,
     });
