@@ -36,7 +36,7 @@ import {
 } from "./types.ts";
 import { coreVerbs } from "./verbs.ts";
 
-export { VerbError } from "./types.ts";
+export { ComponentUnavailable, VerbError } from "./types.ts";
 export type {
   AnyConfig,
   Component,

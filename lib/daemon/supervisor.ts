@@ -6,7 +6,12 @@
  */
 
 import type { Logger } from "../log/mod.ts";
-import type { Component, ComponentContext, ComponentModule } from "./types.ts";
+import {
+  type Component,
+  type ComponentContext,
+  type ComponentModule,
+  ComponentUnavailable,
+} from "./types.ts";
 
 /** Life-cycle states shown by `ctl status`. */
 export type ComponentState =
@@ -14,6 +19,7 @@ export type ComponentState =
   | "starting"
   | "running"
   | "backoff"
+  | "unavailable"
   | "stopping"
   | "stopped";
 
@@ -133,6 +139,15 @@ export class Supervisor {
   ): void {
     const message = error instanceof Error ? error.message : String(error);
     this.#lastError = `${new Date().toISOString()} ${message}`;
+    if (error instanceof ComponentUnavailable) {
+      this.#log.error("unavailable; stays down until its config changes or a restart", {
+        error: message,
+      });
+      this.#state = "unavailable";
+      if (instance) instance.stop().catch(() => {});
+      this.#instance = undefined;
+      return;
+    }
     const delay = Math.min(this.#backoffMaxMs, 1000 * 2 ** attempt);
     this.#log.error("failed; restarting with backoff", { error: message, retry_in_ms: delay });
     this.#state = "backoff";

@@ -83,6 +83,19 @@ export class VerbError extends Error {
   }
 }
 
+/**
+ * Thrown by `start()` when the component cannot run in this environment and
+ * retrying cannot help (a missing capability or library). The daemon
+ * reports why and leaves the component down until the next reload that
+ * changes its section, or a restart, instead of retrying with backoff.
+ */
+export class ComponentUnavailable extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "ComponentUnavailable";
+  }
+}
+
 /** What each component folder's `mod.ts` exports as its module description. */
 export interface ComponentModule<C = unknown> {
   /** Component name, also its config section key (`dns`, `sniffer`, ...). */

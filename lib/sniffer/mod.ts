@@ -33,7 +33,13 @@ import {
   startLiveCapture,
 } from "../capture/mod.ts";
 import type { DailyLog } from "../daylog/mod.ts";
-import type { AnyConfig, Component, ComponentContext, ComponentModule } from "../daemon/types.ts";
+import {
+  type AnyConfig,
+  type Component,
+  type ComponentContext,
+  type ComponentModule,
+  ComponentUnavailable,
+} from "../daemon/types.ts";
 import type { Logger } from "../log/mod.ts";
 import type { Store } from "../store/mod.ts";
 import { snifferChecks, type SnifferConfig, snifferSection } from "./config.ts";
@@ -111,7 +117,13 @@ class Sniffer implements Component {
       } catch (e) {
         await this.stop();
         const why = e instanceof CaptureError ? e.message : (e as Error).message;
-        throw new Error(`sniffer cannot capture on interface "${iface}": ${why}`);
+        const message = `sniffer cannot capture on interface "${iface}": ${why}`;
+        // No capability, library or FFI permission: retrying cannot help, so stay down and say why.
+        // A missing interface may still appear, so that one is retried with backoff.
+        if (e instanceof CaptureError && /CAP_NET_RAW|libpcap|--allow-ffi/.test(why)) {
+          throw new ComponentUnavailable(message, { cause: e });
+        }
+        throw new Error(message);
       }
       this.#captures.push(capture);
       this.#linkTypes[iface] = capture.linkType;

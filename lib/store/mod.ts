@@ -40,6 +40,8 @@ export interface StoreOptions {
   batchInterval?: number;
   /** Milliseconds a connection waits on a lock held by another process. @default 5000 */
   busyTimeout?: number;
+  /** Rows kept queued at most while the database stays locked; older ones are dropped. @default 1000000 */
+  maxQueued?: number;
 }
 
 /** A value bound to an SQL parameter. */
@@ -70,6 +72,7 @@ export class Store {
   readonly #reader: DatabaseSync;
   readonly #batchRows: number;
   readonly #batchInterval: number;
+  readonly #maxQueued: number;
   #queue: { stmt: StatementSync; params: SqlValue[] }[] = [];
   #timer: ReturnType<typeof setTimeout> | undefined;
   #readCache = new Map<string, StatementSync>();
@@ -86,7 +89,9 @@ export class Store {
     console.error(`store: write failed (${sql.slice(0, 60)}): ${e.message}`);
 
   constructor(path: string, options: StoreOptions = {}) {
-    const { batchRows = 5000, batchInterval = 200, busyTimeout = 5000 } = options;
+    const { batchRows = 5000, batchInterval = 200, busyTimeout = 5000, maxQueued = 1_000_000 } =
+      options;
+    this.#maxQueued = maxQueued;
     this.path = path;
     this.#batchRows = batchRows;
     this.#batchInterval = batchInterval;
@@ -142,17 +147,27 @@ export class Store {
     };
   }
 
-  /** Commits every queued row now. A failing row is reported through `onError` and skipped. */
-  flush(): void {
+  /**
+   * Commits every queued row now. A failing row is reported through `onError`
+   * and skipped; when the database stays locked the rows are kept and retried
+   * (returns false).
+   */
+  flush(): boolean {
     if (this.#timer !== undefined) {
       clearTimeout(this.#timer);
       this.#timer = undefined;
     }
-    if (this.#queue.length === 0) return;
+    if (this.#queue.length === 0) return true;
     const queue = this.#queue;
     this.#queue = [];
     const t0 = performance.now();
-    this.#writer.exec("BEGIN IMMEDIATE");
+    try {
+      this.#writer.exec("BEGIN IMMEDIATE");
+    } catch (e) {
+      // Another process holds the write lock beyond busy_timeout: keep the rows and try again.
+      this.#requeue(queue, e as Error);
+      return false;
+    }
     let written = 0;
     for (const { stmt, params } of queue) {
       try {
@@ -163,10 +178,33 @@ export class Store {
         this.onError(e as Error, stmt.sourceSQL);
       }
     }
-    this.#writer.exec("COMMIT");
+    try {
+      this.#writer.exec("COMMIT");
+    } catch (e) {
+      try {
+        this.#writer.exec("ROLLBACK");
+      } catch { /* the failed COMMIT may have ended the transaction already */ }
+      this.#requeue(queue, e as Error);
+      return false;
+    }
     this.#stats.rowsWritten += written;
     this.#stats.transactions++;
     this.#stats.lastCommitMs = performance.now() - t0;
+    return true;
+  }
+
+  #requeue(rows: { stmt: StatementSync; params: SqlValue[] }[], error: Error): void {
+    this.onError(error, "BEGIN/COMMIT (rows kept for a retry)");
+    this.#queue = rows.concat(this.#queue);
+    // Bounded: when the lock never comes back, the oldest rows go first (counted as failed).
+    const excess = this.#queue.length - this.#maxQueued;
+    if (excess > 0) {
+      this.#queue.splice(0, excess);
+      this.#stats.failedRows += excess;
+    }
+    if (!this.#closed && this.#timer === undefined) {
+      this.#timer = setTimeout(() => this.flush(), this.#batchInterval);
+    }
   }
 
   /**

@@ -1,6 +1,10 @@
 import assert from "node:assert/strict";
 import { Supervisor } from "../../lib/daemon/supervisor.ts";
-import type { ComponentContext, ComponentModule } from "../../lib/daemon/types.ts";
+import {
+  type ComponentContext,
+  type ComponentModule,
+  ComponentUnavailable,
+} from "../../lib/daemon/types.ts";
 import { createLogger } from "../../lib/log/mod.ts";
 import { section } from "../../lib/config/mod.ts";
 
@@ -77,4 +81,32 @@ Deno.test("supervisor: a component that dies after start is restarted; a hung st
   await s.stop();
   assert.ok(performance.now() - t0 < 1000);
   assert.ok(lines.some((l) => l.includes("did not stop in time; abandoned")));
+});
+
+Deno.test("supervisor: a component that is unavailable here stays down with its reason, no retries", async () => {
+  let attempts = 0;
+  const module: ComponentModule = {
+    name: "capture",
+    schema: section("capture", {}),
+    enabled: () => true,
+    create: () => ({
+      start: () => {
+        attempts++;
+        return Promise.reject(
+          new ComponentUnavailable("live capture needs the CAP_NET_RAW capability"),
+        );
+      },
+      stop: () => Promise.resolve(),
+    }),
+  };
+  const lines: string[] = [];
+  const s = new Supervisor(module, context(lines), { backoffMaxMs: 10 });
+  await s.start();
+  const st = s.status();
+  assert.equal(st.state, "unavailable");
+  assert.match(st.last_error!, /CAP_NET_RAW/);
+  assert.equal(attempts, 1);
+  assert.ok(lines.some((l) => l.includes("unavailable; stays down")));
+  await s.stop();
+  assert.equal(attempts, 1, "stop does not retry either");
 });

@@ -86,3 +86,25 @@ Deno.test("store: a reader in another connection does not block the writer (WAL)
   store.close();
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("store: a write lock held by another connection delays the batch, nothing is lost", async () => {
+  const { dir, store } = await tempStore({ busyTimeout: 50, batchInterval: 20 });
+  store.migrate("t", [{ version: 1, sql: "CREATE TABLE t (n INTEGER)" }]);
+  const errors: string[] = [];
+  store.onError = (e) => errors.push(e.message);
+  const { DatabaseSync } = await import("node:sqlite");
+  const other = new DatabaseSync(`${dir}/vigia.db`);
+  other.exec("BEGIN IMMEDIATE"); // holds the write lock
+  const insert = store.batched("INSERT INTO t (n) VALUES (?)");
+  insert(1);
+  insert(2);
+  assert.equal(store.flush(), false, "locked: kept for later");
+  assert.ok(errors.some((m) => /locked|busy/i.test(m)));
+  assert.equal(store.stats().queued, 2);
+  other.exec("COMMIT");
+  other.close();
+  assert.equal(store.flush(), true);
+  assert.equal(store.get<{ c: number }>("SELECT count(*) c FROM t")!.c, 2);
+  store.close();
+  await Deno.remove(dir, { recursive: true });
+});
