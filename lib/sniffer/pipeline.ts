@@ -40,7 +40,7 @@ import { ipToKey, macToInt } from "./codec.ts";
 import type { SnifferConfig } from "./config.ts";
 import { type Device, DeviceTracker, isStation } from "./devices.ts";
 import type { EventWriter } from "./event_writer.ts";
-import { qclassName } from "./dns_names.ts";
+import { dnsClassName } from "../net/dns_names.ts";
 import { esc, PacketLog } from "./packet_log.ts";
 import { FloodDetector, type FloodReport } from "./flood.ts";
 import { Policy } from "./policy.ts";
@@ -276,7 +276,7 @@ export class Pipeline {
         }`;
       if (d.opcode) b += `\topcode=${d.opcode}`;
       if (d.query) b += `\tquery=${esc(d.query)}`;
-      if (d.qclass !== 1) b += `\tqclass_name=${qclassName(d.qclass)}`;
+      if (d.qclass !== 1) b += `\tqclass_name=${dnsClassName(d.qclass)}`;
       if (d.qtype_name) b += `\tqtype_name=${d.qtype_name}`;
       if (toClient && d.rcode_name) b += `\trcode_name=${d.rcode_name}`;
       b += `\tAA=${tf(d.AA)}\tTC=${tf(d.TC)}\tRD=${tf(d.RD)}\tRA=${tf(d.RA)}`;

@@ -34,7 +34,7 @@ import { parseMac } from "../net/mod.ts";
 import type { SqlValue } from "../store/mod.ts";
 import type { Reader } from "./events_db.ts";
 import { cidrToKeyRange, intToMac, type IpKey, keyToIp, macToInt } from "./codec.ts";
-import { opcodeName, qclassName, qtypeName, rcodeName } from "./dns_names.ts";
+import { dnsClassName, dnsOpcodeName, dnsRcodeName, dnsTypeName } from "../net/dns_names.ts";
 import { FLAG_AA, FLAG_RA, FLAG_RD, FLAG_TC } from "./schema.ts";
 
 /** Sort keys of `ctl logs`. `date` and `time` both mean chronological order. */
@@ -601,11 +601,11 @@ export function presentEvent(r: EventRow, clock: ZonedClock): Record<string, unk
   };
   if (r.kind === "dns") {
     out.qr = r.to_client ? "R" : "Q";
-    out.opcode = r.opcode ? opcodeName(r.opcode) : null;
+    out.opcode = r.opcode ? dnsOpcodeName(r.opcode) : null;
     out.query = r.query;
-    out.qclass_name = r.qclass === 1 ? null : qclassName(r.qclass);
-    out.qtype_name = qtypeName(r.qtype);
-    out.rcode_name = r.to_client ? rcodeName(r.rcode) : null;
+    out.qclass_name = r.qclass === 1 ? null : dnsClassName(r.qclass);
+    out.qtype_name = dnsTypeName(r.qtype);
+    out.rcode_name = r.to_client ? dnsRcodeName(r.rcode) : null;
     out.flags = flagText(r.flags);
     if (r.answers) {
       const answers = JSON.parse(r.answers) as [string, string, number, string][];

@@ -15,6 +15,7 @@
  */
 
 import dnsPacket from "dns-packet";
+import { dnsRcodeName, dnsTypeName } from "../net/dns_names.ts";
 import { Buffer } from "node:buffer";
 import { ResolverError, type Rr } from "../resolver/mod.ts";
 
@@ -48,20 +49,6 @@ const JSON_TYPE = "application/dns-json";
 /** Largest DNS message over DoH (RFC 8484 section 6: 65535 octets). */
 const MAX_WIRE = 65535;
 const MAX_JSON = 1 << 20;
-const TYPE_NAMES: Record<number, string> = { 1: "A", 5: "CNAME", 28: "AAAA", 39: "DNAME" };
-const RCODES = [
-  "NOERROR",
-  "FORMERR",
-  "SERVFAIL",
-  "NXDOMAIN",
-  "NOTIMP",
-  "REFUSED",
-  "YXDOMAIN",
-  "YXRRSET",
-  "NXRRSET",
-  "NOTAUTH",
-  "NOTZONE",
-];
 
 function trimDot(name: string): string {
   return (name.endsWith(".") ? name.slice(0, -1) : name).toLowerCase();
@@ -216,9 +203,9 @@ function parseJsonAnswer(text: string, qname: string, url: string): DohAnswer {
   const answers: Rr[] = [];
   for (const a of Array.isArray(j.Answer) ? j.Answer : []) {
     if (!a || typeof a.name !== "string" || typeof a.data !== "string") continue;
-    const type = TYPE_NAMES[a.type] ?? String(a.type);
+    const type = dnsTypeName(Number(a.type));
     const data = type === "A" || type === "AAAA" ? a.data : trimDot(a.data);
     answers.push({ name: trimDot(a.name), type, ttl: Number(a.TTL ?? 0), data });
   }
-  return { rcode: RCODES[j.Status] ?? `RCODE${j.Status}`, answers };
+  return { rcode: dnsRcodeName(Number(j.Status)), answers };
 }

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { runIngest, snifferModule } from "../../lib/sniffer/mod.ts";
 import { openEventWriter } from "../../lib/sniffer/event_writer.ts";
-import { qtypeName, qtypeNumber } from "../../lib/sniffer/dns_names.ts";
+import { dnsTypeName, dnsTypeNumber } from "../../lib/net/dns_names.ts";
 import { intToMac, keyToIp } from "../../lib/sniffer/codec.ts";
 import { CaptureError } from "../../lib/capture/mod.ts";
 import { sharedTestdata } from "../_helpers.ts";
@@ -132,7 +132,7 @@ const files = dir && tcpdumpOk
 
 function typeNumber(t: string): number | undefined {
   const m = /^Type(\d+)$/i.exec(t);
-  return m ? Number(m[1]) : qtypeNumber(t);
+  return m ? Number(m[1]) : dnsTypeNumber(t);
 }
 
 Deno.test({
@@ -187,7 +187,7 @@ Deno.test({
       // tcpdump names types it knows; the stored number must be that type.
       assert.deepEqual(
         stored.map((s) =>
-          s.replace(/\|(\d+)$/, (_, n) => `|${typeNumber(qtypeName(Number(n))) ?? n}`)
+          s.replace(/\|(\d+)$/, (_, n) => `|${typeNumber(dnsTypeName(Number(n))) ?? n}`)
         ),
         fromTcpdump,
         name,
