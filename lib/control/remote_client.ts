@@ -27,7 +27,7 @@
  */
 
 import * as tls from "node:tls";
-import { parseIp } from "../net/mod.ts";
+import { parseHostPort, parseIp } from "../net/mod.ts";
 import type { ControlTarget } from "./mod.ts";
 import { DEFAULT_REMOTE_PORT } from "./remote_config.ts";
 
@@ -56,24 +56,7 @@ export interface RemoteAddress {
  * (then port {@linkcode DEFAULT_REMOTE_PORT}); returns a message when malformed.
  */
 export function parseRemoteAddress(text: string): RemoteAddress | string {
-  const bad = `"${text}" is not HOST:PORT (IPv6 as [ADDR]:PORT)`;
-  let host = text, portText: string | undefined;
-  const bracket = /^\[([^\]]+)\](?::(\d+))?$/.exec(text);
-  if (bracket) {
-    host = bracket[1];
-    portText = bracket[2];
-  } else if ((text.match(/:/g) ?? []).length === 1) {
-    [host, portText] = text.split(":");
-  } else if (text.includes(":") && !parseIp(text)) return bad;
-  if (!host || (!parseIp(host) && !/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(host))) {
-    return bad;
-  }
-  if (portText === undefined) return { host, port: DEFAULT_REMOTE_PORT };
-  const port = Number(portText);
-  if (!/^\d+$/.test(portText) || port < 1 || port > 65535) {
-    return `port in "${text}" must be from 1 to 65535`;
-  }
-  return { host, port };
+  return parseHostPort(text, DEFAULT_REMOTE_PORT, { allowNames: true });
 }
 
 /** Normalises a fingerprint to upper-case hex pairs joined by colons; null when it is not 32 bytes. */

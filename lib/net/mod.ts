@@ -253,11 +253,28 @@ export interface HostPort {
   port: number;
 }
 
+/** Options for {@linkcode parseHostPort}. */
+export interface HostPortOptions {
+  /** Accept a host name (letters, digits, dots, hyphens) as well as an address. @default false */
+  allowNames?: boolean;
+}
+
+const HOST_NAME = /^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/;
+
 /**
- * Splits `IP:PORT`, `[IPv6]:PORT` or a bare `IP` (then `defaultPort` applies).
- * Returns an error message string when the text is not an address.
+ * Splits `IP:PORT`, `[IPv6]:PORT` or a bare `IP` or IPv6 address (then
+ * `defaultPort` applies); with `allowNames`, `NAME:PORT` too. Returns an
+ * error message string when the text is not such an address.
  */
-export function parseHostPort(text: string, defaultPort?: number): HostPort | string {
+export function parseHostPort(
+  text: string,
+  defaultPort?: number,
+  options: HostPortOptions = {},
+): HostPort | string {
+  const what = options.allowNames ? "HOST:PORT" : "IP:PORT";
+  const bad = `"${text}" is not ${
+    options.allowNames ? what : `an address ${what}`
+  } (IPv6 as [ADDR]:PORT)`;
   let host = text, portText: string | undefined;
   const bracket = /^\[([^\]]+)\](?::(\d+))?$/.exec(text);
   if (bracket) {
@@ -266,9 +283,11 @@ export function parseHostPort(text: string, defaultPort?: number): HostPort | st
   } else if ((text.match(/:/g) ?? []).length === 1) {
     [host, portText] = text.split(":");
   }
-  if (!parseIp(host)) return `"${text}" is not an address IP:PORT (IPv6 as [ADDR]:PORT)`;
+  const hostOk = parseIp(host) !== null ||
+    (options.allowNames === true && !host.includes(":") && HOST_NAME.test(host));
+  if (!hostOk) return bad;
   if (portText === undefined) {
-    if (defaultPort === undefined) return `"${text}" needs a port: write IP:PORT`;
+    if (defaultPort === undefined) return `"${text}" needs a port: write ${what}`;
     return { host, port: defaultPort };
   }
   const port = Number(portText);

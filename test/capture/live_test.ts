@@ -13,7 +13,7 @@ import {
   type SniffedEvent,
   startLiveCapture,
 } from "../../lib/capture/mod.ts";
-import { hasCommand, isRoot, repoRoot } from "./_env.ts";
+import { hasCommand, isRoot, repoRoot } from "../_env.ts";
 import { concat, dnsMessage, ip, u16 } from "./_frames.ts";
 
 const canCapture = isRoot && Deno.build.os === "linux";

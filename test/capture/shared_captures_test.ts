@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { sharedTestdata } from "./_env.ts";
+import { sharedTestdata } from "../_env.ts";
 import { assertMatchesTcpdump } from "./_oracle.ts";
 import { hasTcpdump } from "./_tcpdump.ts";
 
