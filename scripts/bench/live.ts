@@ -16,6 +16,7 @@
  */
 
 import { parseArgs } from "node:util";
+import { enterNetns, startBenchDns } from "./_netns_dns.ts";
 import { AlertBus, type AlertsConfig } from "../../lib/alerts/mod.ts";
 import { configSchema } from "../../lib/app/mod.ts";
 import { loadConfig } from "../../lib/config/mod.ts";
@@ -37,119 +38,15 @@ const { values } = parseArgs({
 const PPS = Number(values.pps);
 const SECONDS = Number(values.seconds);
 
-async function run(cmd: string, args: string[]): Promise<string> {
-  const out = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).output();
-  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
-  if (!out.success) throw new Error(`${cmd} ${args.join(" ")} failed:\n${text}`);
-  return text;
-}
-
-if (!values.inner) {
-  if (Deno.uid() !== 0) {
-    console.log("live bench: needs root (network namespace, live capture); not run");
-    Deno.exit(0);
-  }
-  const ns = `vigia-livebench-${Deno.pid}`;
-  await run("ip", ["netns", "add", ns]);
-  try {
-    await run("ip", ["-n", ns, "link", "set", "lo", "up"]);
-    const child = new Deno.Command("ip", {
-      args: [
-        "netns",
-        "exec",
-        ns,
-        Deno.execPath(),
-        "run",
-        "-A",
-        new URL(import.meta.url).pathname,
-        "--inner",
-        ...Deno.args,
-      ],
-      stdout: "inherit",
-      stderr: "inherit",
-    }).spawn();
-    if (!(await child.status).success) Deno.exitCode = 1;
-  } finally {
-    await run("ip", ["netns", "del", ns]);
-  }
-  Deno.exit();
-}
+await enterNetns(new URL(import.meta.url).pathname, {
+  inner: values.inner!,
+  prefix: "vigia-livebench",
+});
 
 // ---- inside the namespace ------------------------------------------------------
 
-const dir = await Deno.makeTempDir({ prefix: "vigia-livebench-" });
-const ZONE = "bench.test";
-const zone = [
-  `$ORIGIN ${ZONE}.`,
-  "$TTL 300",
-  "@ SOA ns1 host 1 7200 3600 1209600 300",
-  "@ NS ns1",
-  "ns1 A 127.0.0.1",
-];
-const queries: string[] = [];
-for (let i = 0; i < 5000; i++) {
-  zone.push(`h${i} A 10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`);
-  queries.push(`h${i}.${ZONE} A`);
-}
-await Deno.writeTextFile(`${dir}/bench.zone`, zone.join("\n") + "\n");
-await Deno.writeTextFile(`${dir}/queries.txt`, queries.join("\n") + "\n");
-await Deno.writeTextFile(
-  `${dir}/nsd.conf`,
-  `server:
-  ip-address: 127.0.0.1@53
-  server-count: 1
-  username: ""
-  zonesdir: "${dir}"
-  database: ""
-  pidfile: "${dir}/nsd.pid"
-  xfrdfile: "${dir}/xfrd.state"
-  zonelistfile: "${dir}/zone.list"
-  logfile: "${dir}/nsd.log"
-  rrl-ratelimit: 0
-  verbosity: 0
-remote-control:
-  control-enable: no
-zone:
-  name: ${ZONE}
-  zonefile: bench.zone
-`,
-);
-const nsd = new Deno.Command("nsd", {
-  args: ["-d", "-c", `${dir}/nsd.conf`],
-  stdout: "null",
-  stderr: "null",
-})
-  .spawn();
-for (let i = 0; i < 100; i++) {
-  const out = await new Deno.Command("dig", {
-    args: ["@127.0.0.1", `h1.${ZONE}`, "+short", "+tries=1", "+time=1"],
-    stdout: "piped",
-  }).output();
-  if (new TextDecoder().decode(out.stdout).trim() === "10.0.0.1") break;
-  if (i === 99) throw new Error("nsd did not start");
-}
-
-/** dnsperf at PPS/2 queries per second (a query and its answer are two packets). */
-async function load(): Promise<{ sent: number; completed: number }> {
-  const text = await run("dnsperf", [
-    "-s",
-    "127.0.0.1",
-    "-d",
-    `${dir}/queries.txt`,
-    "-c",
-    values.clients!,
-    "-Q",
-    String(Math.round(PPS / 2)),
-    "-l",
-    String(SECONDS),
-    "-q",
-    "2000",
-  ]);
-  const sent = Number(/Queries sent:\s+(\d+)/.exec(text)?.[1]);
-  const completed = Number(/Queries completed:\s+(\d+)/.exec(text)?.[1]);
-  if (!(sent > 0)) throw new Error(`dnsperf output not understood:\n${text}`);
-  return { sent, completed };
-}
+const bench = await startBenchDns({ prefix: "vigia-livebench-" });
+const { dir, nsd } = bench;
 
 function cpuSeconds(): number {
   const f = Deno.readTextFileSync("/proc/self/stat").split(") ")[1].split(" ");
@@ -174,7 +71,7 @@ if (!values["no-tcpdump"]) {
     if (done) break;
     err += value;
   }
-  const l = await load();
+  const l = await bench.load({ pps: PPS, seconds: SECONDS, clients: Number(values.clients) });
   td.kill("SIGINT");
   for (;;) {
     const { value, done } = await reader.read();
@@ -213,7 +110,7 @@ await sniffer.start();
 const rss: number[] = [];
 const sampler = setInterval(() => rss.push(Deno.memoryUsage().rss), 1000);
 const cpu0 = cpuSeconds();
-const l = await load();
+const l = await bench.load({ pps: PPS, seconds: SECONDS, clients: Number(values.clients) });
 const cpu = (cpuSeconds() - cpu0) / SECONDS;
 clearInterval(sampler);
 // Let the last batches in, then stop (which flushes rows and lines).
