@@ -147,7 +147,11 @@ export class AlertBus implements AlertPublisher {
     const repeats = seen?.repeats ?? 0;
     this.#recent.set(key, { until: now + this.#config.dedupe_window, repeats: 0 });
     if (this.#recent.size > 10_000) this.#expire(now);
-    const details = input.details ?? {};
+    // Unknown facts (null) are left out everywhere: the store, the files, the log and the mail.
+    const details: Alert["details"] = {};
+    for (const [k, v] of Object.entries(input.details ?? {})) {
+      if (v !== null && v !== undefined) details[k] = v;
+    }
     const alert: Alert = { ...input, details, time, id: 0, repeats };
     this.#insert(now, input.kind, input.severity, input.subject, JSON.stringify(details), repeats);
     this.#dailyLog.alert(input.kind, {
