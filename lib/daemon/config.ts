@@ -5,6 +5,7 @@
  * @module
  */
 
+import type { ConfigCheck } from "../config/mod.ts";
 import { duration, int, section, type SectionValue, str } from "../config/schema.ts";
 import { remoteSection } from "../control/remote_config.ts";
 
@@ -124,3 +125,32 @@ export type LogConfig = SectionValue<typeof logSection>;
 export type StoreConfig = SectionValue<typeof storeSection>;
 /** Validated `[control]`. */
 export type ControlConfig = SectionValue<typeof controlSection>;
+
+/** Components that read the GeoIP databases. */
+const GEOIP_USERS = ["veridns", "scanner"];
+
+/**
+ * A GeoIP database path that someone wrote into the config must exist when a
+ * component that reads it is enabled: a typo is an error at FILE:LINE:COL.
+ * The built-in default path may be absent (no database installed); the
+ * components then run with empty geo fields and say so once.
+ */
+export const geoipCheck: ConfigCheck<Record<string, Record<string, unknown>>> = (
+  config,
+  report,
+) => {
+  const users = GEOIP_USERS.filter((name) => config[name]?.enabled === true);
+  if (users.length === 0) return;
+  for (const key of ["city_db", "asn_db"] as const) {
+    const path = String(config.geoip[key] ?? "");
+    const field = geoipSection.fields[key];
+    if (path === "" || path === field.default) continue;
+    // Relative paths are relative to the daemon's working directory, as the components open them.
+    try {
+      if (!Deno.statSync(path).isFile) throw new Error("not a file");
+    } catch (e) {
+      const why = e instanceof Deno.errors.NotFound ? "no such file" : (e as Error).message;
+      report(`geoip.${key}`, `${path}: ${why} (read by ${users.join(" and ")})`);
+    }
+  }
+};

@@ -14,7 +14,15 @@
  */
 
 import { AlertBus, type AlertsConfig } from "../alerts/mod.ts";
-import { ConfigError, formatIssue, loadConfig, type Section, type Spec } from "../config/mod.ts";
+import {
+  type ConfigCheck,
+  ConfigError,
+  formatIssue,
+  loadConfig,
+  type Section,
+  type Spec,
+} from "../config/mod.ts";
+import { geoipCheck } from "./config.ts";
 import { DailyLog } from "../daylog/mod.ts";
 import { createLogger, type Logger, type LogLevel } from "../log/mod.ts";
 import { openStore, type Store } from "../store/mod.ts";
@@ -62,9 +70,9 @@ export interface DaemonOptions {
   log?: Logger & { setLevel(l: LogLevel): void };
 }
 
-/** Collects every config check of the modules. */
-export function moduleChecks(modules: ComponentModule[]) {
-  return modules.flatMap((m) => m.checks ?? []);
+/** Every semantic config check: the daemon's own and each module's. */
+export function moduleChecks(modules: ComponentModule[]): ConfigCheck<AnyConfig>[] {
+  return [geoipCheck as ConfigCheck<AnyConfig>, ...modules.flatMap((m) => m.checks ?? [])];
 }
 
 /** A running daemon. */

@@ -227,3 +227,22 @@ Deno.test("daemon: events older than store.retention_days are pruned", async () 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("config check: a GeoIP path written in the config must exist when a reader is enabled", async () => {
+  const dir = await Deno.makeTempDir();
+  const text = (enabled: boolean) =>
+    `[geoip]\ncity_db = "${dir}/typo-City.mmdb"\n[veridns]\nenabled = ${enabled}\n[scanner]\nenabled = false\n[dns]\nenabled = false\n`;
+  await Deno.writeTextFile(`${dir}/on.toml`, text(true));
+  await Deno.writeTextFile(`${dir}/off.toml`, text(false));
+  const on = await runVigia(["config", "check", "--config", `${dir}/on.toml`]);
+  assert.equal(on.code, 1);
+  assert.match(
+    on.stderr,
+    new RegExp(
+      `on\\.toml:2:11: geoip\\.city_db: ${dir}/typo-City\\.mmdb: no such file \\(read by veridns\\)`,
+    ),
+  );
+  const off = await runVigia(["config", "check", "--config", `${dir}/off.toml`]);
+  assert.equal(off.code, 0, off.stderr);
+  await Deno.remove(dir, { recursive: true });
+});
