@@ -43,6 +43,13 @@ export interface EventWriterOptions {
   postInterval?: number;
   /** Busy timeout of the worker's connection, ms. @default 60000 */
   busyTimeout?: number;
+  /**
+   * Bulk load (`vigia ingest`): commits skip their fsync (`synchronous =
+   * OFF`); {@linkcode EventWriter.close} restores it, checkpoints and syncs
+   * the files, so everything written is durable once it resolves.
+   * @default false
+   */
+  bulk?: boolean;
   /** The component log. */
   log: Logger;
 }
@@ -290,6 +297,7 @@ export async function openEventWriter(
       type: "open",
       path,
       busyTimeout: options.busyTimeout ?? 60_000,
+      bulk: options.bulk ?? false,
     } satisfies WriterRequest,
   );
   try {

@@ -25,7 +25,7 @@ import { DHCP_COLUMNS, dhcpInsertSql, DNS_COLUMNS, dnsInsertSql } from "./schema
 
 /** Messages the worker accepts. */
 export type WriterRequest =
-  | { type: "open"; path: string; busyTimeout: number }
+  | { type: "open"; path: string; busyTimeout: number; bulk: boolean }
   | { type: "rows"; seq: number; dns: unknown[]; dhcp: unknown[] }
   | { type: "prune"; before: number }
   | { type: "close" };
@@ -50,6 +50,8 @@ const DNS_WIDTH = DNS_COLUMNS.length;
 const DHCP_WIDTH = DHCP_COLUMNS.length;
 
 let db: DatabaseSync | undefined;
+let dbPath = "";
+let bulk = false;
 let dnsOne: StatementSync, dnsMulti: StatementSync, dhcpOne: StatementSync;
 let flows: FlowResolver;
 let contendedUntil = 0;
@@ -101,9 +103,36 @@ function write(dns: unknown[], dhcp: unknown[]): { failed: number; error?: strin
   }
 }
 
+/**
+ * Ends a bulk load: back to `synchronous = NORMAL`, a passive checkpoint
+ * (which syncs what it copies) and an fsync of the WAL and the database
+ * file, so every committed row is on disk whether or not a reader kept the
+ * checkpoint from copying all of it.
+ */
+function makeDurable(db: DatabaseSync): void {
+  db.exec("PRAGMA synchronous = NORMAL");
+  db.exec("PRAGMA wal_checkpoint(PASSIVE)");
+  for (const path of [`${dbPath}-wal`, dbPath]) {
+    let f: Deno.FsFile | undefined;
+    try {
+      f = Deno.openSync(path, { read: true });
+      f.syncSync();
+    } catch (e) {
+      // No WAL file left (fully checkpointed and removed) is fine; anything else is not.
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    } finally {
+      f?.close();
+    }
+  }
+}
+
 function handle(m: WriterRequest): void {
   if (m.type === "open") {
     db = openEventsDb(m.path, m.busyTimeout);
+    dbPath = m.path;
+    bulk = m.bulk;
+    // A bulk load commits without fsync (about 7% of the insert cost); close() makes it durable.
+    if (bulk) db.exec("PRAGMA synchronous = OFF");
     // A bigger page cache keeps the hot index leaves in memory between transactions.
     db.exec("PRAGMA cache_size = -65536");
     // Checkpoint every 80 MB of WAL rather than 4 MB: index pages changed by many transactions
@@ -136,6 +165,7 @@ function handle(m: WriterRequest): void {
       self.postMessage({ type: "pruned", deleted: 0, error: (e as Error).message });
     }
   } else if (m.type === "close") {
+    if (db && bulk) makeDurable(db);
     db?.close();
     db = undefined;
     self.postMessage({ type: "closed" } satisfies WriterReply);

@@ -286,7 +286,7 @@ export async function runIngest(file: string, options: IngestOptions): Promise<I
   const section = config.sniffer as SnifferConfig;
   const t0 = performance.now();
   store.migrate("sniffer", snifferMigrations);
-  const writer = await openEventWriter(store, { log });
+  const writer = await openEventWriter(store, { log, bulk: true });
   const pipeline = new Pipeline({
     section,
     store,
