@@ -20,13 +20,14 @@
 
 import type { DatabaseSync, StatementSync } from "node:sqlite";
 import { openEventsDb, pruneEventsDb } from "./events_db.ts";
+import { type PackedRows, unpackRows } from "./event_writer.ts";
 import { FlowResolver } from "./flows.ts";
 import { DHCP_COLUMNS, dhcpInsertSql, DNS_COLUMNS, dnsInsertSql } from "./schema.ts";
 
 /** Messages the worker accepts. */
 export type WriterRequest =
   | { type: "open"; path: string; busyTimeout: number; bulk: boolean }
-  | { type: "rows"; seq: number; dns: unknown[]; dhcp: unknown[] }
+  | { type: "rows"; seq: number; dns: PackedRows; dhcp: PackedRows }
   | { type: "prune"; before: number }
   | { type: "close" };
 
@@ -145,8 +146,9 @@ function handle(m: WriterRequest): void {
     self.postMessage({ type: "opened" } satisfies WriterReply);
   } else if (m.type === "rows") {
     const t0 = performance.now();
-    const r = write(m.dns, m.dhcp);
-    const rows = m.dns.length / DNS_WIDTH + m.dhcp.length / DHCP_WIDTH;
+    const dns = unpackRows(m.dns), dhcp = unpackRows(m.dhcp);
+    const r = write(dns, dhcp);
+    const rows = dns.length / DNS_WIDTH + dhcp.length / DHCP_WIDTH;
     self.postMessage(
       {
         type: "written",
