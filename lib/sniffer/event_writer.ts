@@ -4,7 +4,7 @@
  * thread.
  *
  * The pipeline appends each row's values straight onto `dnsRows` /
- * `dhcpRows` (flat arrays, no per-row allocation) and calls
+ * `dhcpRows` (packed {@linkcode RowBuffer}s, no per-row allocation) and calls
  * {@linkcode EventWriter.rowsAdded} after each batch.
  *
  * @module
@@ -35,23 +35,60 @@ export interface PackedRows {
   others: unknown[];
 }
 
-/** Packs flat row values for the worker (see {@linkcode PackedRows}). */
-export function packRows(values: unknown[], width: number): PackedRows {
-  const n = values.length;
-  const numbers = new Float64Array(n);
-  const others: unknown[] = [];
-  for (let i = 0; i < n; i++) {
-    const v = values[i];
-    if (typeof v === "number" && v === v) numbers[i] = v;
+/**
+ * Row values buffered on the capture thread, already packed: numbers go
+ * straight into a Float64Array (no boxed number per value), anything else
+ * into `others` with NaN in its slot. {@linkcode RowBuffer.take} copies the
+ * used part into a fresh array to move to the worker and keeps the buffer.
+ */
+export class RowBuffer {
+  /** Values per row. */
+  readonly width: number;
+  #numbers: Float64Array<ArrayBuffer>;
+  #others: unknown[] = [];
+  #length = 0;
+
+  /** A buffer of `width` values a row with room for `rows` rows before it grows. */
+  constructor(width: number, rows = 1024) {
+    this.width = width;
+    this.#numbers = new Float64Array(Math.max(1, rows) * width);
+  }
+
+  /** Rows buffered (complete or not). */
+  get rows(): number {
+    return this.#length / this.width;
+  }
+
+  /** Appends the next value of the current row. */
+  add(v: unknown): void {
+    if (this.#length === this.#numbers.length) this.#grow();
+    if (typeof v === "number" && v === v) this.#numbers[this.#length++] = v;
     else {
-      numbers[i] = NaN;
-      others.push(v);
+      this.#numbers[this.#length++] = NaN;
+      this.#others.push(v);
     }
   }
-  return { width, numbers, others };
+
+  #grow(): void {
+    const bigger = new Float64Array(this.#numbers.length * 2);
+    bigger.set(this.#numbers);
+    this.#numbers = bigger;
+  }
+
+  /** The buffered values, packed; the buffer is empty afterwards. */
+  take(): PackedRows {
+    const packed = {
+      width: this.width,
+      numbers: this.#numbers.slice(0, this.#length),
+      others: this.#others,
+    };
+    this.#length = 0;
+    this.#others = [];
+    return packed;
+  }
 }
 
-/** The flat row values of {@linkcode packRows}' result. */
+/** The flat row values of a {@linkcode RowBuffer.take} result (on the worker). */
 export function unpackRows(packed: PackedRows): unknown[] {
   const { numbers, others } = packed;
   const n = numbers.length;
@@ -102,9 +139,9 @@ export interface EventWriterOptions {
 /** Buffers rows and hands them to SQLite in large transactions. */
 export abstract class EventWriter {
   /** DNS rows waiting to be handed over, `DNS_COLUMNS.length` values each. */
-  dnsRows: unknown[] = [];
+  readonly dnsRows: RowBuffer;
   /** DHCP rows waiting, `DHCP_COLUMNS.length` values each. */
-  dhcpRows: unknown[] = [];
+  readonly dhcpRows: RowBuffer;
   /** Called once if the writer dies; the component reports it through `done`. */
   onFatal: (error: Error) => void = () => {};
   protected readonly log: Logger;
@@ -127,6 +164,8 @@ export abstract class EventWriter {
 
   constructor(options: EventWriterOptions) {
     this.#postRows = options.postRows ?? 32768;
+    this.dnsRows = new RowBuffer(DNS_WIDTH, this.#postRows + 4096);
+    this.dhcpRows = new RowBuffer(DHCP_WIDTH, 1024);
     this.#postInterval = options.postInterval ?? 100;
     this.log = options.log;
   }
@@ -138,7 +177,7 @@ export abstract class EventWriter {
 
   /** Rows buffered on this thread. */
   get buffered(): number {
-    return this.dnsRows.length / DNS_WIDTH + this.dhcpRows.length / DHCP_WIDTH;
+    return this.dnsRows.rows + this.dhcpRows.rows;
   }
 
   /** Hands the buffer over when it is large, else makes sure it goes out within the interval. */
@@ -159,10 +198,8 @@ export abstract class EventWriter {
       this.#timer = undefined;
     }
     if (this.buffered === 0 || this.closed) return;
-    const dns = this.dnsRows, dhcp = this.dhcpRows;
-    this.dnsRows = [];
-    this.dhcpRows = [];
-    const n = dns.length / DNS_WIDTH + dhcp.length / DHCP_WIDTH;
+    const dns = this.dnsRows.take(), dhcp = this.dhcpRows.take();
+    const n = dns.numbers.length / DNS_WIDTH + dhcp.numbers.length / DHCP_WIDTH;
     this.stats_.rows_pending += n;
     this.#handed += n;
     this.deliver(dns, dhcp);
@@ -197,7 +234,7 @@ export abstract class EventWriter {
   /** Deletes events older than `before` (ms) between two write transactions; resolves with the count. */
   abstract prune(before: number): Promise<number>;
 
-  protected abstract deliver(dns: unknown[], dhcp: unknown[]): void;
+  protected abstract deliver(dns: PackedRows, dhcp: PackedRows): void;
   protected abstract get mode(): string;
 
   protected settled(rows: number, failed: number, ms: number, error?: string): void {
@@ -288,16 +325,16 @@ class WorkerEventWriter extends EventWriter {
     this.onFatal(error);
   }
 
-  protected deliver(dns: unknown[], dhcp: unknown[]): void {
+  protected deliver(dns: PackedRows, dhcp: PackedRows): void {
     if (this.#dead) {
-      this.stats_.rows_failed += dns.length / DNS_WIDTH + dhcp.length / DHCP_WIDTH;
+      this.stats_.rows_failed += dns.numbers.length / DNS_WIDTH +
+        dhcp.numbers.length / DHCP_WIDTH;
       this.stats_.rows_pending = 0;
       return;
     }
-    const d = packRows(dns, DNS_WIDTH), h = packRows(dhcp, DHCP_WIDTH);
     this.#worker.postMessage(
-      { type: "rows", seq: ++this.#seq, dns: d, dhcp: h } satisfies WriterRequest,
-      [d.numbers.buffer, h.numbers.buffer],
+      { type: "rows", seq: ++this.#seq, dns, dhcp } satisfies WriterRequest,
+      [dns.numbers.buffer, dhcp.numbers.buffer],
     );
   }
 

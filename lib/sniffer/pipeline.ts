@@ -242,27 +242,26 @@ export class Pipeline {
       answersJson = JSON.stringify(rows);
     }
     if (store) {
-      this.#writer.dnsRows.push(
-        time,
-        toClient ? 1 : 0,
-        srcMac,
-        dstMac,
-        srcKey,
-        dstKey,
-        m.srcPort,
-        m.dstPort,
-        m.proto,
-        m.vlan,
-        vendor, // the flow slot: the writer puts the flow id here
-        d.trans_id,
-        d.opcode,
-        d.rcode,
-        flags,
-        d.query,
-        d.qtype,
-        d.qclass,
-        answersJson,
-      );
+      const r = this.#writer.dnsRows;
+      r.add(time);
+      r.add(toClient ? 1 : 0);
+      r.add(srcMac);
+      r.add(dstMac);
+      r.add(srcKey);
+      r.add(dstKey);
+      r.add(m.srcPort);
+      r.add(m.dstPort);
+      r.add(m.proto);
+      r.add(m.vlan);
+      r.add(vendor); // the flow slot: the writer puts the flow id here
+      r.add(d.trans_id);
+      r.add(d.opcode);
+      r.add(d.rcode);
+      r.add(flags);
+      r.add(d.query);
+      r.add(d.qtype);
+      r.add(d.qclass);
+      r.add(answersJson);
     }
     if (this.#logPackets) {
       let b = clientMac === null ? "" : `mac=${toClient ? m.dstMac : m.srcMac}\t`;
@@ -324,38 +323,39 @@ export class Pipeline {
     const nz = (a: string | undefined) => (a === undefined || a === "0.0.0.0" ? null : a);
     const params = d.param_list ? d.param_list.join(",") : null;
     if (store) {
-      this.#writer.dhcpRows.push(
-        time,
-        toClient ? 1 : 0,
-        srcMac,
-        dstMac,
-        ipToKey(m.srcIp),
-        ipToKey(m.dstIp),
-        m.srcPort,
-        m.dstPort,
-        m.proto,
-        m.vlan,
-        vendor, // the flow slot
-        d.trans_id,
-        d.msg_type,
-        d.version,
-        chaddr,
-        nz(d.client_addr),
-        nz(d.assigned_addr),
-        nz(d.next_server),
-        nz(d.relay_addr),
-        nz(d.requested_addr),
-        d.host_name ?? null,
-        d.vendor_class ?? null,
-        d.client_id ?? null,
-        d.server_id ?? null,
-        d.lease_time ?? null,
-        params,
-        d.circuit_id ?? null,
-        d.remote_id ?? null,
-        d.duid ?? null,
-        d.server_duid ?? null,
-      );
+      // Everything that could throw is computed first: a row is added whole or not at all.
+      const srcKey = ipToKey(m.srcIp), dstKey = ipToKey(m.dstIp);
+      const r = this.#writer.dhcpRows;
+      r.add(time);
+      r.add(toClient ? 1 : 0);
+      r.add(srcMac);
+      r.add(dstMac);
+      r.add(srcKey);
+      r.add(dstKey);
+      r.add(m.srcPort);
+      r.add(m.dstPort);
+      r.add(m.proto);
+      r.add(m.vlan);
+      r.add(vendor); // the flow slot
+      r.add(d.trans_id);
+      r.add(d.msg_type);
+      r.add(d.version);
+      r.add(chaddr);
+      r.add(nz(d.client_addr));
+      r.add(nz(d.assigned_addr));
+      r.add(nz(d.next_server));
+      r.add(nz(d.relay_addr));
+      r.add(nz(d.requested_addr));
+      r.add(d.host_name ?? null);
+      r.add(d.vendor_class ?? null);
+      r.add(d.client_id ?? null);
+      r.add(d.server_id ?? null);
+      r.add(d.lease_time ?? null);
+      r.add(params);
+      r.add(d.circuit_id ?? null);
+      r.add(d.remote_id ?? null);
+      r.add(d.duid ?? null);
+      r.add(d.server_duid ?? null);
     }
     if (this.#logPackets) {
       let b = clientMacText ? `mac=${clientMacText}\t` : "";
