@@ -20,7 +20,7 @@
 
 import type { DatabaseSync, StatementSync } from "node:sqlite";
 import { openEventsDb, pruneEventsDb } from "./events_db.ts";
-import { type PackedRows, unpackRows } from "./event_writer.ts";
+import type { PackedRows } from "./event_writer.ts";
 import { FlowResolver } from "./flows.ts";
 import { DHCP_COLUMNS, dhcpInsertSql, DNS_COLUMNS, dnsInsertSql } from "./schema.ts";
 
@@ -57,23 +57,48 @@ let dnsOne: StatementSync, dnsMulti: StatementSync, dhcpOne: StatementSync;
 let flows: FlowResolver;
 let contendedUntil = 0;
 
-function insertAll(dns: unknown[], dhcp: unknown[]): void {
-  flows.resolve(0, dns, DNS_WIDTH);
-  flows.resolve(1, dhcp, DHCP_WIDTH);
-  const chunk = MULTI * DNS_WIDTH;
-  let i = 0;
-  for (; i + chunk <= dns.length; i += chunk) {
-    // deno-lint-ignore no-explicit-any
-    (dnsMulti.run as any)(...dns.slice(i, i + chunk));
+/**
+ * Inserts packed rows (see `RowBuffer`) `MULTI` at a time when `multi` is
+ * given: each group is unpacked into one reused argument array, its flows
+ * resolved and bound, with no array of the whole batch built.
+ */
+function insertPacked(
+  kind: 0 | 1,
+  rows: PackedRows,
+  one: StatementSync,
+  multi: StatementSync | undefined,
+): void {
+  const { numbers, others, width } = rows;
+  const n = numbers.length;
+  let i = 0, j = 0;
+  if (multi) {
+    const chunk = MULTI * width;
+    const args = new Array(chunk);
+    for (; i + chunk <= n; i += chunk) {
+      for (let k = 0; k < chunk; k++) {
+        const v = numbers[i + k];
+        args[k] = v === v ? v : others[j++];
+      }
+      flows.resolve(kind, args, width);
+      // deno-lint-ignore no-explicit-any
+      (multi.run as any)(...args);
+    }
   }
-  for (; i < dns.length; i += DNS_WIDTH) {
+  const args = new Array(width);
+  for (; i < n; i += width) {
+    for (let k = 0; k < width; k++) {
+      const v = numbers[i + k];
+      args[k] = v === v ? v : others[j++];
+    }
+    flows.resolve(kind, args, width);
     // deno-lint-ignore no-explicit-any
-    (dnsOne.run as any)(...dns.slice(i, i + DNS_WIDTH));
+    (one.run as any)(...args);
   }
-  for (let j = 0; j < dhcp.length; j += DHCP_WIDTH) {
-    // deno-lint-ignore no-explicit-any
-    (dhcpOne.run as any)(...dhcp.slice(j, j + DHCP_WIDTH));
-  }
+}
+
+function insertAll(dns: PackedRows, dhcp: PackedRows): void {
+  insertPacked(0, dns, dnsOne, dnsMulti);
+  insertPacked(1, dhcp, dhcpOne, undefined);
 }
 
 function begin(): void {
@@ -82,8 +107,12 @@ function begin(): void {
   if (performance.now() - t0 > CONTENDED_WAIT_MS) contendedUntil = Date.now() + CONTENDED_FOR_MS;
 }
 
-function write(dns: unknown[], dhcp: unknown[]): { failed: number; error?: string } {
-  const rows = dns.length / DNS_WIDTH + dhcp.length / DHCP_WIDTH;
+function rowCount(dns: PackedRows, dhcp: PackedRows): number {
+  return dns.numbers.length / DNS_WIDTH + dhcp.numbers.length / DHCP_WIDTH;
+}
+
+function write(dns: PackedRows, dhcp: PackedRows): { failed: number; error?: string } {
+  const rows = rowCount(dns, dhcp);
   try {
     begin();
   } catch (e) {
@@ -146,9 +175,8 @@ function handle(m: WriterRequest): void {
     self.postMessage({ type: "opened" } satisfies WriterReply);
   } else if (m.type === "rows") {
     const t0 = performance.now();
-    const dns = unpackRows(m.dns), dhcp = unpackRows(m.dhcp);
-    const r = write(dns, dhcp);
-    const rows = dns.length / DNS_WIDTH + dhcp.length / DHCP_WIDTH;
+    const r = write(m.dns, m.dhcp);
+    const rows = rowCount(m.dns, m.dhcp);
     self.postMessage(
       {
         type: "written",
