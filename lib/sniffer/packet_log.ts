@@ -103,6 +103,77 @@ export class PacketLog {
     }
   }
 
+  /**
+   * Starts a line written piece by piece straight into the buffer (no line
+   * string built): `TIMESTAMP<TAB>kind<TAB>`, then {@linkcode PacketLog.text}
+   * and {@linkcode PacketLog.int} pieces (already escaped, tabs included),
+   * then {@linkcode PacketLog.end}. Returns false when the log is closed
+   * (write nothing then). The bytes are those of {@linkcode PacketLog.write}.
+   */
+  begin(kind: string, ms: number): boolean {
+    if (this.#closed) return false;
+    const stamp = this.stamp(ms);
+    if (this.#pos >= this.#flushBytes) this.flush();
+    this.text(stamp);
+    this.#byte(9);
+    this.text(kind);
+    this.#byte(9);
+    return true;
+  }
+
+  #byte(b: number): void {
+    if (this.#pos === this.#buf.length) this.#grow(1);
+    this.#buf[this.#pos++] = b;
+  }
+
+  /** Makes room for `n` more bytes without flushing (a line is never split between writes). */
+  #grow(n: number): void {
+    const bigger = new Uint8Array(Math.max(this.#buf.length * 2, this.#pos + n));
+    bigger.set(this.#buf.subarray(0, this.#pos));
+    this.#buf = bigger;
+  }
+
+  /** Appends text to the current line (ASCII copied byte by byte, the rest UTF-8 encoded). */
+  text(s: string): void {
+    const n = s.length;
+    if (this.#pos + n * 3 > this.#buf.length) this.#grow(n * 3);
+    const buf = this.#buf;
+    let p = this.#pos;
+    for (let i = 0; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 128) {
+        p += this.#enc.encodeInto(s.slice(i), buf.subarray(p)).written;
+        break;
+      }
+      buf[p++] = c;
+    }
+    this.#pos = p;
+  }
+
+  /** Appends a number to the current line, as `String(n)` would write it. */
+  int(n: number): void {
+    if (n >= 0 && n < 10) this.#byte(48 + n);
+    else if (n >= 10 && n <= 0xffffffff && n === Math.floor(n)) {
+      if (this.#pos + 10 > this.#buf.length) this.#grow(10);
+      const buf = this.#buf;
+      let digits = 1;
+      for (let t = n; t >= 10; t = Math.floor(t / 10)) digits++;
+      let p = this.#pos + digits;
+      this.#pos = p;
+      for (let t = n; t > 0; t = Math.floor(t / 10)) buf[--p] = 48 + (t % 10);
+    } else this.text(String(n));
+  }
+
+  /** Ends the current line. */
+  end(): void {
+    this.#byte(10);
+    this.lines++;
+    if (this.#pos >= this.#flushBytes) this.flush();
+    else if (this.#timer === undefined) {
+      this.#timer = setTimeout(() => this.flush(), this.#flushInterval);
+    }
+  }
+
   /** Writes the buffered lines now. */
   flush(): void {
     if (this.#timer !== undefined) {

@@ -125,10 +125,6 @@ function paren(vendor: string): string {
   return vendor.startsWith("(") ? vendor : `(${vendor || "no MAC"})`;
 }
 
-function tf(b: boolean): "T" | "F" {
-  return b ? "T" : "F";
-}
-
 /** Turns events into rows, log lines, device updates and alerts. */
 export class Pipeline {
   readonly policy: Policy;
@@ -264,23 +260,7 @@ export class Pipeline {
       r.add(answersJson);
     }
     if (this.#logPackets) {
-      let b = clientMac === null ? "" : `mac=${toClient ? m.dstMac : m.srcMac}\t`;
-      if (vendor) b += `vendor=${vendor}\t`;
-      if (m.srcMac) b += `src_mac=${m.srcMac}\t`;
-      if (m.dstMac) b += `dst_mac=${m.dstMac}\t`;
-      if (m.vlan) b += `vlan=${m.vlan}\t`;
-      b +=
-        `src_ip=${m.srcIp}\tsrc_port=${m.srcPort}\tdst_ip=${m.dstIp}\tdst_port=${m.dstPort}\tproto=${m.proto}\ttrans_id=${d.trans_id}\tqr=${
-          toClient ? "R" : "Q"
-        }`;
-      if (d.opcode) b += `\topcode=${d.opcode}`;
-      if (d.query) b += `\tquery=${esc(d.query)}`;
-      if (d.qclass !== 1) b += `\tqclass_name=${dnsClassName(d.qclass)}`;
-      if (d.qtype_name) b += `\tqtype_name=${d.qtype_name}`;
-      if (toClient && d.rcode_name) b += `\trcode_name=${d.rcode_name}`;
-      b += `\tAA=${tf(d.AA)}\tTC=${tf(d.TC)}\tRD=${tf(d.RD)}\tRA=${tf(d.RA)}`;
-      if (answerData) b += `\tanswers=${esc(answerData)}\tTTLs=${ttls}`;
-      this.#packetLog.write("dns", m.ts, b);
+      this.#dnsLine(m, d, toClient, clientMac !== null, vendor, answerData, ttls);
     }
     // Policy: a query sent to a denied server, or an answer coming from one.
     const serverKey = toClient ? srcKey : dstKey;
@@ -295,6 +275,89 @@ export class Pipeline {
       const dk = typeof dstKey === "number" ? dstKey : m.dstIp;
       this.flood.add(m.ts, sk, m.srcIp, m.srcMac, dk, m.dstIp, this.#floodReport);
     }
+  }
+
+  /** The daily log line of a DNS message, written straight into the packet log's buffer. */
+  #dnsLine(
+    m: PacketMeta,
+    d: DnsFields,
+    toClient: boolean,
+    hasClientMac: boolean,
+    vendor: string,
+    answerData: string | undefined,
+    ttls: string | undefined,
+  ): void {
+    const l = this.#packetLog;
+    if (!l.begin("dns", m.ts)) return;
+    if (hasClientMac) {
+      l.text("mac=");
+      l.text(toClient ? m.dstMac : m.srcMac);
+      l.text("\t");
+    }
+    if (vendor) {
+      l.text("vendor=");
+      l.text(vendor);
+      l.text("\t");
+    }
+    if (m.srcMac) {
+      l.text("src_mac=");
+      l.text(m.srcMac);
+      l.text("\t");
+    }
+    if (m.dstMac) {
+      l.text("dst_mac=");
+      l.text(m.dstMac);
+      l.text("\t");
+    }
+    if (m.vlan) {
+      l.text("vlan=");
+      l.int(m.vlan);
+      l.text("\t");
+    }
+    l.text("src_ip=");
+    l.text(m.srcIp);
+    l.text("\tsrc_port=");
+    l.int(m.srcPort);
+    l.text("\tdst_ip=");
+    l.text(m.dstIp);
+    l.text("\tdst_port=");
+    l.int(m.dstPort);
+    l.text("\tproto=");
+    l.text(m.proto);
+    l.text("\ttrans_id=");
+    l.int(d.trans_id);
+    l.text(toClient ? "\tqr=R" : "\tqr=Q");
+    if (d.opcode) {
+      l.text("\topcode=");
+      l.int(d.opcode);
+    }
+    if (d.query) {
+      l.text("\tquery=");
+      l.text(esc(d.query));
+    }
+    if (d.qclass !== 1) {
+      l.text("\tqclass_name=");
+      l.text(dnsClassName(d.qclass));
+    }
+    if (d.qtype_name) {
+      l.text("\tqtype_name=");
+      l.text(d.qtype_name);
+    }
+    if (toClient && d.rcode_name) {
+      l.text("\trcode_name=");
+      l.text(d.rcode_name);
+    }
+    l.text(d.AA ? "\tAA=T" : "\tAA=F");
+    l.text(d.TC ? "\tTC=T" : "\tTC=F");
+    l.text(d.RD ? "\tRD=T" : "\tRD=F");
+    l.text(d.RA ? "\tRA=T" : "\tRA=F");
+    if (answerData) {
+      l.text("\tanswers=");
+      l.text(esc(answerData));
+      l.text("\tTTLs=");
+      l.text(ttls!);
+    }
+    l.end();
   }
 
   #dhcp(m: PacketMeta, d: DhcpFields, store: boolean): void {
