@@ -35,7 +35,7 @@ import type { SqlValue } from "../store/mod.ts";
 import type { Reader } from "./events_db.ts";
 import { cidrToKeyRange, intToMac, type IpKey, keyToIp, macToInt } from "./codec.ts";
 import { dnsClassName, dnsOpcodeName, dnsRcodeName, dnsTypeName } from "../net/dns_names.ts";
-import { FLAG_AA, FLAG_RA, FLAG_RD, FLAG_TC } from "./schema.ts";
+import { DHCP_FIELD_COLUMNS, FLAG_AA, FLAG_RA, FLAG_RD, FLAG_TC } from "./schema.ts";
 
 /** Sort keys of `ctl logs`. `date` and `time` both mean chronological order. */
 export type LogSort = "date" | "time" | "ip" | "mac" | "vendor";
@@ -615,25 +615,7 @@ export function presentEvent(r: EventRow, clock: ZonedClock): Record<string, unk
   } else {
     out.dhcp_version = r.dhcp_version === 6 ? 6 : null;
     out.msg_type = r.msg_type;
-    for (
-      const k of [
-        "client_addr",
-        "assigned_addr",
-        "next_server",
-        "relay_addr",
-        "requested_addr",
-        "host_name",
-        "client_software",
-        "client_id",
-        "server_addr",
-        "lease_time",
-        "param_list",
-        "circuit_id",
-        "agent_remote_id",
-        "duid",
-        "server_duid",
-      ]
-    ) out[k] = r[k];
+    for (const k of DHCP_FIELD_COLUMNS) out[k] = r[k];
   }
   for (const k of Object.keys(out)) if (out[k] === null || out[k] === undefined) delete out[k];
   return out;

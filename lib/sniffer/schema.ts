@@ -34,12 +34,8 @@
 
 import type { Migration } from "../store/mod.ts";
 
-/**
- * Columns of a DNS row, in insert order (the `kind` is a literal). The
- * pipeline puts the client's maker in the `flow` slot; the writer replaces
- * it with the flow id (see `flows.ts`).
- */
-export const DNS_COLUMNS = [
+/** Columns every packet row starts with. */
+const PACKET_COLUMNS = [
   "time",
   "to_client",
   "src_mac",
@@ -51,6 +47,15 @@ export const DNS_COLUMNS = [
   "proto",
   "vlan",
   "flow",
+] as const;
+
+/**
+ * Columns of a DNS row, in insert order (the `kind` is a literal). The
+ * pipeline puts the client's maker in the `flow` slot; the writer replaces
+ * it with the flow id (see `flows.ts`).
+ */
+export const DNS_COLUMNS = [
+  ...PACKET_COLUMNS,
   "trans_id",
   "opcode",
   "rcode",
@@ -61,23 +66,8 @@ export const DNS_COLUMNS = [
   "answers",
 ] as const;
 
-/** Columns of a DHCP row, in insert order (`flow` as for DNS). */
-export const DHCP_COLUMNS = [
-  "time",
-  "to_client",
-  "src_mac",
-  "dst_mac",
-  "src_ip",
-  "dst_ip",
-  "src_port",
-  "dst_port",
-  "proto",
-  "vlan",
-  "flow",
-  "trans_id",
-  "msg_type",
-  "dhcp_version",
-  "chaddr",
+/** DHCP columns filled from the message's fields and options, named as in the daily log. */
+export const DHCP_FIELD_COLUMNS = [
   "client_addr",
   "assigned_addr",
   "next_server",
@@ -93,6 +83,16 @@ export const DHCP_COLUMNS = [
   "agent_remote_id",
   "duid",
   "server_duid",
+] as const;
+
+/** Columns of a DHCP row, in insert order (`flow` as for DNS). */
+export const DHCP_COLUMNS = [
+  ...PACKET_COLUMNS,
+  "trans_id",
+  "msg_type",
+  "dhcp_version",
+  "chaddr",
+  ...DHCP_FIELD_COLUMNS,
 ] as const;
 
 /** Position of the `flow` value in a row (the same for both kinds). */
