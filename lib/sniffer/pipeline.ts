@@ -36,10 +36,10 @@ import type { DhcpFields, DnsFields, PacketMeta, SniffedEvent } from "../capture
 import type { DailyLog } from "../daylog/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import type { Store } from "../store/mod.ts";
-import { ipToKey, macToInt } from "./codec.ts";
+import { type IpKey, ipToKey, macToInt } from "./codec.ts";
 import type { SnifferConfig } from "./config.ts";
 import { type Device, DeviceTracker, isStation } from "./devices.ts";
-import type { EventWriter } from "./event_writer.ts";
+import type { EventWriter, RowBuffer } from "./event_writer.ts";
 import { dnsClassName } from "../net/dns_names.ts";
 import { esc, PacketLog } from "./packet_log.ts";
 import { FloodDetector, type FloodReport } from "./flood.ts";
@@ -239,17 +239,7 @@ export class Pipeline {
     }
     if (store) {
       const r = this.#writer.dnsRows;
-      r.add(time);
-      r.add(toClient ? 1 : 0);
-      r.add(srcMac);
-      r.add(dstMac);
-      r.add(srcKey);
-      r.add(dstKey);
-      r.add(m.srcPort);
-      r.add(m.dstPort);
-      r.add(m.proto);
-      r.add(m.vlan);
-      r.add(vendor); // the flow slot: the writer puts the flow id here
+      addPacketColumns(r, time, toClient, srcMac, dstMac, srcKey, dstKey, m, vendor);
       r.add(d.trans_id);
       r.add(d.opcode);
       r.add(d.rcode);
@@ -389,17 +379,7 @@ export class Pipeline {
       // Everything that could throw is computed first: a row is added whole or not at all.
       const srcKey = ipToKey(m.srcIp), dstKey = ipToKey(m.dstIp);
       const r = this.#writer.dhcpRows;
-      r.add(time);
-      r.add(toClient ? 1 : 0);
-      r.add(srcMac);
-      r.add(dstMac);
-      r.add(srcKey);
-      r.add(dstKey);
-      r.add(m.srcPort);
-      r.add(m.dstPort);
-      r.add(m.proto);
-      r.add(m.vlan);
-      r.add(vendor); // the flow slot
+      addPacketColumns(r, time, toClient, srcMac, dstMac, srcKey, dstKey, m, vendor);
       r.add(d.trans_id);
       r.add(d.msg_type);
       r.add(d.version);
@@ -608,4 +588,32 @@ export class Pipeline {
     await this.flush();
     this.#packetLog.close();
   }
+}
+
+/**
+ * Adds the columns every packet row starts with (schema's PACKET_COLUMNS).
+ * The vendor goes in the flow slot: the writer replaces it with the flow id.
+ */
+function addPacketColumns(
+  r: RowBuffer,
+  time: number,
+  toClient: boolean,
+  srcMac: number | null,
+  dstMac: number | null,
+  srcKey: IpKey | null,
+  dstKey: IpKey | null,
+  m: PacketMeta,
+  vendor: string,
+): void {
+  r.add(time);
+  r.add(toClient ? 1 : 0);
+  r.add(srcMac);
+  r.add(dstMac);
+  r.add(srcKey);
+  r.add(dstKey);
+  r.add(m.srcPort);
+  r.add(m.dstPort);
+  r.add(m.proto);
+  r.add(m.vlan);
+  r.add(vendor);
 }
