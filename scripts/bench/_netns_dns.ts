@@ -7,6 +7,8 @@
  * @module
  */
 
+import { nsdConf } from "../nsd_conf.ts";
+
 /** Runs a command; returns stdout+stderr, throws with them when it fails. */
 export async function run(cmd: string, args: string[]): Promise<string> {
   const out = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).output();
@@ -78,24 +80,7 @@ export async function startBenchDns(
   await Deno.writeTextFile(`${dir}/queries.txt`, queries.join("\n") + "\n");
   await Deno.writeTextFile(
     `${dir}/nsd.conf`,
-    `server:
-  ip-address: 127.0.0.1@53
-  server-count: 1
-  username: ""
-  zonesdir: "${dir}"
-  database: ""
-  pidfile: "${dir}/nsd.pid"
-  xfrdfile: "${dir}/xfrd.state"
-  zonelistfile: "${dir}/zone.list"
-  logfile: "${dir}/nsd.log"
-  rrl-ratelimit: 0
-  verbosity: 0
-remote-control:
-  control-enable: no
-zone:
-  name: ${ZONE}
-  zonefile: bench.zone
-`,
+    nsdConf({ dir, zones: [{ name: ZONE, file: "bench.zone" }] }),
   );
   const nsd = new Deno.Command("nsd", {
     args: ["-d", "-c", `${dir}/nsd.conf`],

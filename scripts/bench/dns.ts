@@ -20,6 +20,7 @@
  */
 
 import { parseArgs } from "node:util";
+import { nsdConf } from "../nsd_conf.ts";
 import { components } from "../../lib/app/mod.ts";
 
 const { values } = parseArgs({
@@ -193,25 +194,10 @@ async function dnsperf(port: number, pid: number): Promise<Result> {
 }
 
 async function startNsd(port: number): Promise<Deno.ChildProcess> {
-  const conf = `server:
-  ip-address: 127.0.0.1@${port}
-  server-count: 1
-  username: ""
-  zonesdir: "${dir}"
-  database: ""
-  pidfile: "${dir}/nsd.pid"
-  xfrdfile: "${dir}/xfrd.state"
-  zonelistfile: "${dir}/zone.list"
-  logfile: "${dir}/nsd.log"
-  rrl-ratelimit: 0
-  verbosity: 0
-remote-control:
-  control-enable: no
-zone:
-  name: ${ZONE}
-  zonefile: bench.zone
-`;
-  await Deno.writeTextFile(`${dir}/nsd.conf`, conf);
+  await Deno.writeTextFile(
+    `${dir}/nsd.conf`,
+    nsdConf({ dir, port, zones: [{ name: ZONE, file: "bench.zone" }] }),
+  );
   const child = new Deno.Command("nsd", {
     args: ["-d", "-c", `${dir}/nsd.conf`],
     stdout: "null",

@@ -8,6 +8,7 @@
  */
 
 import assert from "node:assert/strict";
+import { nsdConf } from "../../scripts/nsd_conf.ts";
 import { isRoot } from "../_helpers.ts";
 import { freeDnsPort, startDns, tcpExchange, UdpClient } from "./_harness.ts";
 import {
@@ -38,29 +39,11 @@ if (skipReason) console.log(`SKIP nsd_diff_test: ${skipReason}`);
 async function startNsd(dir: string, port: number): Promise<Deno.ChildProcess> {
   await Deno.writeTextFile(
     `${dir}/nsd.conf`,
-    `server:
-  ip-address: 127.0.0.1@${port}
-  server-count: 1
-  username: ""
-  zonesdir: "${dir}"
-  database: ""
-  pidfile: "${dir}/nsd.pid"
-  xfrdfile: "${dir}/xfrd.state"
-  zonelistfile: "${dir}/zone.list"
-  logfile: "${dir}/nsd.log"
-  hide-version: yes
-  hide-identity: yes
-  rrl-ratelimit: 0
-  verbosity: 0
-remote-control:
-  control-enable: no
-zone:
-  name: ex.test
-  zonefile: ex.zone
-zone:
-  name: other.test
-  zonefile: other.zone
-`,
+    nsdConf({
+      dir,
+      port,
+      zones: [{ name: "ex.test", file: "ex.zone" }, { name: "other.test", file: "other.zone" }],
+    }),
   );
   const child = new Deno.Command("nsd", {
     args: ["-d", "-c", `${dir}/nsd.conf`],
