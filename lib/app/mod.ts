@@ -16,14 +16,13 @@ import {
   storeSection,
 } from "../daemon/config.ts";
 import type { ComponentModule } from "../daemon/types.ts";
+import { snifferModule } from "../sniffer/mod.ts";
+import { dnsModule } from "../dns/mod.ts";
 import { veridnsModule } from "../veridns/mod.ts";
 import { scannerModule } from "../scan/mod.ts";
-import { dnsModule } from "../dns/mod.ts";
-import { snifferModule } from "../sniffer/mod.ts";
 
-/** Every component module, in start order. Each helper adds its own line. */
+/** Every component module, in start order (stopped in reverse). */
 export const components: ComponentModule[] = [
-  // sniffer, dns, veridns, scanner register here.
   snifferModule as ComponentModule,
   dnsModule as ComponentModule,
   veridnsModule as ComponentModule,

@@ -1,6 +1,6 @@
 /**
  * Top-level commands contributed by components (`ingest`, `analyse`,
- * `veridns`). Each component's helper adds its command here.
+ * `veridns`), each defined next to the others in `lib/cli/`.
  *
  * @module
  */
