@@ -5,6 +5,7 @@
  * @module
  */
 
+import { ZonedClock } from "../daylog/mod.ts";
 import type { VerbHandler } from "./types.ts";
 import { VerbError } from "./types.ts";
 
@@ -86,8 +87,10 @@ export function coreVerbs(daemon: DaemonHandle): Record<string, VerbHandler> {
         ...params,
         limit,
       );
+      // Times read like the daily files: in the configured zone, with its offset.
+      const clock = new ZonedClock(env.config.log?.timezone || undefined);
       return rows.map((r) => ({
-        time: new Date(r.time).toISOString(),
+        time: clock.stamp(new Date(r.time)).timestamp,
         kind: r.kind,
         severity: r.severity,
         subject: r.subject,

@@ -220,8 +220,10 @@ Deno.test("daemon: events older than store.retention_days are pruned", async () 
   const second = await startDaemon({ config });
   try {
     await second.waitForLog(/pruned old events rows=1 retention_days=7/);
-    const rows = await second.ctlJson(["alerts"]) as { subject: string }[];
+    const rows = await second.ctlJson(["alerts"]) as { subject: string; time: string }[];
     assert.deepEqual(rows.map((r) => r.subject), ["new"]);
+    // Alert times read like the daily files: local time with its offset.
+    assert.match(rows[0].time, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}[+-]\d{2}:\d{2}$/);
   } finally {
     await second.stop();
     await Deno.remove(dir, { recursive: true });
