@@ -359,8 +359,11 @@ function renderSection(
       nested.push([key, spec]);
       continue;
     }
-    comment(spec.doc, lines);
-    lines.push(`${tomlKey(key)} = ${fieldText(spec, values)}`, "");
+    const shown = fieldText(spec, values);
+    const builtIn = fieldText(spec, "default");
+    // The reference shows production values; say what the built-in default is where it differs.
+    comment(shown === builtIn ? spec.doc : `${spec.doc} Built-in default: ${builtIn}.`, lines);
+    lines.push(`${tomlKey(key)} = ${shown}`, "");
   }
   for (const [key, spec] of nested) {
     const sub = [...path, key];
