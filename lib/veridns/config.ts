@@ -120,14 +120,13 @@ export const veridnsSection = section(
     }),
     cert: str({
       doc:
-        "PEM certificate (chain) file; empty = a self-signed certificate generated on first start under paths.state_dir (its SHA-256 fingerprint is logged).",
+        "PEM certificate (chain) file, e.g. /etc/vigia/veridns.crt (readable by group vigia); empty = a self-signed certificate generated on first start under paths.state_dir (its SHA-256 fingerprint is logged).",
       default: "",
-      reference: "/etc/vigia/veridns.crt",
     }),
     key: str({
-      doc: "PEM private key file matching `cert`; empty together with `cert`.",
+      doc:
+        "PEM private key file matching `cert`, e.g. /etc/vigia/veridns.key; empty together with `cert`.",
       default: "",
-      reference: "/etc/vigia/veridns.key",
     }),
     self_signed_names: list(str({ doc: "name", default: "" }), {
       doc: "Subject alternative names (DNS names or IPs) of a generated self-signed certificate.",

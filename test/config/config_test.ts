@@ -15,7 +15,8 @@ import {
   tableArray,
 } from "../../lib/config/mod.ts";
 import { indexPositions } from "../../lib/config/positions.ts";
-import { configSchema } from "../../lib/app/mod.ts";
+import { components, configSchema } from "../../lib/app/mod.ts";
+import { moduleChecks } from "../../lib/daemon/mod.ts";
 import { REFERENCE_HEADER } from "../../lib/cli/mod.ts";
 import { repoRoot } from "../_helpers.ts";
 import type { AnyConfig } from "../../lib/daemon/types.ts";
@@ -132,4 +133,10 @@ Deno.test("config: config/vigia.toml is the rendered reference config and is val
   };
   assert.equal(config.paths.state_dir, "/var/lib/vigia");
   assert.equal(config.paths.runtime_dir, "/run/vigia");
+  // A fresh install runs `vigia config check` before starting (ExecStartPre): it must pass as shipped.
+  await loadConfig(configSchema(), {
+    text: file,
+    path: "config/vigia.toml",
+    checks: moduleChecks(components),
+  });
 });
