@@ -121,3 +121,40 @@ export async function startBenchDns(
     },
   };
 }
+
+/**
+ * The reference of the live benchmarks: `tcpdump -w /dev/null` on `lo`
+ * while `bench` sends its load. Returns packets expected (queries sent +
+ * answers received), captured and dropped by the kernel.
+ */
+export async function tcpdumpReference(
+  bench: BenchDns,
+  load: { pps: number; seconds: number; clients: number },
+): Promise<{ expected: number; captured: number; dropped: number }> {
+  const td = new Deno.Command("tcpdump", {
+    args: ["-i", "lo", "-n", "-w", "/dev/null", "-B", "32768", "udp port 53"],
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  // tcpdump says "listening on lo" once the capture is open.
+  const reader = td.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  let err = "";
+  while (!err.includes("listening on")) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    err += value;
+  }
+  const l = await bench.load(load);
+  td.kill("SIGINT");
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    err += value;
+  }
+  await td.status;
+  return {
+    expected: l.sent + l.completed,
+    captured: Number(/(\d+) packets? captured/.exec(err)?.[1]),
+    dropped: Number(/(\d+) packets? dropped by kernel/.exec(err)?.[1]),
+  };
+}

@@ -20,7 +20,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { enterNetns, startBenchDns } from "./_netns_dns.ts";
+import { enterNetns, startBenchDns, tcpdumpReference } from "./_netns_dns.ts";
 import { startLiveCapture } from "../../lib/capture/mod.ts";
 
 const { values } = parseArgs({
@@ -60,30 +60,11 @@ console.log(
 );
 let tcpdumpShare = 0;
 if (values.only !== "vigia") {
-  const td = new Deno.Command("tcpdump", {
-    args: ["-i", "lo", "-n", "-w", "/dev/null", "-B", "32768", "udp port 53"],
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  // tcpdump says "listening on lo" once the capture is open.
-  const reader = td.stderr.pipeThrough(new TextDecoderStream()).getReader();
-  let err = "";
-  while (!err.includes("listening on")) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    err += value;
-  }
-  const l = await bench.load({ pps: PPS, seconds: SECONDS, clients: Number(values.clients) });
-  td.kill("SIGINT");
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    err += value;
-  }
-  await td.status;
-  const captured = Number(/(\d+) packets? captured/.exec(err)?.[1]);
-  const dropped = Number(/(\d+) packets? dropped by kernel/.exec(err)?.[1]);
-  const expected = l.sent + l.completed;
+  const { expected, captured, dropped } = await tcpdumpReference(bench, {
+    pps: PPS,
+    seconds: SECONDS,
+    clients: Number(values.clients),
+  });
   tcpdumpShare = captured / expected;
   line("tcpdump", expected, captured, `kernel drops ${dropped}`);
 }

@@ -16,7 +16,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { enterNetns, startBenchDns } from "./_netns_dns.ts";
+import { enterNetns, startBenchDns, tcpdumpReference } from "./_netns_dns.ts";
 import { AlertBus, type AlertsConfig } from "../../lib/alerts/mod.ts";
 import { configSchema } from "../../lib/app/mod.ts";
 import { loadConfig } from "../../lib/config/mod.ts";
@@ -59,31 +59,14 @@ console.log(
 );
 
 if (!values["no-tcpdump"]) {
-  const td = new Deno.Command("tcpdump", {
-    args: ["-i", "lo", "-n", "-w", "/dev/null", "-B", "32768", "udp port 53"],
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  const reader = td.stderr.pipeThrough(new TextDecoderStream()).getReader();
-  let err = "";
-  while (!err.includes("listening on")) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    err += value;
-  }
-  const l = await bench.load({ pps: PPS, seconds: SECONDS, clients: Number(values.clients) });
-  td.kill("SIGINT");
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    err += value;
-  }
-  await td.status;
-  const captured = Number(/(\d+) packets? captured/.exec(err)?.[1]);
-  const dropped = Number(/(\d+) packets? dropped by kernel/.exec(err)?.[1]);
+  const { expected, captured, dropped } = await tcpdumpReference(bench, {
+    pps: PPS,
+    seconds: SECONDS,
+    clients: Number(values.clients),
+  });
   console.log(
-    `tcpdump -w /dev/null: expected ${l.sent + l.completed}, captured ${captured} (${
-      pct(captured, l.sent + l.completed)
+    `tcpdump -w /dev/null: expected ${expected}, captured ${captured} (${
+      pct(captured, expected)
     }), kernel drops ${dropped}`,
   );
 }
