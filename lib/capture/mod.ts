@@ -25,7 +25,7 @@ export type {
   PacketMeta,
   SniffedEvent,
 } from "./types.ts";
-export { newCounters } from "./counters.ts";
+export { addCounters, newCounters } from "./counters.ts";
 export { CaptureError } from "./errors.ts";
 export { decodeFrame, type DecodeFrameOptions } from "./frame_decode.ts";
 export { readCaptureFile, type ReadCaptureOptions } from "./file_reader.ts";

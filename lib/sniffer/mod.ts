@@ -25,6 +25,7 @@
 
 import type { AlertPublisher } from "../alerts/mod.ts";
 import {
+  addCounters,
   type CaptureCounters,
   CaptureError,
   type LiveCapture,
@@ -52,21 +53,6 @@ import { snifferVerbs } from "./verbs.ts";
 export { type SnifferConfig, snifferSection } from "./config.ts";
 export { EVENTS_DB_NAME, eventsDbPath, EventsReader } from "./events_db.ts";
 export { vendorOf } from "./oui.ts";
-
-function addCounters(into: CaptureCounters, c: CaptureCounters): void {
-  into.packets += c.packets;
-  into.dns += c.dns;
-  into.dhcp += c.dhcp;
-  into.ignored += c.ignored;
-  into.kernelDrops += c.kernelDrops;
-  into.ifDrops += c.ifDrops;
-  into.vigiaDrops += c.vigiaDrops;
-  into.truncated = (into.truncated ?? 0) + (c.truncated ?? 0);
-  into.fragments = (into.fragments ?? 0) + (c.fragments ?? 0);
-  for (const [k, v] of Object.entries(c.malformed)) {
-    into.malformed[k] = (into.malformed[k] ?? 0) + v;
-  }
-}
 
 /** The running sniffer. */
 class Sniffer implements Component {
