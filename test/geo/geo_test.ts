@@ -10,17 +10,11 @@ import {
   utmCell,
   utmValue,
 } from "../../lib/geo/mod.ts";
+import { sharedTestdata } from "../_env.ts";
 import { asnRecord, cityRecord, hasMmdbWriter, writeMmdb } from "../scan/_mmdb.ts";
 
-const repoRoot = new URL("../..", import.meta.url).pathname.replace(/\/$/, "");
-const geoDir = `${repoRoot}/../shared/testdata/geoip`;
-const sharedGeo = (() => {
-  try {
-    return Deno.statSync(`${geoDir}/GeoLite2-City-Test.mmdb`).isFile;
-  } catch {
-    return false;
-  }
-})();
+const geoDir = `${sharedTestdata ?? "../shared/testdata"}/geoip`;
+const sharedGeo = sharedTestdata !== null;
 if (!sharedGeo) console.log(`SKIP shared geo tests: ${geoDir} is absent`);
 const writer = hasMmdbWriter();
 if (!writer) console.log("SKIP mmdb writer tests: perl MaxMind::DB::Writer is not installed");

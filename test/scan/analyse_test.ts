@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { type GeoDb, openGeo } from "../../lib/geo/mod.ts";
+import { sharedTestdata } from "../_env.ts";
 import { analyseDomain, renderReport, type ScanResult } from "../../lib/scan/mod.ts";
 import {
   startZoneServer,
@@ -9,15 +10,8 @@ import {
 } from "../resolver/_zone_server.ts";
 import { asnRecord, cityRecord, hasMmdbWriter, writeMmdb } from "./_mmdb.ts";
 
-const repoRoot = new URL("../..", import.meta.url).pathname.replace(/\/$/, "");
-const geoDir = `${repoRoot}/../shared/testdata/geoip`;
-const sharedGeo = (() => {
-  try {
-    return Deno.statSync(`${geoDir}/GeoLite2-City-Test.mmdb`).isFile;
-  } catch {
-    return false;
-  }
-})();
+const geoDir = `${sharedTestdata ?? "../shared/testdata"}/geoip`;
+const sharedGeo = sharedTestdata !== null;
 if (!sharedGeo) console.log(`SKIP shared geo scan tests: ${geoDir} is absent`);
 const writer = hasMmdbWriter();
 if (!writer) console.log("SKIP own-mmdb scan tests: perl MaxMind::DB::Writer is not installed");

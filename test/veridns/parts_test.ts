@@ -6,6 +6,7 @@
  */
 
 import assert from "node:assert/strict";
+import { sharedTestdata } from "../_env.ts";
 import { configSchema } from "../../lib/app/mod.ts";
 import { ConfigError, loadConfig } from "../../lib/config/mod.ts";
 import { openGeo } from "../../lib/geo/mod.ts";
@@ -25,15 +26,8 @@ import { decide, outsideOpenLists } from "../../lib/veridns/verify.ts";
 import { veridnsModule } from "../../lib/veridns/mod.ts";
 import { startDoh } from "./_fixtures.ts";
 
-const repoRoot = new URL("../..", import.meta.url).pathname.replace(/\/$/, "");
-const geoDir = `${repoRoot}/../shared/testdata/geoip`;
-const haveShared = (() => {
-  try {
-    return Deno.statSync(`${geoDir}/GeoLite2-City-Test.mmdb`).isFile;
-  } catch {
-    return false;
-  }
-})();
+const geoDir = `${sharedTestdata ?? "../shared/testdata"}/geoip`;
+const haveShared = sharedTestdata !== null;
 if (!haveShared) {
   console.log(`SKIP veridns shared GeoIP test: ${geoDir} is absent`);
 }
