@@ -8,8 +8,10 @@ set -euo pipefail
 
 DENO_VERSION=2.9.6
 # System packages: libpcap for capture; dig/kdig/tcpdump/tshark/openssl/nsd/knot/dnsperf
-# and the MaxMind DB writer as real peers and oracles in tests and benchmarks.
-APT_PACKAGES="libpcap0.8 tcpdump bind9-dnsutils knot-dnsutils openssl nsd knot dnsperf libmaxmind-db-writer-perl iproute2 util-linux libcap2-bin systemd"
+# and the MaxMind DB writer as real peers and oracles in tests and benchmarks;
+# PostgreSQL (central store), Prometheus/promtool (metrics), rsyslog (alerts to
+# syslog), logrotate, jq and man-db for the tests of those features.
+APT_PACKAGES="libpcap0.8 tcpdump bind9-dnsutils knot-dnsutils openssl nsd knot dnsperf libmaxmind-db-writer-perl iproute2 util-linux libcap2-bin systemd postgresql prometheus rsyslog logrotate jq man-db"
 
 want_test=0
 [ "${1:-}" = "--test" ] && want_test=1
@@ -43,8 +45,8 @@ if [ "$want_test" = 1 ]; then
       apt-get install -y -qq --no-install-recommends $missing >/dev/null
     fi
   fi
-  # nsd and knot are only reference servers for tests: keep their packaged services down.
-  for svc in nsd knot; do
+  # The servers are only peers that tests start themselves: keep their packaged services down.
+  for svc in nsd knot postgresql prometheus rsyslog; do
     if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$svc" 2>/dev/null; then
       systemctl stop "$svc" >/dev/null 2>&1 || true
     fi
