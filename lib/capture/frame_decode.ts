@@ -8,8 +8,8 @@
  */
 
 import { countMalformed } from "./counters.ts";
-import { decodeDhcp4, decodeDhcp6 } from "./dhcp_decode.ts";
-import { decodeDns } from "./dns_decode.ts";
+import { decodeDhcp4, decodeDhcp6 } from "../sniffer/dhcp_decode.ts";
+import { decodeDns } from "../sniffer/dns_decode.ts";
 import { ipv4At, ipv6At, macAt } from "./format.ts";
 import type { TcpReassembler } from "./tcp_reassembler.ts";
 import type { CaptureCounters, PacketMeta, SniffedEvent } from "./types.ts";

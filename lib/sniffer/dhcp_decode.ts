@@ -6,9 +6,9 @@
  * @module
  */
 
-import { countMalformed } from "./counters.ts";
-import { colonHexAt, hexAt, ipv4At, ipv6At, macAt, printableAt } from "./format.ts";
-import type { CaptureCounters, DhcpFields } from "./types.ts";
+import { countMalformed } from "../capture/counters.ts";
+import { colonHexAt, hexAt, ipv4At, ipv6At, macAt, printableAt } from "../capture/format.ts";
+import type { CaptureCounters, DhcpFields } from "../capture/types.ts";
 
 const V4_TYPES = [
   "",

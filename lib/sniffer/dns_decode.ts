@@ -12,9 +12,9 @@
  */
 
 import { dnsRcodeName, dnsTypeName } from "../net/dns_names.ts";
-import { countMalformed } from "./counters.ts";
-import { hexAt, ipv4At, ipv6At } from "./format.ts";
-import type { CaptureCounters, DnsAnswer, DnsFields } from "./types.ts";
+import { countMalformed } from "../capture/counters.ts";
+import { hexAt, ipv4At, ipv6At } from "../capture/format.ts";
+import type { CaptureCounters, DnsAnswer, DnsFields } from "../capture/types.ts";
 
 // ---- scratch text building ----------------------------------------------
 
