@@ -6,8 +6,10 @@
  * vigia veridns verify --server HOST[:PORT] DOMAIN IP... [--ca FILE|--insecure] [--json]
  * ```
  *
- * Exit codes: 0 the server answered (whatever the verdict), 1 the exchange
- * failed (message on stderr), 2 usage error.
+ * Exit codes: 0 the server answered (and, for `verify`, every address checks
+ * out), 1 the exchange failed (message on stderr), 2 usage error, 3 `verify`
+ * got an answer and it is "NOT verified" (so scripts can tell a verdict from a
+ * failure).
  *
  * @module
  */
@@ -52,11 +54,17 @@ function commonOptions(b: Argv): Argv {
     });
 }
 
-/** Runs `work`; a failed exchange is exit 1 with the message, bad input a usage error (exit 2). */
-async function run(work: () => Promise<void>): Promise<void> {
+/** Exit code of `veridns verify` when the server answered "NOT verified". */
+export const EXIT_NOT_VERIFIED = 3;
+
+/**
+ * Runs `work`, which returns its exit code when it completes (0 unless a
+ * verdict says otherwise); a failed exchange is exit 1 with the message, bad
+ * input a usage error (exit 2).
+ */
+async function run(work: () => Promise<number | void>): Promise<void> {
   try {
-    await work();
-    exit.code = 0;
+    exit.code = (await work()) ?? 0;
   } catch (e) {
     if (e instanceof TypeError) throw new UsageError(e.message); // bad address or domain
     const message = e instanceof VeridnsClientError ? e.message : (e as Error).message;
@@ -124,6 +132,7 @@ export function veridnsCommand(y: Argv): Argv {
               } else if (r.verified) {
                 console.log(`verified: every address checks out for ${a.domain}`);
               } else console.log(`NOT verified: malicious ${r.malicious.join(" ")}`);
+              return r.verified ? 0 : EXIT_NOT_VERIFIED;
             }),
         )
         .demandCommand(1, "name a veridns command: branch, verify"),

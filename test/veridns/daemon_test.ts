@@ -1,6 +1,6 @@
 /**
  * The real daemon and CLI: `vigia run` with a `[veridns]` section, then
- * `vigia veridns branch|verify` as processes (exit codes 0/1/2, --json,
+ * `vigia veridns branch|verify` as processes (exit codes 0/1/2/3, --json,
  * --ca/--insecure), and the control socket's status, stats and events verb.
  */
 
@@ -55,7 +55,8 @@ address = "${dns.address}"
         "192.0.2.10",
         "203.0.113.7",
       ]);
-      assert.equal(r.code, 0, r.stderr);
+      // An answer that is not verified has its own exit code (3), distinct from a failure (1).
+      assert.equal(r.code, 3, r.stderr);
       const verdict = JSON.parse(r.stdout);
       assert.equal(verdict.verified, false);
       assert.deepEqual(verdict.malicious, ["203.0.113.7"]);
