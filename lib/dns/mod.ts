@@ -7,9 +7,10 @@
  * `answer.ts` decides answers (pure, testable without sockets); `engine.ts`
  * is the hot path (pre-encoded answers patched in place, rate limiting,
  * counters); `udp_worker.ts`/`udp_fast.ts` (FFI recvmmsg/sendmmsg in
- * workers), `udp_portable.ts` and `tcp.ts` move packets; `server.ts` ties it
- * together; `sources.ts` and `verbs.ts` handle the zone sources and the
- * `ctl zone` verbs.
+ * workers), `udp_portable.ts` and `tcp.ts` move packets; `component.ts` ties
+ * it together; `sources.ts` merges the zone sources. As in every component:
+ * `config.ts` the `[dns]` section, `component.ts` the running component,
+ * `schema.ts` its store migrations, `verbs.ts` its `ctl zone` verbs.
  *
  * Zone sources, merged: `[[dns.zone]]` tables in the config, the
  * `dns.zone_files` master files, and the zone table edited live with
@@ -58,15 +59,16 @@
 import type { ConfigCheck } from "../config/mod.ts";
 import type { AnyConfig, ComponentModule } from "../daemon/types.ts";
 import { type DnsConfig, dnsSection } from "./config.ts";
-import { DnsServer } from "./server.ts";
-import { configRecords, dnsMigrations, fileRecords } from "./sources.ts";
+import { DnsServer } from "./component.ts";
+import { configRecords, fileRecords } from "./sources.ts";
+import { dnsMigrations } from "./schema.ts";
 import { dnsVerbs } from "./verbs.ts";
 import { buildZoneDb } from "./zone_db.ts";
 import type { ZoneProblem } from "./zone_file.ts";
 
 export { type DnsConfig, dnsSection } from "./config.ts";
-export { DnsServer, type ZoneLoad } from "./server.ts";
-export { dnsMigrations } from "./sources.ts";
+export { DnsServer, type ZoneLoad } from "./component.ts";
+export { dnsMigrations } from "./schema.ts";
 export { dnsVerbs } from "./verbs.ts";
 
 /**

@@ -10,8 +10,8 @@
 import { type VerbArgs, type VerbEnv, VerbError, type VerbHandler } from "../daemon/types.ts";
 import type { DnsConfig } from "./config.ts";
 import { formatRdata, parseTtl } from "./rdata.ts";
-import type { DnsServer } from "./server.ts";
-import { problemText } from "./server.ts";
+import type { DnsServer } from "./component.ts";
+import { problemText } from "./component.ts";
 import { rowRecord, sourceText, staticRecords, TABLE_FILE, tableRecords } from "./sources.ts";
 import { keyToText, nameFromText, nameKey, TYPE, typeFromName, typeName } from "./wire.ts";
 import { buildZoneDb, findZone } from "./zone_db.ts";

@@ -1,0 +1,188 @@
+/**
+ * The running sniffer: live captures on the configured interfaces feeding
+ * the pipeline, and the event writer behind it.
+ *
+ * @module
+ */
+
+import {
+  addCounters,
+  type CaptureCounters,
+  CaptureError,
+  type LiveCapture,
+  newCounters,
+  startLiveCapture,
+} from "../capture/mod.ts";
+import { type Component, type ComponentContext, ComponentUnavailable } from "../daemon/types.ts";
+import type { Store } from "../store/mod.ts";
+import type { SnifferConfig } from "./config.ts";
+import { type EventWriter, openEventWriter, openWriters } from "./event_writer.ts";
+import { eventsDbPath, pruneEventsDb } from "./events_db.ts";
+import { Pipeline } from "./pipeline.ts";
+
+/** The running sniffer. */
+export class Sniffer implements Component {
+  readonly #ctx: ComponentContext<SnifferConfig>;
+  #writer: EventWriter | undefined;
+  #pipeline: Pipeline | undefined;
+  #captures: LiveCapture[] = [];
+  #linkTypes: Record<string, number> = {};
+  #stopping = false;
+  #startedAt = 0;
+  #rejectDone!: (e: Error) => void;
+  /** Rejects when a capture worker or the writer dies after start. */
+  readonly done: Promise<void>;
+
+  constructor(ctx: ComponentContext<SnifferConfig>) {
+    this.#ctx = ctx;
+    this.done = new Promise<void>((_, reject) => (this.#rejectDone = reject));
+    this.done.catch(() => {});
+  }
+
+  async start(): Promise<void> {
+    const { section, store, log } = this.#ctx;
+    this.#writer = await openEventWriter(store, { log });
+    this.#writer.onFatal = (e) => this.#die(e);
+    this.#pipeline = new Pipeline({
+      section,
+      store,
+      writer: this.#writer,
+      dailyLog: this.#ctx.dailyLog,
+      alerts: this.#ctx.alerts,
+      log,
+      timeZone: this.#ctx.config.log?.timezone || undefined,
+      backpressure: "drop",
+    });
+    const pipeline = this.#pipeline;
+    for (const iface of section.interfaces) {
+      let capture: LiveCapture;
+      try {
+        capture = await startLiveCapture(iface, {
+          filter: section.filter,
+          bufferBytes: section.buffer_size,
+          snaplen: section.snaplen,
+          timeoutMs: Math.max(1, Math.min(10_000, Math.round(section.read_timeout))),
+          promisc: section.promiscuous,
+          dnsPorts: section.dns_ports,
+          onBatch: (events) => void pipeline.process(events),
+        });
+      } catch (e) {
+        await this.stop();
+        const why = e instanceof CaptureError ? e.message : (e as Error).message;
+        const message = `sniffer cannot capture on interface "${iface}": ${why}`;
+        // No capability, library or FFI permission: retrying cannot help, so stay down and say why.
+        // A missing interface may still appear, so that one is retried with backoff.
+        if (e instanceof CaptureError && /CAP_NET_RAW|libpcap|--allow-ffi/.test(why)) {
+          throw new ComponentUnavailable(message, { cause: e });
+        }
+        throw new Error(message);
+      }
+      this.#captures.push(capture);
+      this.#linkTypes[iface] = capture.linkType;
+      capture.done.catch((e) => this.#die(new Error(`capture on ${iface} failed: ${e.message}`)));
+    }
+    this.#startedAt = Date.now();
+    log.info("capturing", {
+      interfaces: section.interfaces.join(","),
+      filter: section.filter,
+      store: this.#writer.stats().mode,
+    });
+  }
+
+  #die(e: Error): void {
+    if (this.#stopping) return;
+    this.#rejectDone(e);
+  }
+
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    const captures = this.#captures;
+    this.#captures = [];
+    await Promise.allSettled(captures.map((c) => c.stop()));
+    // What the captures were still holding has been delivered; keep their final counters.
+    this.#final = captures.map((c) => c.counters());
+    try {
+      await this.#pipeline?.close();
+    } finally {
+      await this.#writer?.close();
+    }
+  }
+
+  #final: CaptureCounters[] = [];
+
+  /** Re-reads the deny lists (called by the deny verbs). */
+  reloadPolicy(): void {
+    this.#pipeline?.reloadPolicy();
+  }
+
+  /** Writes every pending event row and device (called before queries). */
+  async flushEvents(): Promise<void> {
+    await this.#pipeline?.flush();
+  }
+
+  status(): Record<string, unknown> {
+    const p = this.#pipeline?.policy;
+    return {
+      interfaces: this.#ctx.section.interfaces,
+      link_types: this.#linkTypes,
+      filter: this.#ctx.section.filter,
+      unauthorized_dns: p?.deniedDns.ranges.length ?? 0,
+      unauthorized_macs: p?.deniedMacs.size ?? 0,
+      allowed_dhcp_servers: this.#ctx.section.allowed_dhcp_servers.length,
+      running_since: this.#startedAt ? new Date(this.#startedAt).toISOString() : null,
+    };
+  }
+
+  stats(): Record<string, unknown> {
+    const total = newCounters();
+    const perIface: Record<string, unknown> = {};
+    const counters = this.#captures.length ? this.#captures.map((c) => c.counters()) : this.#final;
+    counters.forEach((c, i) => {
+      addCounters(total, c);
+      const iface = this.#ctx.section.interfaces[i];
+      perIface[iface] = {
+        packets: c.packets,
+        kernel_drops: c.kernelDrops,
+        if_drops: c.ifDrops,
+        vigia_drops: c.vigiaDrops,
+      };
+    });
+    const p = this.#pipeline?.stats();
+    return {
+      packets: total.packets,
+      dns: total.dns,
+      dhcp: total.dhcp,
+      ignored: total.ignored,
+      malformed: total.malformed,
+      truncated: total.truncated ?? 0,
+      kernel_drops: total.kernelDrops,
+      if_drops: total.ifDrops,
+      vigia_drops: total.vigiaDrops + (p?.store_drops ?? 0),
+      store_drops: p?.store_drops ?? 0,
+      events: p?.events ?? 0,
+      alerts: p?.alerts ?? {},
+      new_stations: p?.new_stations ?? 0,
+      new_station_alerts_limited: p?.new_station_alerts_limited ?? 0,
+      devices: p?.devices ?? 0,
+      flood: p?.flood,
+      store: this.#writer?.stats(),
+      interfaces: perIface,
+    };
+  }
+}
+
+/**
+ * The daemon's hourly prune hook: deletes events older than `before` (ms).
+ * With a writer running in this process, the deletion is queued to it (so
+ * it never competes with the inserts for the file) and its count logged
+ * later; otherwise it runs here on its own connection.
+ */
+export function pruneEvents(store: Store, before: number): number {
+  const path = eventsDbPath(store);
+  const writer = openWriters.get(path);
+  if (writer) {
+    void writer.prune(before);
+    return 0;
+  }
+  return pruneEventsDb(path, before);
+}
