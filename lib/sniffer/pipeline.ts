@@ -26,7 +26,8 @@
  * (option 54), `lease_time`, `param_list`, `circuit_id`,
  * `agent_remote_id`, `duid`, `server_duid`.
  *
- * `new-station`: `mac`, `vendor`, `ip`, `via` (dns/dhcp), `vlan`.
+ * `new-station`: `mac`, `vendor`, `ip` (the client's own, never a DHCP relay's), `relay`
+ * (the DHCP relay it came through, if any), `via` (dns/dhcp), `vlan`.
  *
  * @module
  */
@@ -143,6 +144,8 @@ export class Pipeline {
   #deviceTimer: ReturnType<typeof setInterval> | undefined;
   #newStationBudget = NEW_STATION_ALERTS_PER_MINUTE;
   #newStationMinute = 0;
+  /** Relay (giaddr) of the DHCP message being processed, so that a new station's alert names it. */
+  #relayOfPacket = "";
   #stats: PipelineStats;
   #floodReport: (r: FloodReport) => void;
 
@@ -360,20 +363,27 @@ export class Pipeline {
       (d.msg_type.startsWith("TYPE") && (m.srcPort === 67 || m.srcPort === 547));
     const clientMac = chaddr ?? (toClient ? dstMac : srcMac);
     const clientMacText = chaddr !== null ? d.mac : (toClient ? m.dstMac : m.srcMac);
+    const nz = (a: string | undefined) => (a === undefined || a === "0.0.0.0" ? null : a);
+    const relay = nz(d.relay_addr);
     if (isStation(srcMac) && srcMac !== chaddr) {
       this.devices.seen(srcMac, time, m.srcIp, "dhcp", m.vlan);
     }
     let client: Device | undefined;
     if (isStation(clientMac)) {
-      const ip = toClient ? "" : m.srcIp;
+      // The client's own address: ciaddr, or the source of a packet it sent itself. A relayed
+      // message's source is the relay (giaddr), which must never become the client's address.
+      const ip = toClient
+        ? ""
+        : nz(d.client_addr) ?? (relay === null && srcMac === clientMac ? m.srcIp : "");
+      this.#relayOfPacket = relay ?? "";
       client = this.devices.seen(clientMac, time, ip, "dhcp", m.vlan);
+      this.#relayOfPacket = "";
       this.devices.dhcpFacts(client, d.host_name, d.vendor_class);
       if (d.msg_type === "ACK" || d.msg_type === "REPLY") {
         this.devices.assigned(client, d.assigned_addr ?? "");
       }
     }
     const vendor = this.devices.vendor(clientMac);
-    const nz = (a: string | undefined) => (a === undefined || a === "0.0.0.0" ? null : a);
     const params = d.param_list ? d.param_list.join(",") : null;
     if (store) {
       // Everything that could throw is computed first: a row is added whole or not at all.
@@ -443,6 +453,7 @@ export class Pipeline {
           vendor,
           msg_type: d.msg_type,
           src_ip: m.srcIp,
+          relay,
           host_name: d.host_name ?? null,
           requested_addr: nz(d.requested_addr),
           vlan: m.vlan,
@@ -492,7 +503,8 @@ export class Pipeline {
     this.#stats.new_stations++;
     const ip = d.ips[0] ?? "";
     const when = new Date(time / 1000);
-    const fields = { mac: d.macText, vendor: d.vendor, ip, via, vlan: d.vlan || undefined };
+    const relay = this.#relayOfPacket || undefined;
+    const fields = { mac: d.macText, vendor: d.vendor, ip, relay, via, vlan: d.vlan || undefined };
     let alert = this.#section.new_station_alert;
     if (alert) {
       const minute = Math.floor(Date.now() / 60_000);
@@ -515,6 +527,7 @@ export class Pipeline {
       mac: d.macText,
       vendor: d.vendor,
       ip,
+      relay: relay ?? null,
       via,
       vlan: d.vlan,
     }, time / 1000);
