@@ -116,6 +116,12 @@ const ZONE_VERBS: VerbSpec[] = [
     verb: "zone del",
     positionals: ["name", "type"],
   },
+  {
+    command: "status [zone]",
+    describe: "per zone: role, serial, records, errors of its sources",
+    verb: "zone status",
+    positionals: ["zone"],
+  },
 ];
 
 const SCAN_VERBS: VerbSpec[] = [

@@ -36,6 +36,7 @@ export const READ_VERBS: ReadonlySet<string> = new Set([
   "alerts",
   "scan results",
   "zone list",
+  "zone status",
   "deny dns list",
   "deny mac list",
 ]);

@@ -13,12 +13,16 @@ import { parseHostPort, parseIp } from "../net/mod.ts";
 import type { DnsConfig } from "./config.ts";
 import { COUNTER, COUNTER_COUNT, MAX_ZONE_SLOTS, Responder } from "./engine.ts";
 import type { RrlOptions } from "./rrl.ts";
+import { GoodCopies, isZoneError, type SourceError } from "./good_copy.ts";
+import { type ZoneStatus, zoneStatusRows } from "./zone_status.ts";
 import {
+  configRecords,
+  problemText,
   type SourceResult,
   sourceText,
-  staticRecords,
   tableGeneration,
-  tableRecords,
+  tableRowRecords,
+  zoneFileRecords,
 } from "./sources.ts";
 import { packRecords } from "./pack.ts";
 import { TcpServer } from "./tcp.ts";
@@ -55,12 +59,7 @@ export interface ZoneLoad {
   problems: string[];
 }
 
-/** How a problem reads in logs and verb results. */
-export function problemText(p: ZoneProblem): string {
-  if (p.file.startsWith("dns.")) return `config ${p.file}: ${p.message}`;
-  if (p.file === "zone table") return `zone table row ${p.line}: ${p.message}`;
-  return `${p.file}${p.line ? `:${p.line}` : ""}: ${p.message}`;
-}
+export { problemText };
 
 /** The running DNS server. */
 export class DnsServer implements Component {
@@ -71,7 +70,11 @@ export class DnsServer implements Component {
   readonly #slots = new Map<string, number>();
   #responder!: Responder;
   #db!: ZoneDb;
-  #static!: SourceResult;
+  #configRecords: SourceResult | undefined;
+  #files = new Map<string, SourceResult>();
+  readonly #copies = new GoodCopies();
+  #errors: SourceError[] = [];
+  #loadedAt = "";
   #generation = 0;
   #tableGeneration = -1;
   #fileStamps = new Map<string, number>();
@@ -114,23 +117,58 @@ export class DnsServer implements Component {
 
   /** Reads every source and builds the database; returns the records served. */
   #load(readStatic: boolean): { records: ZoneRecord[]; problems: ZoneProblem[] } {
-    if (readStatic || !this.#static) {
-      this.#static = staticRecords(this.#config);
-      for (const path of this.#config.zone_files) this.#fileStamps.set(path, mtime(path));
+    const cfg = this.#config;
+    if (readStatic || !this.#configRecords) {
+      this.#configRecords = configRecords(cfg);
+      this.#files = new Map();
+      for (const path of cfg.zone_files) {
+        this.#fileStamps.set(path, mtime(path));
+        this.#files.set(path, zoneFileRecords(path, cfg.default_ttl));
+      }
     }
     this.#tableGeneration = tableGeneration(this.#ctx.store);
-    const table = tableRecords(this.#ctx.store, this.#config.default_ttl);
-    const records = [...this.#static.records, ...table.records];
-    const { db, problems } = buildZoneDb(records, { slotOf: this.#slotOf });
-    this.#db = db;
-    return { records, problems: [...this.#static.problems, ...table.problems, ...problems] };
+    const merged = this.#copies.merge({
+      config: this.#configRecords,
+      files: this.#files,
+      rows: tableRowRecords(this.#ctx.store, cfg.default_ttl),
+    }, (records) => buildZoneDb(records, { slotOf: this.#slotOf }));
+    this.#db = merged.built.db;
+    this.#loadedAt = new Date().toISOString();
+    this.#logErrors(merged.errors);
+    this.#errors = merged.errors;
+    return merged;
+  }
+
+  /** Logs broken sources when they change (each problem with its FILE:LINE). */
+  #logErrors(errors: SourceError[]): void {
+    const seen = new Set(this.#errors.map((e) => `${e.source}\n${e.problems.join("\n")}`));
+    for (const e of errors) {
+      if (seen.has(`${e.source}\n${e.problems.join("\n")}`)) continue;
+      for (const problem of e.problems.slice(0, 20)) {
+        this.#log.error(`zone source broken, serving its ${e.serving}`, {
+          source: e.source,
+          zones: e.zones.join(",") || "none",
+          problem,
+        });
+      }
+      if (e.problems.length > 20) {
+        this.#log.error("more problems", { source: e.source, count: e.problems.length - 20 });
+      }
+    }
+    const now = new Set(errors.map((e) => e.source));
+    for (const e of this.#errors) {
+      if (!now.has(e.source)) {
+        this.#log.info("zone source fixed", { source: e.source, was: e.problems[0] });
+      }
+    }
   }
 
   #logProblems(problems: ZoneProblem[]): void {
-    for (const p of problems.slice(0, 50)) {
+    const warnings = problems.filter((p) => !isZoneError(p));
+    for (const p of warnings.slice(0, 50)) {
       this.#log.warn("zone problem", { problem: problemText(p) });
     }
-    if (problems.length > 50) this.#log.warn("more zone problems", { count: problems.length - 50 });
+    if (warnings.length > 50) this.#log.warn("more zone problems", { count: warnings.length - 50 });
   }
 
   #snapshot(records: ZoneRecord[]) {
@@ -312,7 +350,21 @@ export class DnsServer implements Component {
       zones: [...(this.#db?.zones.values() ?? [])].map((z) => z.name),
       records: this.#db?.records ?? 0,
       rrl: this.#config.rrl.enabled,
+      ...(this.#errors.length > 0
+        ? {
+          zone_errors: this.#errors.map((e) =>
+            `${e.problems[0]}${
+              e.problems.length > 1 ? ` (+${e.problems.length - 1} more)` : ""
+            }; serving its ${e.serving}`
+          ),
+        }
+        : {}),
     };
+  }
+
+  /** Per zone, for `ctl zone status`: role, serial, records, errors of its sources. */
+  zoneStatus(): ZoneStatus[] {
+    return zoneStatusRows(this.#db, this.#errors, this.#loadedAt);
   }
 
   /** Counters for `ctl stats`: queries, qps, per rcode, zone and transport, RRL. */

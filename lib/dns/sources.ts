@@ -28,6 +28,13 @@ export function sourceText(r: ZoneRecord): string {
   return `${r.file}:${r.line}`;
 }
 
+/** How a problem reads in logs and verb results: `FILE:LINE: message`. */
+export function problemText(p: ZoneProblem): string {
+  if (p.file.startsWith("dns.")) return `config ${p.file}: ${p.message}`;
+  if (p.file === TABLE_FILE) return `${TABLE_FILE} row ${p.line}: ${p.message}`;
+  return `${p.file}${p.line ? `:${p.line}` : ""}: ${p.message}`;
+}
+
 /** The `file` of records from the zone table; their `line` is the row id. */
 export const TABLE_FILE = "zone table";
 
@@ -77,14 +84,27 @@ export function fileRecords(config: DnsConfig): SourceResult {
   const records: ZoneRecord[] = [];
   const problems: ZoneProblem[] = [];
   for (const path of config.zone_files) {
-    const result = parseZoneFile(path, { defaultTtl: config.default_ttl });
+    const result = zoneFileRecords(path, config.default_ttl);
     records.push(...result.records);
     problems.push(...result.problems);
-    if (result.problems.length === 0 && !result.records.some((r) => r.type === TYPE.SOA)) {
-      problems.push({ file: path, line: 0, message: "zone file has no SOA record" });
-    }
   }
   return { records, problems };
+}
+
+/** Records of one zone file; a file without any SOA is a problem of its own. */
+export function zoneFileRecords(path: string, defaultTtl: number): SourceResult {
+  const result = parseZoneFile(path, { defaultTtl });
+  if (result.problems.length === 0 && !result.records.some((r) => r.type === TYPE.SOA)) {
+    const first = result.records[0];
+    result.problems.push({
+      file: path,
+      line: first?.line ?? 0,
+      message: first
+        ? "zone file has no SOA record: the records from this line on belong to no zone"
+        : "zone file has no SOA record",
+    });
+  }
+  return result;
 }
 
 /** A row of the zone table. */
@@ -116,15 +136,21 @@ export function rowRecord(row: TableRow, defaultTtl: number): SourceResult {
 export function tableRecords(store: Store, defaultTtl: number): SourceResult {
   const records: ZoneRecord[] = [];
   const problems: ZoneProblem[] = [];
-  const rows = store.query<TableRow>(
-    "SELECT id, name, type, value, ttl FROM dns_records ORDER BY id",
-  );
-  for (const row of rows) {
-    const r = rowRecord(row, defaultTtl);
+  for (const r of tableRowRecords(store, defaultTtl).values()) {
     records.push(...r.records);
     problems.push(...r.problems);
   }
   return { records, problems };
+}
+
+/** Each zone-table row parsed on its own, by row id (in id order). */
+export function tableRowRecords(store: Store, defaultTtl: number): Map<number, SourceResult> {
+  const out = new Map<number, SourceResult>();
+  const rows = store.query<TableRow>(
+    "SELECT id, name, type, value, ttl FROM dns_records ORDER BY id",
+  );
+  for (const row of rows) out.set(row.id, rowRecord(row, defaultTtl));
+  return out;
 }
 
 /** The zone table's edit counter. */

@@ -11,8 +11,19 @@ import { type VerbArgs, type VerbEnv, VerbError, type VerbHandler } from "../dae
 import type { DnsConfig } from "./config.ts";
 import { formatRdata, parseTtl } from "./rdata.ts";
 import type { DnsServer } from "./component.ts";
-import { problemText } from "./component.ts";
-import { rowRecord, sourceText, staticRecords, TABLE_FILE, tableRecords } from "./sources.ts";
+import { problemText } from "./sources.ts";
+import { GoodCopies, INCOMPLETE } from "./good_copy.ts";
+import {
+  configRecords,
+  rowRecord,
+  sourceText,
+  staticRecords,
+  TABLE_FILE,
+  tableRecords,
+  tableRowRecords,
+  zoneFileRecords,
+} from "./sources.ts";
+import { type ZoneStatus, zoneStatusRows } from "./zone_status.ts";
 import { keyToText, nameFromText, nameKey, TYPE, typeFromName, typeName } from "./wire.ts";
 import { buildZoneDb, findZone } from "./zone_db.ts";
 import type { ZoneRecord } from "./zone_file.ts";
@@ -73,9 +84,6 @@ export const zoneList: VerbHandler = (_args, env) => {
   rows.sort((a, b) => a.zone.localeCompare(b.zone) || a.name.localeCompare(b.name));
   return rows;
 };
-
-/** Problems that a later edit can still fix, so they do not block the edit that causes them. */
-const INCOMPLETE = /has no NS records at its apex|has no A or AAAA record/;
 
 /** `zone add` {name, type, value, ttl?}: adds a record to the zone table. */
 export const zoneAdd: VerbHandler = (args, env) => {
@@ -147,6 +155,39 @@ export const zoneAdd: VerbHandler = (args, env) => {
   };
 };
 
+/**
+ * `zone status` {zone?}: per zone, role, serial, records and the errors of
+ * its sources (from the running server; read from the sources when the
+ * daemon's dns component is not running).
+ */
+export const zoneStatus: VerbHandler = (args, env) => {
+  const running = env.running() as DnsServer | undefined;
+  let rows: ZoneStatus[];
+  if (running?.zoneStatus) rows = running.zoneStatus();
+  else {
+    const config = dnsConfig(env);
+    const files = new Map(
+      config.zone_files.map((p) => [p, zoneFileRecords(p, config.default_ttl)] as const),
+    );
+    const merged = new GoodCopies().merge({
+      config: configRecords(config),
+      files,
+      rows: tableRowRecords(env.store, config.default_ttl),
+    }, (records) => buildZoneDb(records));
+    rows = zoneStatusRows(merged.built.db, merged.errors, new Date().toISOString());
+  }
+  const wanted = text(args, "zone", false);
+  if (wanted === undefined) return rows;
+  const zone = absoluteName(wanted);
+  const found = rows.filter((r) => r.zone === zone);
+  if (found.length === 0) {
+    throw new VerbError(
+      `zone ${zone} is not served (zones: ${rows.map((r) => r.zone).join(", ") || "none"})`,
+    );
+  }
+  return found;
+};
+
 /** `zone del` {name, type?}: removes zone-table records of a name (and type). */
 export const zoneDel: VerbHandler = (args, env) => {
   const name = absoluteName(text(args, "name", true)!);
@@ -188,6 +229,7 @@ export const dnsVerbs: Record<string, VerbHandler> = {
   "zone list": zoneList,
   "zone add": zoneAdd,
   "zone del": zoneDel,
+  "zone status": zoneStatus,
 };
 
 /** Verbs' access to zone problems (used by tests). */
