@@ -59,7 +59,6 @@ export interface ZoneLoad {
   problems: string[];
 }
 
-
 /** The running DNS server. */
 export class DnsServer implements Component {
   readonly #config: DnsConfig;
