@@ -28,7 +28,7 @@ export function renderDigest(alerts: Alert[]): { subject: string; text: string }
     for (const [k, v] of Object.entries(a.details)) {
       lines.push(`  ${k}: ${Array.isArray(v) ? v.join(", ") : v}`);
     }
-    if (a.repeats) lines.push(`  (repeated ${a.repeats} more times before this alert)`);
+    if (a.repeats) lines.push(`  (repeated ${a.repeats} more times since)`);
     return lines.join("\n");
   });
   return { subject, text: `${blocks.join("\n\n")}\n\n-- \nvigia\n` };

@@ -4,6 +4,13 @@
  * alerts file and the daemon log, and hands it to the mailer, which sends
  * digests over SMTP without ever blocking the publisher.
  *
+ * A repeat inside the window is not a new alert: it adds to the stored
+ * alert's `repeats` at once (one UPDATE per alert per turn of the event
+ * loop or store flush, however many repeats came in it), and the window outlives a
+ * restart, since the bus picks up the recent alerts from the store. Each
+ * alert keeps two times: `time`, when it happened (a packet's time under
+ * `vigia ingest`), and `raised`, when vigia raised it.
+ *
  * @example
  * ```ts ignore
  * bus.publish({
@@ -47,9 +54,11 @@ export interface AlertInput {
 
 /** An alert as stored. */
 export interface Alert extends Required<AlertInput> {
-  /** Row id in the store. */
+  /** Row id in the store (0 until read back). */
   id: number;
-  /** Repeats folded into this alert by de-duplication before it was published. */
+  /** When vigia raised it (`time` is when it happened). */
+  raised: Date;
+  /** Repeats folded into this alert within the de-duplication window, so far. */
   repeats: number;
 }
 
@@ -75,7 +84,27 @@ export const alertMigrations: Migration[] = [{
     CREATE INDEX alerts_time ON alerts (time);
     CREATE INDEX alerts_kind_time ON alerts (kind, time);
   `,
+}, {
+  // When the alert was raised, beside when it happened: they differ for `vigia ingest`.
+  version: 2,
+  sql: `
+    ALTER TABLE alerts ADD COLUMN raised_at INTEGER NOT NULL DEFAULT 0; -- ms since the epoch
+    UPDATE alerts SET raised_at = time;
+    CREATE INDEX alerts_raised ON alerts (raised_at);
+  `,
 }];
+
+/** An alert within its de-duplication window. */
+interface RecentAlert {
+  alert: Alert;
+  /** Event times (ms) the window covers: repeats outside start a new alert. */
+  from: number;
+  until: number;
+  /** Repeats already added to the stored row. */
+  stored: number;
+  /** Waits in the queue of repeat counts to store. */
+  queued: boolean;
+}
 
 /** Options for {@linkcode AlertBus}. */
 export interface AlertBusOptions {
@@ -96,7 +125,9 @@ export class AlertBus implements AlertPublisher {
   readonly #log: Logger;
   #config: AlertsConfig;
   #mailer: Mailer | undefined;
-  #recent = new Map<string, { until: number; repeats: number }>();
+  #recent = new Map<string, RecentAlert>();
+  #repeatsToStore: RecentAlert[] = [];
+  #updateRepeats;
   #published = 0;
   #suppressed = 0;
   #insert;
@@ -111,9 +142,52 @@ export class AlertBus implements AlertPublisher {
     this.#config = options.config;
     this.#store.migrate("alerts", alertMigrations);
     this.#insert = this.#store.batched(
-      "INSERT INTO alerts (time, kind, severity, subject, details, repeats) VALUES (?, ?, ?, ?, ?, ?)",
+      "INSERT INTO alerts (time, raised_at, kind, severity, subject, details, repeats) VALUES (?, ?, ?, ?, ?, ?, 0)",
     );
+    // An increment, not a value: a `vigia ingest` beside the daemon may add to the same row.
+    this.#updateRepeats = this.#store.batched(
+      "UPDATE alerts SET repeats = repeats + ? WHERE kind = ? AND time = ? AND subject = ?",
+    );
+    this.#store.beforeFlush(() => this.#storeRepeats());
     this.#mailer = this.#makeMailer(options.config);
+    this.#resumeWindows();
+  }
+
+  /** Picks up the alerts still inside their de-duplication window (raised before a restart). */
+  #resumeWindows(): void {
+    const window = this.#config.dedupe_window;
+    const rows = this.#store.query<{
+      id: number;
+      time: number;
+      raised_at: number;
+      kind: string;
+      severity: Severity;
+      subject: string;
+      details: string;
+      repeats: number;
+    }>(
+      "SELECT id, time, raised_at, kind, severity, subject, details, repeats FROM alerts WHERE raised_at >= ? ORDER BY id",
+      Date.now() - window,
+    );
+    for (const r of rows) {
+      const alert: Alert = {
+        id: Number(r.id),
+        kind: r.kind,
+        severity: r.severity,
+        subject: r.subject,
+        details: JSON.parse(r.details),
+        time: new Date(r.time),
+        raised: new Date(r.raised_at),
+        repeats: r.repeats,
+      };
+      this.#recent.set(`${r.kind}\u0000${r.subject}`, {
+        alert,
+        from: r.time - window,
+        until: r.time + window,
+        stored: r.repeats,
+        queued: false,
+      });
+    }
   }
 
   #makeMailer(config: AlertsConfig): Mailer | undefined {
@@ -139,25 +213,42 @@ export class AlertBus implements AlertPublisher {
     const key = `${input.kind}\u0000${input.subject}`;
     const now = time.getTime();
     const seen = this.#recent.get(key);
-    if (seen && now < seen.until) {
-      seen.repeats++;
+    if (seen && now < seen.until && now >= seen.from) {
+      seen.alert.repeats++;
       this.#suppressed++;
+      if (!seen.queued) {
+        seen.queued = true;
+        if (this.#repeatsToStore.push(seen) === 1) queueMicrotask(() => this.#storeRepeats());
+      }
       return false;
     }
-    const repeats = seen?.repeats ?? 0;
-    this.#recent.set(key, { until: now + this.#config.dedupe_window, repeats: 0 });
-    if (this.#recent.size > 10_000) this.#expire(now);
+    const window = this.#config.dedupe_window;
     // Unknown facts (null) are left out everywhere: the store, the files, the log and the mail.
     const details: Alert["details"] = {};
     for (const [k, v] of Object.entries(input.details ?? {})) {
       if (v !== null && v !== undefined) details[k] = v;
     }
-    const alert: Alert = { ...input, details, time, id: 0, repeats };
-    this.#insert(now, input.kind, input.severity, input.subject, JSON.stringify(details), repeats);
+    const raised = new Date();
+    const alert: Alert = { ...input, details, time, raised, id: 0, repeats: 0 };
+    this.#recent.set(key, {
+      alert,
+      from: now - window,
+      until: now + window,
+      stored: 0,
+      queued: false,
+    });
+    if (this.#recent.size > 10_000) this.#expire(now);
+    this.#insert(
+      now,
+      raised.getTime(),
+      input.kind,
+      input.severity,
+      input.subject,
+      JSON.stringify(details),
+    );
     this.#dailyLog.alert(input.kind, {
       severity: input.severity,
       subject: input.subject,
-      ...(repeats ? { repeats } : {}),
       ...details,
     }, time);
     const level = input.severity === "info" || input.severity === "notice"
@@ -183,8 +274,26 @@ export class AlertBus implements AlertPublisher {
     return true;
   }
 
+  /** Adds the repeats counted since the last call to their stored alerts. */
+  #storeRepeats(): void {
+    for (const r of this.#repeatsToStore) {
+      const { alert } = r;
+      this.#updateRepeats(
+        alert.repeats - r.stored,
+        alert.kind,
+        alert.time.getTime(),
+        alert.subject,
+      );
+      r.stored = alert.repeats;
+      r.queued = false;
+    }
+    this.#repeatsToStore.length = 0;
+  }
+
   #expire(now: number): void {
-    for (const [k, v] of this.#recent) if (v.until <= now) this.#recent.delete(k);
+    for (const [k, v] of this.#recent) {
+      if (v.until <= now && !v.queued) this.#recent.delete(k);
+    }
   }
 
   /** Counters for `ctl stats`. */
@@ -199,6 +308,7 @@ export class AlertBus implements AlertPublisher {
 
   /** Sends what the mailer still holds (bounded by `timeoutMs`) and stops it. */
   async close(timeoutMs = 3000): Promise<void> {
+    this.#storeRepeats();
     if (this.#mailer) await this.#mailer.close({ send: true, timeoutMs });
   }
 }

@@ -78,7 +78,12 @@ const FLAT_VERBS: VerbSpec[] = [
     describe: "recent alerts",
     verb: "alerts",
     options: {
-      since: { type: "string", describe: "ISO time or age (90m, 2h, 7d)" },
+      since: { type: "string", describe: "raised since ISO time or age (90m, 2h, 7d)" },
+      by: {
+        type: "string",
+        describe: "which time --since means: raised (by vigia) or event (a packet's time)",
+        choices: ["raised", "event"],
+      },
       kind: { type: "string", describe: "alert kind, e.g. dns-flood" },
       limit: { type: "number", describe: "rows at most" },
     },

@@ -60,10 +60,16 @@ export function coreVerbs(daemon: DaemonHandle): Record<string, VerbHandler> {
     alerts: (args, env) => {
       const since = parseTimeArg(args.since, "since");
       const limit = parseLimit(args.limit, 100);
+      // --since means "raised since" unless asked for the event's own time (a packet's, for ingest).
+      const by = args.by === undefined || args.by === "" ? "raised" : String(args.by);
+      if (by !== "raised" && by !== "event") {
+        throw new VerbError(`--by must be "raised" or "event": got "${by}"`);
+      }
+      const timeColumn = by === "raised" ? "raised_at" : "time";
       const where: string[] = [];
       const params: (string | number)[] = [];
       if (since !== undefined) {
-        where.push("time >= ?");
+        where.push(`${timeColumn} >= ?`);
         params.push(since);
       }
       if (args.kind) {
@@ -74,6 +80,7 @@ export function coreVerbs(daemon: DaemonHandle): Record<string, VerbHandler> {
         {
           id: number;
           time: number;
+          raised_at: number;
           kind: string;
           severity: string;
           subject: string;
@@ -81,9 +88,9 @@ export function coreVerbs(daemon: DaemonHandle): Record<string, VerbHandler> {
           repeats: number;
         }
       >(
-        `SELECT id, time, kind, severity, subject, details, repeats FROM alerts ${
+        `SELECT id, time, raised_at, kind, severity, subject, details, repeats FROM alerts ${
           where.length ? `WHERE ${where.join(" AND ")}` : ""
-        } ORDER BY time DESC, id DESC LIMIT ?`,
+        } ORDER BY ${timeColumn} DESC, id DESC LIMIT ?`,
         ...params,
         limit,
       );
@@ -91,6 +98,7 @@ export function coreVerbs(daemon: DaemonHandle): Record<string, VerbHandler> {
       const clock = new ZonedClock(env.config.log?.timezone || undefined);
       return rows.map((r) => ({
         time: clock.stamp(new Date(r.time)).timestamp,
+        raised: clock.stamp(new Date(r.raised_at)).timestamp,
         kind: r.kind,
         severity: r.severity,
         subject: r.subject,

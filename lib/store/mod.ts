@@ -84,6 +84,8 @@ export class Store {
     lastCommitMs: 0,
   };
   #closed = false;
+  #beforeFlush: (() => void)[] = [];
+  #inBeforeFlush = false;
   /** Called with an error when a batch fails; defaults to printing on stderr. */
   onError: (error: Error, sql: string) => void = (e, sql) =>
     console.error(`store: write failed (${sql.slice(0, 60)}): ${e.message}`);
@@ -148,11 +150,28 @@ export class Store {
   }
 
   /**
+   * Registers `fn` to run at the start of every flush, so that a writer that
+   * coalesces its rows (such as alert repeat counts) queues them in time for
+   * any reader that flushes first.
+   */
+  beforeFlush(fn: () => void): void {
+    this.#beforeFlush.push(fn);
+  }
+
+  /**
    * Commits every queued row now. A failing row is reported through `onError`
    * and skipped; when the database stays locked the rows are kept and retried
    * (returns false).
    */
   flush(): boolean {
+    if (!this.#inBeforeFlush && this.#beforeFlush.length > 0) {
+      this.#inBeforeFlush = true;
+      try {
+        for (const fn of this.#beforeFlush) fn();
+      } finally {
+        this.#inBeforeFlush = false;
+      }
+    }
     if (this.#timer !== undefined) {
       clearTimeout(this.#timer);
       this.#timer = undefined;

@@ -45,7 +45,8 @@ Deno.test("alerts: stored, written to the alerts file and logged; repeats folded
   const rows = t.store.query<{ kind: string; repeats: number; details: string }>(
     "SELECT kind, repeats, details FROM alerts ORDER BY id",
   );
-  assert.deepEqual(rows.map((r) => r.repeats), [0, 2]);
+  // The repeats land on the alert they repeat, not on the next one after the window.
+  assert.deepEqual(rows.map((r) => r.repeats), [2, 0]);
   assert.deepEqual(JSON.parse(rows[0].details), { server: "203.0.113.9" });
   t.dailyLog.flush();
   const file = await Deno.readTextFile(`${t.dir}/log/alerts-2026-11-21.log`);
@@ -56,6 +57,50 @@ Deno.test("alerts: stored, written to the alerts file and logged; repeats folded
   );
   assert.ok(t.lines.some((l) => l.includes("alert unauthorized-dns")));
   assert.deepEqual((t.bus.stats() as { suppressed_repeats: number }).suppressed_repeats, 2);
+  await t.close();
+});
+
+Deno.test("alerts: the stored repeat count grows as repeats arrive, and survives a restart", async () => {
+  const t = await setup('[alerts]\ndedupe_window = "1m"\n');
+  const alert = { kind: "veridns-malicious", severity: "warning" as const, subject: "x.test" };
+  const repeatsStored = () => {
+    t.store.flush();
+    return t.store.query<{ repeats: number }>("SELECT repeats FROM alerts").map((r) => r.repeats);
+  };
+  assert.equal(t.bus.publish(alert), true);
+  assert.deepEqual(repeatsStored(), [0]);
+  assert.equal(t.bus.publish(alert), false);
+  assert.deepEqual(repeatsStored(), [1]);
+  // Many repeats in one turn of the event loop: one count, all of them.
+  for (let i = 0; i < 5; i++) t.bus.publish(alert);
+  await Promise.resolve();
+  assert.deepEqual(repeatsStored(), [6]);
+  await t.bus.close();
+  // A new bus on the same store (a restart) is still inside the window: the repeat adds to the row.
+  const lines: string[] = [];
+  const bus = new AlertBus({
+    store: t.store,
+    dailyLog: t.dailyLog,
+    log: createLogger({ write: (l) => lines.push(l), journal: false }),
+    config: await alertsConfig('[alerts]\ndedupe_window = "1m"\n'),
+  });
+  assert.equal(bus.publish(alert), false);
+  assert.deepEqual(repeatsStored(), [7]);
+  await bus.close();
+  await t.close();
+});
+
+Deno.test("alerts: the time it happened and the time raised are both stored", async () => {
+  const t = await setup("");
+  const happened = new Date("2026-11-21T12:00:00Z");
+  const before = Date.now();
+  t.bus.publish({ kind: "rogue-dhcp", severity: "error", subject: "10.0.0.66", time: happened });
+  t.store.flush();
+  const [row] = t.store.query<{ time: number; raised_at: number }>(
+    "SELECT time, raised_at FROM alerts",
+  );
+  assert.equal(row.time, happened.getTime());
+  assert.ok(row.raised_at >= before && row.raised_at <= Date.now(), String(row.raised_at));
   await t.close();
 });
 

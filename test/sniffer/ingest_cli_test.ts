@@ -51,6 +51,24 @@ Deno.test("ingest CLI: runs beside the daemon; its rows are queryable there; exi
       unknown
     >[];
     assert.ok(apple.length > 0 && apple.every((d) => d.vendor === "Apple"));
+    // Alerts of the ingest carry the packet's time and the time raised; --since means raised.
+    const raised = await daemon.ctlJson(["alerts", "--since", "5m", "--kind", "new-station"]) as {
+      time: string;
+      raised: string;
+    }[];
+    assert.ok(raised.length >= 50, String(raised.length)); // the clients and the server
+    assert.ok(raised.every((a) => /^2026-11-21T0[89]:/.test(a.time)), JSON.stringify(raised[0]));
+    assert.ok(Date.now() - Date.parse(raised[0].raised) < 300_000, raised[0].raised);
+    const happened = await daemon.ctlJson([
+      "alerts",
+      "--since",
+      "5m",
+      "--by",
+      "event",
+      "--kind",
+      "new-station",
+    ]) as unknown[];
+    assert.equal(happened.length, 0);
     const lines = await Deno.readTextFile(`${daemon.logDir}/2026-11-21.log`);
     assert.equal(lines.split("\n").filter((l) => l.includes("\tdns\t")).length, packets);
 

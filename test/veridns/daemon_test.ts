@@ -60,6 +60,23 @@ address = "${dns.address}"
       const verdict = JSON.parse(r.stdout);
       assert.equal(verdict.verified, false);
       assert.deepEqual(verdict.malicious, ["203.0.113.7"]);
+      // The same answer again: one alert, whose stored repeat count is 1 at once.
+      r = await runVigia([
+        "veridns",
+        "verify",
+        "--server",
+        server,
+        "--insecure",
+        "www.example.test",
+        "192.0.2.10",
+        "203.0.113.7",
+      ]);
+      assert.equal(r.code, 3, r.stderr);
+      assert.match(r.stdout, /^NOT verified: malicious 203\.0\.113\.7/);
+      const alerts = await daemon.ctlJson(["alerts", "--kind", "veridns-malicious"]) as {
+        repeats: number;
+      }[];
+      assert.deepEqual(alerts.map((a) => a.repeats), [1], JSON.stringify(alerts));
 
       r = await runVigia([
         "veridns",
@@ -97,13 +114,13 @@ address = "${dns.address}"
       const status = await daemon.call("status") as Record<string, unknown>;
       assert.match(JSON.stringify(status), new RegExp(fingerprint!));
       const stats = await daemon.call("stats") as Record<string, Record<string, number>>;
-      assert.equal(stats.veridns.verifications, 2);
-      assert.equal(stats.veridns.malicious_addresses, 1);
+      assert.equal(stats.veridns.verifications, 3);
+      assert.equal(stats.veridns.malicious_addresses, 2);
       const events = await daemon.call("veridns events", { malicious: true }) as {
         domain: string;
         malicious: string;
       }[];
-      assert.equal(events.length, 1);
+      assert.equal(events.length, 2);
       assert.deepEqual([events[0].domain, events[0].malicious], [
         "www.example.test",
         "203.0.113.7",
