@@ -23,6 +23,7 @@ import {
   type Spec,
   type TableArray,
   ValueError,
+  ValueErrors,
   type ValueOf,
 } from "./schema.ts";
 import { formatDuration } from "./values.ts";
@@ -222,9 +223,11 @@ function validateSection(
       out[key] = spec.validate(value);
     } catch (e) {
       if (!(e instanceof ValueError)) throw e;
-      const at = pathText([...sub, ...e.subPath]);
-      const p = locate(ctx.positions, at);
-      ctx.issues.push({ ...p, file: ctx.file, path: at, message: e.message });
+      for (const one of e instanceof ValueErrors ? e.errors : [e]) {
+        const at = pathText([...sub, ...one.subPath]);
+        const p = locate(ctx.positions, at);
+        ctx.issues.push({ ...p, file: ctx.file, path: at, message: one.message });
+      }
       out[key] = structuredClone(spec.default);
     }
   }

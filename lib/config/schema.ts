@@ -20,6 +20,45 @@ export class ValueError extends Error {
   }
 }
 
+/**
+ * Several problems inside one value (bad items of an array, bad entries of
+ * a table), so that every one is reported at once. Reads as its first
+ * problem where only one is shown.
+ */
+export class ValueErrors extends ValueError {
+  /** Every problem, each with its own sub-path. */
+  readonly errors: ValueError[];
+  constructor(errors: ValueError[]) {
+    super(errors[0].message, errors[0].subPath);
+    this.name = "ValueErrors";
+    this.errors = errors;
+  }
+}
+
+/**
+ * Validates each entry with `validate`, collecting the problems of every bad
+ * entry (placed under its index or key) instead of stopping at the first.
+ */
+function validateEach<T>(
+  entries: [string | number, unknown][],
+  validate: (raw: unknown) => T,
+): T[] {
+  const out: T[] = [];
+  const errors: ValueError[] = [];
+  for (const [at, raw] of entries) {
+    try {
+      out.push(validate(raw));
+    } catch (e) {
+      if (!(e instanceof ValueError)) throw e;
+      for (const one of e instanceof ValueErrors ? e.errors : [e]) {
+        errors.push(new ValueError(one.message, [at, ...one.subPath]));
+      }
+    }
+  }
+  if (errors.length > 0) throw new ValueErrors(errors);
+  return out;
+}
+
 /** One key of a section. `T` is the validated value's type. */
 export interface Field<T> {
   /** What the key does, one or more sentences, for the reference config. */
@@ -232,14 +271,7 @@ export function list<T>(
       throw new ValueError(`needs at least ${min} entr${min === 1 ? "y" : "ies"}`);
     }
     if (raw.length > max) throw new ValueError(`takes at most ${max} entries, found ${raw.length}`);
-    return raw.map((v, i) => {
-      try {
-        return item.validate(v);
-      } catch (e) {
-        if (e instanceof ValueError) throw new ValueError(e.message, [i, ...e.subPath]);
-        throw e;
-      }
-    });
+    return validateEach(raw.map((v, i) => [i, v]), (v) => item.validate(v));
   });
 }
 
@@ -252,16 +284,9 @@ export function map<T>(
     if (raw === null || typeof raw !== "object" || Array.isArray(raw) || raw instanceof Date) {
       throw new ValueError(`expected a table, found ${typeName(raw)}`);
     }
-    const out: Record<string, T> = {};
-    for (const [k, v] of Object.entries(raw as Record<string, unknown>)) {
-      try {
-        out[k] = item.validate(v);
-      } catch (e) {
-        if (e instanceof ValueError) throw new ValueError(e.message, [k, ...e.subPath]);
-        throw e;
-      }
-    }
-    return out;
+    const entries = Object.entries(raw as Record<string, unknown>);
+    const values = validateEach(entries, (v) => item.validate(v));
+    return Object.fromEntries(entries.map(([k], i) => [k, values[i]]));
   });
 }
 

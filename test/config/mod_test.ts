@@ -82,6 +82,39 @@ Deno.test("config: every problem is reported with FILE:LINE:COL and key path", a
   ]);
 });
 
+Deno.test("config: every bad item of an array (and entry of a table) is reported at once", async () => {
+  const text = [
+    "[net]", // 1
+    'listen = ["127.0.0.1:0", "127.0.0.1:53", "nope",', // 2
+    '  "1.2.3.4:70000"]', // 3
+  ].join("\n");
+  assert.deepEqual(await issuesOf(text), [
+    't.toml:2:11: net.listen[0]: port in "127.0.0.1:0" must be from 1 to 65535',
+    't.toml:2:42: net.listen[2]: "nope" is not an address IP:PORT (IPv6 as [ADDR]:PORT)',
+    't.toml:3:3: net.listen[3]: port in "1.2.3.4:70000" must be from 1 to 65535',
+  ]);
+  // The same through the real schema: every bad MAC and DNS server, each at its own place.
+  const app = [
+    "[sniffer]", // 1
+    'unauthorized_macs = ["zz", "aa:bb:cc:dd:ee:ff", "11:22"]', // 2
+    'unauthorized_dns = ["203.0.113.9", "300.1.1.1",', // 3
+    '  "10.0.0.0/33"]', // 4
+  ].join("\n");
+  let issues: string[] = [];
+  try {
+    await loadConfig(configSchema(), { path: "v.toml", text: app });
+  } catch (e) {
+    assert.ok(e instanceof ConfigError);
+    issues = e.issues.map(formatIssue);
+  }
+  assert.deepEqual(issues.map((l) => l.split(": ").slice(0, 2).join(": ")), [
+    "v.toml:2:22: sniffer.unauthorized_macs[0]",
+    "v.toml:2:49: sniffer.unauthorized_macs[2]",
+    "v.toml:3:36: sniffer.unauthorized_dns[1]",
+    "v.toml:4:3: sniffer.unauthorized_dns[2]",
+  ], issues.join("\n"));
+});
+
 Deno.test("config: TOML syntax errors carry line and column", async () => {
   const issues = await issuesOf("count = 1\n[net\nx = 2\n");
   assert.equal(issues.length, 1);
