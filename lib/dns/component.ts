@@ -15,6 +15,8 @@ import { COUNTER, COUNTER_COUNT, MAX_ZONE_SLOTS, Responder } from "./engine.ts";
 import type { RrlOptions } from "./rrl.ts";
 import { GoodCopies, isZoneError, type SourceError } from "./good_copy.ts";
 import { type ZoneStatus, zoneStatusRows } from "./zone_status.ts";
+import { type SerialDecision, ZoneJournal } from "./journal.ts";
+import type { SerialPolicy } from "./serial.ts";
 import {
   configRecords,
   problemText,
@@ -73,6 +75,8 @@ export class DnsServer implements Component {
   readonly #copies = new GoodCopies();
   #errors: SourceError[] = [];
   #loadedAt = "";
+  #decisions: SerialDecision[] = [];
+  readonly #journal: ZoneJournal;
   #generation = 0;
   #tableGeneration = -1;
   #fileStamps = new Map<string, number>();
@@ -88,6 +92,10 @@ export class DnsServer implements Component {
     this.#ctx = ctx;
     this.#config = ctx.section;
     this.#log = ctx.log;
+    this.#journal = new ZoneJournal(ctx.store, {
+      policy: ctx.section.serial_policy as SerialPolicy,
+      limit: ctx.section.ixfr_journal_changes,
+    });
     this.done = new Promise<void>((_, reject) => (this.#fail = reject));
     this.done.catch(() => {});
   }
@@ -130,11 +138,20 @@ export class DnsServer implements Component {
       files: this.#files,
       rows: tableRowRecords(this.#ctx.store, cfg.default_ttl),
     }, (records) => buildZoneDb(records, { slotOf: this.#slotOf }));
-    this.#db = merged.built.db;
+    const previous = this.#db;
+    const db = merged.built.db;
+    const { decisions, records } = this.#journal.settle(db, previous, merged.records);
+    this.#db = db;
     this.#loadedAt = new Date().toISOString();
     this.#logErrors(merged.errors);
     this.#errors = merged.errors;
-    return merged;
+    for (const d of decisions) {
+      if (d.changed) {
+        this.#log.info("zone serial", { zone: d.zone, serial: d.serial, previous: d.previous });
+      }
+    }
+    this.#decisions = decisions;
+    return { records, problems: merged.problems };
   }
 
   /** Logs broken sources when they change (each problem with its FILE:LINE). */

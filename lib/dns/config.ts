@@ -15,6 +15,7 @@ import {
   str,
   tableArray,
 } from "../config/schema.ts";
+import { SERIAL_POLICIES } from "./serial.ts";
 
 /** The example zone served by the embedded default config. */
 export const EXAMPLE_ZONE: Record<string, unknown> = {
@@ -156,6 +157,19 @@ export const dnsSection = section(
         "How often the zone table is checked for edits made outside the daemon (ctl edits apply at once).",
       default: "2s",
       minMs: 100,
+    }),
+    serial_policy: str({
+      doc:
+        'How vigia gives a zone a new SOA serial when its content changes (zone table edit, ctl zone add/del, a zone file or config zone changed): "increment" adds one, "unixtime" uses the time in seconds, "dateserial" YYYYMMDDnn (Knot\'s names). A zone file whose author raised the serial past the one served keeps it. Serials compare as RFC 1982 says.',
+      default: "increment",
+      oneOf: [...SERIAL_POLICIES],
+    }),
+    ixfr_journal_changes: int({
+      doc:
+        "Changes kept per zone in the store for incremental transfers (IXFR, RFC 1995); a secondary further behind gets the whole zone. 0 keeps none.",
+      default: 100,
+      min: 0,
+      max: 100_000,
     }),
     rrl: rrlSection,
     zone: tableArray(

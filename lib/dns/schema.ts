@@ -1,6 +1,7 @@
 /**
  * Store migrations of the `dns` component: the zone table edited by
- * `vigia ctl zone add|del`.
+ * `vigia ctl zone add|del`; the serial of each zone and the journal of
+ * changes IXFR answers from (`journal.ts`).
  *
  * @module
  */
@@ -29,5 +30,29 @@ export const dnsMigrations: Migration[] = [{
       BEGIN UPDATE dns_records_generation SET generation = generation + 1; END;
     CREATE TRIGGER dns_records_delete AFTER DELETE ON dns_records
       BEGIN UPDATE dns_records_generation SET generation = generation + 1; END;
+  `,
+}, {
+  version: 2,
+  sql: `
+    CREATE TABLE dns_zone_serials (
+      zone TEXT PRIMARY KEY,
+      serial INTEGER NOT NULL,
+      source_serial INTEGER NOT NULL,
+      digest TEXT NOT NULL,
+      changed_at TEXT NOT NULL
+    );
+    CREATE TABLE dns_journal (
+      id INTEGER PRIMARY KEY,
+      zone TEXT NOT NULL,
+      serial_from INTEGER NOT NULL,
+      serial_to INTEGER NOT NULL,
+      soa_from BLOB NOT NULL,
+      soa_to BLOB NOT NULL,
+      soa_ttl INTEGER NOT NULL,
+      removed BLOB NOT NULL,
+      added BLOB NOT NULL,
+      created_at TEXT NOT NULL
+    );
+    CREATE INDEX dns_journal_zone ON dns_journal (zone, id);
   `,
 }];

@@ -7,6 +7,7 @@
  */
 
 import type { SourceError } from "./good_copy.ts";
+import { soaSerial } from "./serial.ts";
 import type { Zone, ZoneDb } from "./zone_db.ts";
 
 /** One row of `ctl zone status`. */
@@ -25,14 +26,6 @@ export interface ZoneStatus {
   state: "ok" | "error";
   /** Problems of its broken sources, each `FILE:LINE: message; serving its last good copy`. */
   errors: string[];
-}
-
-/** The SOA serial of a zone (RDATA: MNAME, RNAME, then five 32-bit numbers). */
-export function zoneSerial(zone: Zone): number {
-  const rdata = zone.soa.rdatas[0];
-  const at = rdata.length - 20;
-  return ((rdata[at] << 24) | (rdata[at + 1] << 16) | (rdata[at + 2] << 8) | rdata[at + 3]) >>>
-    0;
 }
 
 /** Records in a zone. */
@@ -60,7 +53,7 @@ export function zoneStatusRows(
     rows.push({
       zone: zone.name,
       role: "primary",
-      serial: zoneSerial(zone),
+      serial: soaSerial(zone.soa.rdatas[0]),
       records: zoneRecordCount(zone),
       loaded_at: loadedAt,
       state: mine.length > 0 ? "error" : "ok",
