@@ -7,7 +7,14 @@
 
 import { countMalformed, newCounters } from "./counters.ts";
 import { CaptureError } from "./errors.ts";
-import { decodeAt, type DecodeContext, DEFAULT_PORTS, portTable } from "./frame_decode.ts";
+import {
+  decodeAt,
+  type DecodeContext,
+  DEFAULT_PORTS,
+  endCapture,
+  portTable,
+} from "./frame_decode.ts";
+import { IpReassembler, type ReassemblyOptions } from "./reassembly.ts";
 import { TcpReassembler, type TcpReassemblerOptions } from "./tcp_reassembler.ts";
 import type { CaptureCounters, SniffedEvent } from "./types.ts";
 
@@ -21,6 +28,8 @@ export interface ReadCaptureOptions {
   dnsPorts?: readonly number[];
   /** Bounds of the DNS-over-TCP reassembly. */
   tcp?: TcpReassemblerOptions;
+  /** Bounds of the IP fragment reassembly. */
+  fragments?: ReassemblyOptions;
 }
 
 const CHUNK = 4 * 1024 * 1024;
@@ -70,6 +79,15 @@ class Chunks {
   }
 }
 
+/**
+ * Counts a record vigia could not read (cut or corrupt) as one malformed
+ * packet, so that the packets still add up: what follows it is unknown.
+ */
+function unreadable(counters: CaptureCounters, reason: string): void {
+  counters.packets++;
+  countMalformed(counters, reason);
+}
+
 /** Per-interface facts of a pcapng section. */
 interface Iface {
   linkType: number;
@@ -102,7 +120,7 @@ export async function readCaptureFile(
   path: string,
   options: ReadCaptureOptions,
 ): Promise<CaptureCounters> {
-  const { onBatch, batchSize = 4096, dnsPorts, tcp } = options;
+  const { onBatch, batchSize = 4096, dnsPorts, tcp, fragments } = options;
   if (!Number.isInteger(batchSize) || batchSize < 1) {
     throw new RangeError(
       `Cannot read ${path}: batchSize must be a positive integer, got ${batchSize}`,
@@ -120,6 +138,7 @@ export async function readCaptureFile(
   const ctx: DecodeContext = {
     ports: dnsPorts ? portTable(dnsPorts) : DEFAULT_PORTS,
     tcp: new TcpReassembler(tcp),
+    fragments: new IpReassembler(fragments),
   };
   let out: SniffedEvent[] = [];
   const flush = async () => {
@@ -149,6 +168,7 @@ export async function readCaptureFile(
       }
       await readPcap(c, ctx, counters, () => out, batchSize, flush, le, magic);
     }
+    endCapture(ctx, counters);
     if (out.length > 0) await flush();
   } finally {
     file.close();
@@ -167,7 +187,7 @@ async function readPcap(
   magic: number,
 ): Promise<void> {
   if (!(await c.need(24))) {
-    countMalformed(counters, "file-truncated");
+    unreadable(counters, "file-truncated");
     return;
   }
   // The top bits of the link type field carry FCS information (pcap format draft, 'LinkType').
@@ -185,7 +205,7 @@ async function readPcap(
       const caplen = view.getUint32(pos + 8, le);
       if (caplen > MAX_RECORD) {
         c.start = pos;
-        countMalformed(counters, "file-bad-record");
+        unreadable(counters, "file-bad-record");
         return;
       }
       if (end - pos < hdrLen + caplen) break;
@@ -207,7 +227,7 @@ async function readPcap(
     if (c.available === 0 && c.eof) return;
     const need = c.available >= hdrLen ? hdrLen + c.view.getUint32(c.start + 8, le) : hdrLen;
     if (!(await c.need(need))) {
-      if (c.available > 0) countMalformed(counters, "file-truncated");
+      if (c.available > 0) unreadable(counters, "file-truncated");
       return;
     }
   }
@@ -241,12 +261,12 @@ async function readPcapng(
       if (type === PCAPNG_SHB) le = c.view.getUint32(c.start + 8, true) === PCAPNG_BOM;
       need = c.view.getUint32(c.start + 4, le);
       if (need < 12 || need > MAX_RECORD) {
-        countMalformed(counters, "file-bad-record");
+        unreadable(counters, "file-bad-record");
         return;
       }
     }
     if (!(await c.need(need))) {
-      if (c.available > 0) countMalformed(counters, "file-truncated");
+      if (c.available > 0) unreadable(counters, "file-truncated");
       return;
     }
   }
@@ -289,7 +309,7 @@ function pcapngBlocks(
     const le = st.le;
     const blockLen = v.getUint32(b + 4, le);
     if (blockLen < 12 || blockLen % 4 !== 0 || blockLen > MAX_RECORD) {
-      countMalformed(counters, "file-bad-record");
+      unreadable(counters, "file-bad-record");
       return STOP;
     }
     if (end - b < blockLen) return MORE;
@@ -297,7 +317,7 @@ function pcapngBlocks(
     switch (type) {
       case 1: { // Interface Description Block
         if (blockLen < 20) {
-          countMalformed(counters, "file-bad-record");
+          unreadable(counters, "file-bad-record");
           return STOP;
         }
         const iface: Iface = {
@@ -326,7 +346,7 @@ function pcapngBlocks(
       case 6: // Enhanced Packet Block
       case 2: { // Packet Block (obsolete)
         if (blockLen < 32) {
-          countMalformed(counters, "file-bad-record");
+          unreadable(counters, "file-bad-record");
           return STOP;
         }
         const id = type === 6 ? v.getUint32(b + 8, le) : v.getUint16(b + 8, le);

@@ -9,7 +9,13 @@
 
 import { copyCounters, newCounters } from "./counters.ts";
 import { CaptureError } from "./errors.ts";
-import { decodeAt, type DecodeContext, DEFAULT_PORTS, portTable } from "./frame_decode.ts";
+import {
+  decodeAt,
+  type DecodeContext,
+  DEFAULT_PORTS,
+  endCapture,
+  portTable,
+} from "./frame_decode.ts";
 import { type Libpcap, openLibpcap } from "./libpcap.ts";
 import {
   CTL_ACKED,
@@ -23,12 +29,19 @@ import {
   type StartRequest,
   type WorkerMessage,
 } from "./live_protocol.ts";
+import { IpReassembler, type ReassemblyOptions } from "./reassembly.ts";
 import { TcpReassembler, type TcpReassemblerOptions } from "./tcp_reassembler.ts";
 import type { CaptureCounters, SniffedEvent } from "./types.ts";
 
-/** BPF filter used when none is configured: DNS (UDP and TCP), DHCPv4 and DHCPv6. */
+/**
+ * BPF filter used when none is configured: DNS (UDP and TCP), DHCPv4 and
+ * DHCPv6, and IP fragments. Fragments other than the first carry no ports,
+ * and BPF's `port` does not look past an IPv6 Fragment header, so they are
+ * let through by their fragment fields and the reassembler sorts them out.
+ */
 export const DEFAULT_FILTER =
-  "port 53 or udp port 67 or udp port 68 or udp port 546 or udp port 547";
+  "port 53 or udp port 67 or udp port 68 or udp port 546 or udp port 547" +
+  " or (ip and ip[6:2] & 0x3fff != 0) or (ip6 and ip6[6] == 44)";
 
 /** Options of {@linkcode startLiveCapture}. */
 export interface LiveCaptureOptions {
@@ -50,6 +63,8 @@ export interface LiveCaptureOptions {
   dnsPorts?: number[];
   /** Bounds of the DNS-over-TCP reassembly. */
   tcp?: TcpReassemblerOptions;
+  /** Bounds of the IP fragment reassembly. */
+  fragments?: ReassemblyOptions;
   /**
    * Where frames are decoded. "main" (default): the worker only drains
    * libpcap and posts the raw frames in transferable buffers; this thread
@@ -131,6 +146,7 @@ export async function startLiveCapture(
     maxPendingEvents = 262144,
     dnsPorts,
     tcp,
+    fragments,
     decodeIn = "main",
     onBatch,
   } = options;
@@ -170,6 +186,7 @@ export async function startLiveCapture(
   const ctx: DecodeContext = {
     ports: dnsPorts ? portTable(dnsPorts) : DEFAULT_PORTS,
     tcp: new TcpReassembler(tcp),
+    fragments: new IpReassembler(fragments),
   };
   const deliver = (events: SniffedEvent[]) => {
     try {
@@ -206,6 +223,8 @@ export async function startLiveCapture(
     if (settled) return;
     settled = true;
     worker.terminate();
+    // What the reassemblers still hold can never complete now: count it.
+    endCapture(ctx, decoded);
     if (error) {
       rejectReady(error);
       rejectDone(error);
@@ -289,6 +308,7 @@ export async function startLiveCapture(
     maxPendingEvents,
     dnsPorts,
     tcp,
+    fragments,
     decodeIn,
     control,
     ring,

@@ -7,6 +7,7 @@
  * @module
  */
 
+import type { ReassemblyOptions } from "./reassembly.ts";
 import type { TcpReassemblerOptions } from "./tcp_reassembler.ts";
 import type { CaptureCounters, SniffedEvent } from "./types.ts";
 
@@ -49,6 +50,8 @@ export interface StartRequest {
   dnsPorts?: number[];
   /** TCP reassembly bounds. */
   tcp?: TcpReassemblerOptions;
+  /** IP fragment reassembly bounds. */
+  fragments?: ReassemblyOptions;
   /** "worker": decode here and post events; "main": post the raw frames, the main thread decodes. */
   decodeIn: "worker" | "main";
   /** The control buffer (CTL_SIZE Int32 slots). */

@@ -18,7 +18,13 @@
 /// <reference lib="deno.worker" />
 
 import { copyCounters, newCounters } from "./counters.ts";
-import { decodeAt, type DecodeContext, DEFAULT_PORTS, portTable } from "./frame_decode.ts";
+import {
+  decodeAt,
+  type DecodeContext,
+  DEFAULT_PORTS,
+  endCapture,
+  portTable,
+} from "./frame_decode.ts";
 import {
   cString,
   type Libpcap,
@@ -43,6 +49,7 @@ import {
   type StartRequest,
   type WorkerMessage,
 } from "./live_protocol.ts";
+import { IpReassembler } from "./reassembly.ts";
 import { TcpReassembler } from "./tcp_reassembler.ts";
 import type { SniffedEvent } from "./types.ts";
 
@@ -122,6 +129,7 @@ function run(req: StartRequest): void {
   const ctx: DecodeContext = {
     ports: req.dnsPorts ? portTable(req.dnsPorts) : DEFAULT_PORTS,
     tcp: new TcpReassembler(req.tcp),
+    fragments: new IpReassembler(req.fragments),
   };
   const hdr = new Uint8Array(24);
   const hdrView = new DataView(hdr.buffer);
@@ -239,6 +247,7 @@ function run(req: StartRequest): void {
       break;
     }
   }
+  if (decodeHere) endCapture(ctx, counters);
   flush();
   flushFrames();
   // The main thread may be inside pcap_breakloop on this handle: wait for it before closing.

@@ -7,6 +7,11 @@
  * - {@linkcode startLiveCapture}: libpcap through `Deno.dlopen` in a Web
  *   Worker (needs CAP_NET_RAW and `--allow-ffi`).
  * - {@linkcode decodeFrame}: one frame at a time (tests, other sources).
+ * - {@linkcode IpReassembler}: IPv4/IPv6 fragment reassembly, shared by both.
+ *
+ * Every packet is accounted for: `packets = decoded + ignored + Σ malformed
+ * + pending` ({@linkcode packetsAccounted}), ignored and malformed by reason
+ * ({@linkcode IGNORED} lists the ignored reasons).
  *
  * @example
  * ```ts
@@ -25,10 +30,11 @@ export type {
   PacketMeta,
   SniffedEvent,
 } from "./types.ts";
-export { addCounters, newCounters } from "./counters.ts";
+export { addCounters, IGNORED, malformedTotal, newCounters, packetsAccounted } from "./counters.ts";
 export { CaptureError } from "./errors.ts";
 export { decodeFrame, type DecodeFrameOptions } from "./frame_decode.ts";
 export { readCaptureFile, type ReadCaptureOptions } from "./file_reader.ts";
+export { IpReassembler, type ReassemblyOptions } from "./reassembly.ts";
 export { type TcpFlow, TcpReassembler, type TcpReassemblerOptions } from "./tcp_reassembler.ts";
 export {
   DEFAULT_FILTER,

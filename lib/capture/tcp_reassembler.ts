@@ -37,6 +37,8 @@ export interface TcpFlow {
   nextSeq: number;
   /** Capture time of the last segment, ms. */
   lastTs: number;
+  /** Captured segments whose bytes are buffered and not yet part of a decoded message (packets pending). */
+  segments: number;
 }
 
 /**
@@ -59,6 +61,8 @@ export class TcpReassembler {
   #total = 0;
   /** Flows dropped to stay in bounds or for idleness since the last read. @internal */
   evicted = 0;
+  /** Segments those evicted flows held (packets no longer pending) since the last read. @internal */
+  evictedSegments = 0;
 
   /** Creates an empty reassembler with the given bounds. */
   constructor(options: TcpReassemblerOptions = {}) {
@@ -95,17 +99,26 @@ export class TcpReassembler {
     this.#total = 0;
   }
 
+  /** Drops every flow and returns how many segments they held (the capture ended). @internal */
+  drain(): number {
+    let n = 0;
+    for (const f of this.#flows.values()) n += f.segments;
+    this.clear();
+    return n;
+  }
+
   /** The flow under `key`, if it has buffered bytes. @internal */
   get(key: string): TcpFlow | undefined {
     return this.#flows.get(key);
   }
 
-  /** Forgets the flow under `key`. @internal */
-  drop(key: string): void {
+  /** Forgets the flow under `key`; returns the segments it held (0 when there was none). @internal */
+  drop(key: string): number {
     const f = this.#flows.get(key);
-    if (f === undefined) return;
+    if (f === undefined) return 0;
     this.#total -= f.len;
     this.#flows.delete(key);
+    return f.segments;
   }
 
   /**
@@ -136,6 +149,7 @@ export class TcpReassembler {
         len: 0,
         nextSeq: seq,
         lastTs: ts,
+        segments: 0,
       };
     }
     if (f.len + n > this.#maxBytesPerFlow) {
@@ -180,6 +194,7 @@ export class TcpReassembler {
     this.#total -= first.value.len;
     this.#flows.delete(first.value.key);
     this.evicted++;
+    this.evictedSegments += first.value.segments;
   }
 
   #expire(now: number): void {
@@ -188,6 +203,7 @@ export class TcpReassembler {
       this.#total -= f.len;
       this.#flows.delete(f.key);
       this.evicted++;
+      this.evictedSegments += f.segments;
     }
   }
 }

@@ -123,17 +123,27 @@ export type SniffedEvent =
   | { kind: "dns"; meta: PacketMeta; dns: DnsFields }
   | { kind: "dhcp"; meta: PacketMeta; dhcp: DhcpFields };
 
-/** Counters of one capture source. */
+/**
+ * Counters of one capture source. Every packet is accounted for exactly once:
+ * `packets = decoded + ignored + Σ malformed + pending` (live, frames still in
+ * the hand-over ring and `vigiaDrops` make up the difference while running).
+ */
 export interface CaptureCounters {
   /** Packets handed to vigia by libpcap or read from the file. */
   packets: number;
+  /** Packets whose DNS/DHCP payload was decoded into a message (each fragment or TCP segment of it counts). */
+  decoded: number;
+  /** Packets held by a reassembler right now (IP fragments, TCP segments) waiting for the rest. */
+  pending: number;
   /** DNS messages decoded. */
   dns: number;
   /** DHCP messages decoded. */
   dhcp: number;
-  /** Packets that matched neither (other ports, fragments, non-IP). */
+  /** Packets ignored: readable but not DNS/DHCP, or never completed (the sum of `ignoredBy`). */
   ignored: number;
-  /** Malformed packets by reason (`short-ip`, `dns-label-loop`, ...). */
+  /** Ignored packets by reason (`unsupported-link-type`, `non-ip`, `not-dns-or-dhcp`, `fragment-timeout`, ...). */
+  ignoredBy: Record<string, number>;
+  /** Malformed packets by reason (`short-ip`, `dns-label-loop`, `fragment-too-big`, ...). */
   malformed: Record<string, number>;
   /** Packets the kernel dropped (pcap_stats ps_drop). */
   kernelDrops: number;
@@ -141,14 +151,18 @@ export interface CaptureCounters {
   ifDrops: number;
   /** Packets (or, decoding in the worker, messages) vigia dropped because the consumer fell behind (live only). */
   vigiaDrops: number;
-  /** IP fragments other than the first, which are not reassembled (also counted in `ignored`). */
+  /** IP fragments seen (IPv4 and IPv6). */
   fragments?: number;
-  /** Messages cut short by the snap length or a first fragment, delivered with what was captured. */
+  /** Datagrams reassembled from fragments. */
+  reassembled?: number;
+  /** Messages cut short by the snap length, delivered with what was captured. */
   truncated?: number;
   /** TCP segments buffered for a DNS message that had not completed yet. */
   tcpPending?: number;
   /** TCP flows dropped from reassembly to stay within the memory bounds (or idle too long). */
   tcpFlowsEvicted?: number;
+  /** Malformed DNS messages inside TCP segments that also carried a good message (the packet counts as decoded). */
+  malformedMessages?: number;
   /** Batches whose consumer (`onBatch`) threw (live only). */
   consumerErrors?: number;
 }

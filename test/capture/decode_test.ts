@@ -13,6 +13,7 @@ import {
   type DhcpFields,
   type DnsFields,
   newCounters,
+  packetsAccounted,
   type SniffedEvent,
   TcpReassembler,
 } from "../../lib/capture/mod.ts";
@@ -59,6 +60,7 @@ function decode(
 ): { events: SniffedEvent[]; counters: CaptureCounters } {
   const events: SniffedEvent[] = [];
   decodeFrame(linkType, frame, T0, events, counters, options);
+  assert.equal(packetsAccounted(counters), counters.packets, JSON.stringify(counters));
   return { events, counters };
 }
 
@@ -218,7 +220,7 @@ Deno.test("decode: IPv4 options, fragments and IPv6 extension headers", () => {
   const later = decode(101, ipv4(CLIENT, 17, seg, { fragOffset: 185 }));
   assert.equal(later.events.length, 0);
   assert.equal(later.counters.fragments, 1);
-  assert.equal(later.counters.ignored, 1);
+  assert.deepEqual(later.counters.ignoredBy, { "fragment-not-reassembled": 1 });
 
   // A first fragment: the UDP length promises more than the packet holds.
   const big = dnsMessage({
@@ -279,7 +281,7 @@ Deno.test("decode: every link type", () => {
   }
   const unknown = decode(147, pkt);
   assert.equal(unknown.events.length, 0);
-  assert.equal(unknown.counters.ignored, 1);
+  assert.deepEqual(unknown.counters.ignoredBy, { "unsupported-link-type": 1 });
 });
 
 Deno.test("decode: DHCPv4 DISCOVER/OFFER with options, plain BOOTP, overload", () => {
@@ -666,6 +668,8 @@ Deno.test("decode: DNS over TCP reassembled across segments, per flow", () => {
   seg(CLIENT, 40003, 53, 1, PSH | ACK, stream.subarray(0, 10));
   seg(CLIENT, 40003, 53, 1 + 20, PSH | ACK, stream.subarray(20, 30));
   assert.equal(counters.malformed["dns-tcp-gap"], 1);
+  assert.equal(packetsAccounted(counters), counters.packets);
+  assert.equal(counters.pending, 1, "the segment after the gap waits for the rest");
 });
 
 Deno.test("decode: TCP reassembly memory is bounded (flows, bytes per flow, idle)", () => {
@@ -691,6 +695,8 @@ Deno.test("decode: TCP reassembly memory is bounded (flows, bytes per flow, idle
   assert.equal(tcp.flowCount, 2);
   assert.ok(tcp.bufferedBytes <= 150);
   assert.equal(counters.tcpFlowsEvicted, 3);
+  assert.equal(counters.ignoredBy["tcp-flow-evicted"], 3);
+  assert.equal(counters.pending, 2);
   // Growing one flow past its own bound drops it.
   decodeFrame(
     1,
@@ -700,7 +706,8 @@ Deno.test("decode: TCP reassembly memory is bounded (flows, bytes per flow, idle
     counters,
     { tcp },
   );
-  assert.equal(counters.malformed["dns-tcp-overflow"], 1);
+  // The segment and the one its flow held are both counted.
+  assert.equal(counters.malformed["dns-tcp-overflow"], 2);
   assert.equal(tcp.flowCount, 1);
   // A new flow much later evicts the idle ones.
   const later: SniffedEvent[] = [];
@@ -714,4 +721,5 @@ Deno.test("decode: TCP reassembly memory is bounded (flows, bytes per flow, idle
   );
   assert.equal(tcp.flowCount, 1);
   assert.equal(events.length + later.length, 0);
+  assert.equal(packetsAccounted(counters), counters.packets);
 });
