@@ -64,6 +64,7 @@ export class Sniffer implements Component {
           timeoutMs: Math.max(1, Math.min(10_000, Math.round(section.read_timeout))),
           promisc: section.promiscuous,
           dnsPorts: section.dns_ports,
+          fragments: { timeoutMs: section.fragment_timeout },
           onBatch: (events) => void pipeline.process(events),
         });
       } catch (e) {

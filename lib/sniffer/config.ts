@@ -158,6 +158,12 @@ export const snifferSection = section(
       default: "50ms",
       minMs: 1,
     }),
+    fragment_timeout: duration({
+      doc: "How long (capture time) the fragments of an IP datagram may take to all arrive " +
+        "before they are dropped and counted as `fragment-timeout`.",
+      default: "30s",
+      minMs: 1,
+    }),
     promiscuous: bool({
       doc:
         "Put the interfaces in promiscuous mode (see traffic of the other hosts on the segment).",

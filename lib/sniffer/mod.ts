@@ -106,6 +106,7 @@ export async function runIngest(file: string, options: IngestOptions): Promise<I
   try {
     counters = await readCaptureFile(file, {
       dnsPorts: section.dns_ports,
+      fragments: { timeoutMs: section.fragment_timeout },
       onBatch: (events) => pipeline.process(events),
     });
   } finally {
