@@ -27,6 +27,7 @@ import {
   type ValueOf,
 } from "./schema.ts";
 import { formatDuration } from "./values.ts";
+import { listenerClashes } from "./listeners.ts";
 
 export * from "./schema.ts";
 export { formatDuration, parseDuration } from "./values.ts";
@@ -136,6 +137,18 @@ export async function loadConfig<F extends Spec>(
   const issues: ConfigIssue[] = [];
   const config = validateSection(schema, raw, [], { file, positions, issues }) as ValueOf<F>;
   if (issues.length === 0) {
+    for (const c of listenerClashes(schema, config)) {
+      const p = locate(positions, c.path);
+      const o = locate(positions, c.other);
+      const otherAt = o.line > 0 ? ` (${file}:${o.line}:${o.col})` : " (its default)";
+      issues.push({
+        file,
+        ...p,
+        path: c.path,
+        message:
+          `${c.what} is already taken by ${c.other}${otherAt}; give each its own address or port`,
+      });
+    }
     const baseDir = options.path ? dirname(options.path) : ".";
     for (const check of options.checks ?? []) {
       await check(config, (path, message, at) => {

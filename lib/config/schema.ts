@@ -75,6 +75,23 @@ export interface Field<T> {
   text?: string;
   /** How the reference value is written in TOML, when it differs from its JSON form. */
   referenceText?: string;
+  /**
+   * Set on an address (or list of addresses) something listens on: the
+   * protocols it binds and the port of an address written without one. The
+   * config check reports two such keys on the same address, port and protocol.
+   */
+  listens?: Listens;
+}
+
+/** Transport protocols a listener binds. */
+export type ListenProtocol = "udp" | "tcp";
+
+/** What a listening address field binds (see {@linkcode Field.listens}). */
+export interface Listens {
+  /** Protocols bound on each address. */
+  protocols: ListenProtocol[];
+  /** Port of an address written without one. */
+  defaultPort?: number;
 }
 
 // deno-lint-ignore no-explicit-any
@@ -147,7 +164,7 @@ function field<T>(
   };
 }
 
-/** A string field; `pattern` and `oneOf` restrict it. */
+/** A string field; `oneOf` and `nonEmpty` restrict it. */
 export function str(
   options: FieldOptions<string> & { oneOf?: string[]; nonEmpty?: boolean },
 ): Field<string> {
@@ -249,14 +266,22 @@ export function mac(options: FieldOptions<string>): Field<string> {
   });
 }
 
-/** `IP:PORT` or `[IPv6]:PORT`, with `defaultPort` when the port is left out. */
-export function hostPort(options: FieldOptions<string> & { defaultPort?: number }): Field<string> {
-  return field(options, "an address IP:PORT", (raw) => {
+/**
+ * `IP:PORT` or `[IPv6]:PORT`, with `defaultPort` when the port is left out.
+ * `listens` marks an address vigia listens on (checked for clashes with
+ * every other listener); a {@linkcode list} of such fields is one too.
+ */
+export function hostPort(
+  options: FieldOptions<string> & { defaultPort?: number; listens?: ListenProtocol[] },
+): Field<string> {
+  const f = field(options, "an address IP:PORT", (raw) => {
     if (typeof raw !== "string") throw new ValueError(`expected "IP:PORT", found ${typeName(raw)}`);
     const hp = parseHostPort(raw, options.defaultPort);
     if (typeof hp === "string") throw new ValueError(hp);
     return raw;
   });
+  if (options.listens) f.listens = { protocols: options.listens, defaultPort: options.defaultPort };
+  return f;
 }
 
 /** An array of values of one field type. */
@@ -265,7 +290,7 @@ export function list<T>(
   options: FieldOptions<T[]> & { min?: number; max?: number },
 ): Field<T[]> {
   const { min = 0, max = Number.MAX_SAFE_INTEGER } = options;
-  return field(options, `an array of ${item.expects.replace(/^an? /, "")}s`, (raw) => {
+  const f = field(options, `an array of ${item.expects.replace(/^an? /, "")}s`, (raw) => {
     if (!Array.isArray(raw)) throw new ValueError(`expected an array, found ${typeName(raw)}`);
     if (raw.length < min) {
       throw new ValueError(`needs at least ${min} entr${min === 1 ? "y" : "ies"}`);
@@ -273,6 +298,8 @@ export function list<T>(
     if (raw.length > max) throw new ValueError(`takes at most ${max} entries, found ${raw.length}`);
     return validateEach(raw.map((v, i) => [i, v]), (v) => item.validate(v));
   });
+  if (item.listens) f.listens = item.listens;
+  return f;
 }
 
 /** A free-form table of string keys to values of one field type (e.g. country → branch list). */

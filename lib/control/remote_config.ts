@@ -47,12 +47,15 @@ export const remoteSection = section(
     "The local socket stays as it is.",
   {
     enabled: bool({ doc: "Serve the control API over TLS.", default: false }),
-    listen: list(hostPort({ doc: "address", default: "", defaultPort: DEFAULT_REMOTE_PORT }), {
-      doc: "TCP addresses IP:PORT to listen on.",
-      default: [`127.0.0.1:${DEFAULT_REMOTE_PORT}`],
-      reference: [`0.0.0.0:${DEFAULT_REMOTE_PORT}`],
-      min: 1,
-    }),
+    listen: list(
+      hostPort({ doc: "address", default: "", defaultPort: DEFAULT_REMOTE_PORT, listens: ["tcp"] }),
+      {
+        doc: "TCP addresses IP:PORT to listen on.",
+        default: [`127.0.0.1:${DEFAULT_REMOTE_PORT}`],
+        reference: [`0.0.0.0:${DEFAULT_REMOTE_PORT}`],
+        min: 1,
+      },
+    ),
     cert: str({
       doc:
         'PEM certificate (chain); "" makes a self-signed one under paths.state_dir and logs its SHA-256 fingerprint.',

@@ -98,12 +98,15 @@ export const dnsSection = section(
   "Authoritative DNS server for the zones below, on UDP and TCP.",
   {
     enabled: bool({ doc: "Run the DNS server.", default: true }),
-    listen: list(hostPort({ doc: "address", default: "", defaultPort: 53 }), {
-      doc: "Addresses to serve, IP:PORT ([IPv6]:PORT); UDP and TCP on each.",
-      default: ["127.0.0.1:5300"],
-      reference: ["0.0.0.0:53", "[::]:53"],
-      min: 1,
-    }),
+    listen: list(
+      hostPort({ doc: "address", default: "", defaultPort: 53, listens: ["udp", "tcp"] }),
+      {
+        doc: "Addresses to serve, IP:PORT ([IPv6]:PORT); UDP and TCP on each.",
+        default: ["127.0.0.1:5300"],
+        reference: ["0.0.0.0:53", "[::]:53"],
+        min: 1,
+      },
+    ),
     zone_files: list(str({ doc: "file", default: "" }), {
       doc:
         'RFC 1035 master files, each holding one or more zones (an SOA starts each), such as "/etc/vigia/zones/example.org.zone"; relative paths are taken from the working directory, like [paths]. Edits are picked up while running.',

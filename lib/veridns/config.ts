@@ -112,7 +112,7 @@ export const veridnsSection = section(
   "VeriDNS over TLS: branch servers by the client's country, and checks of the DNS answers a client saw against trusted resolvers and open IP lists.",
   {
     enabled: bool({ doc: "Run the VeriDNS server.", default: true }),
-    listen: list(hostPort({ doc: "address", default: "", defaultPort: 4433 }), {
+    listen: list(hostPort({ doc: "address", default: "", defaultPort: 4433, listens: ["tcp"] }), {
       doc: "TLS listeners, IP:PORT.",
       default: ["127.0.0.1:4433"],
       reference: ["0.0.0.0:4433"],

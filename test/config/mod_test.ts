@@ -115,6 +115,49 @@ Deno.test("config: every bad item of an array (and entry of a table) is reported
   ], issues.join("\n"));
 });
 
+async function appIssues(text: string): Promise<string[]> {
+  try {
+    await loadConfig(configSchema(), { path: "v.toml", text });
+  } catch (e) {
+    assert.ok(e instanceof ConfigError);
+    return e.issues.map(formatIssue);
+  }
+  return [];
+}
+
+Deno.test("config: listeners on the same address, port and protocol are a problem naming both keys", async () => {
+  const text = [
+    "[dns]", // 1
+    'listen = ["127.0.0.1:5300", "[::1]:5300"]', // 2
+    "[veridns]", // 3
+    'listen = ["127.0.0.1:5300"]', // 4
+    "[control.remote]", // 5
+    "enabled = true", // 6
+    'listen = ["0.0.0.0:5300", "[::1]:7443", "[::1]:7443"]', // 7
+  ].join("\n");
+  assert.deepEqual(await appIssues(text), [
+    // [control] comes first in the schema, so the others name it; each key its first clash.
+    "v.toml:2:11: dns.listen[0]: TCP 127.0.0.1:5300 is already taken by control.remote.listen[0] (v.toml:7:11); give each its own address or port",
+    "v.toml:4:11: veridns.listen[0]: TCP 127.0.0.1:5300 is already taken by control.remote.listen[0] (v.toml:7:11); give each its own address or port",
+    "v.toml:7:41: control.remote.listen[2]: TCP [::1]:7443 is already taken by control.remote.listen[1] (v.toml:7:27); give each its own address or port",
+  ]);
+  // Without the wildcard, VeriDNS names DNS.
+  assert.deepEqual(
+    await appIssues('[dns]\nlisten = ["127.0.0.1:5300"]\n[veridns]\nlisten = ["127.0.0.1:5300"]\n'),
+    [
+      "v.toml:4:11: veridns.listen[0]: TCP 127.0.0.1:5300 is already taken by dns.listen[0] (v.toml:2:11); give each its own address or port",
+    ],
+  );
+  // A disabled section listens on nothing; other addresses or ports do not clash.
+  assert.deepEqual(
+    await appIssues(
+      '[dns]\nlisten = ["127.0.0.1:5300"]\n[veridns]\nenabled = false\nlisten = ["127.0.0.1:5300"]\n' +
+        '[control.remote]\nenabled = true\nlisten = ["127.0.0.2:5300", "127.0.0.1:5301"]\n',
+    ),
+    [],
+  );
+});
+
 Deno.test("config: TOML syntax errors carry line and column", async () => {
   const issues = await issuesOf("count = 1\n[net\nx = 2\n");
   assert.equal(issues.length, 1);
