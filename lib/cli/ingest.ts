@@ -17,6 +17,7 @@ import { DailyLog } from "../daylog/mod.ts";
 import { createLogger, type LogLevel } from "../log/mod.ts";
 import { runIngest } from "../sniffer/mod.ts";
 import { openStore } from "../store/mod.ts";
+import { ensureDirectory } from "../daemon/dirs.ts";
 import { defaultConfigPath, loadAppConfig, UsageError } from "./common.ts";
 import { exit } from "./ctl.ts";
 
@@ -43,7 +44,13 @@ export function ingestCommand(y: Argv): Argv {
         return;
       }
       const { paths } = config;
-      await Deno.mkdir(paths.state_dir, { recursive: true });
+      try {
+        await ensureDirectory(paths.state_dir, "paths.state_dir");
+      } catch (e) {
+        console.error(`vigia ingest: ${(e as Error).message}`);
+        exit.code = 1;
+        return;
+      }
       const log = createLogger({ level: config.log.level as LogLevel }).child("ingest");
       const store = openStore(`${paths.state_dir}/vigia.db`, {
         batchRows: config.store.batch_rows,

@@ -8,6 +8,7 @@
 import type { ConfigCheck } from "../config/mod.ts";
 import { duration, int, section, type SectionValue, str } from "../config/schema.ts";
 import { remoteSection } from "../control/remote_config.ts";
+import { directoryProblem } from "./dirs.ts";
 
 /** Schema of `[paths]`. */
 export const pathsSection = section("Where vigia keeps its files.", {
@@ -152,5 +153,13 @@ export const geoipCheck: ConfigCheck<Record<string, Record<string, unknown>>> = 
       const why = e instanceof Deno.errors.NotFound ? "no such file" : (e as Error).message;
       report(`geoip.${key}`, `${path}: ${why} (read by ${users.join(" and ")})`);
     }
+  }
+};
+
+/** `[paths]` directories must exist or be creatable, and be writable. */
+export const pathsCheck: ConfigCheck<{ paths: PathsConfig }> = (config, report) => {
+  for (const key of ["state_dir", "log_dir", "runtime_dir"] as const) {
+    const problem = directoryProblem(config.paths[key]);
+    if (problem) report(`paths.${key}`, problem);
   }
 };

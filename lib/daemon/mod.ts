@@ -22,7 +22,9 @@ import {
   type Section,
   type Spec,
 } from "../config/mod.ts";
-import { geoipCheck } from "./config.ts";
+import { geoipCheck, pathsCheck } from "./config.ts";
+import { ensureDirectory } from "./dirs.ts";
+import { type DirectoryLocks, lockDirectories } from "./lock.ts";
 import { DailyLog } from "../daylog/mod.ts";
 import { createLogger, type Logger, type LogLevel } from "../log/mod.ts";
 import { openStore, type Store } from "../store/mod.ts";
@@ -72,7 +74,11 @@ export interface DaemonOptions {
 
 /** Every semantic config check: the daemon's own and each module's. */
 export function moduleChecks(modules: ComponentModule[]): ConfigCheck<AnyConfig>[] {
-  return [geoipCheck as ConfigCheck<AnyConfig>, ...modules.flatMap((m) => m.checks ?? [])];
+  return [
+    pathsCheck as ConfigCheck<AnyConfig>,
+    geoipCheck as ConfigCheck<AnyConfig>,
+    ...modules.flatMap((m) => m.checks ?? []),
+  ];
 }
 
 /** A running daemon. */
@@ -96,6 +102,7 @@ export class Daemon {
   #reloads = { ok: 0, failed: 0, last_error: null as string | null };
   #signalHandlers: [Deno.Signal, () => void][] = [];
   #pruneTimer: ReturnType<typeof setInterval> | undefined;
+  #locks: DirectoryLocks | undefined;
 
   constructor(options: DaemonOptions, config: AnyConfig, configText: string) {
     this.#options = options;
@@ -120,11 +127,15 @@ export class Daemon {
   /** Opens everything and starts the components; throws when the daemon cannot run at all. */
   async start(): Promise<void> {
     const { paths } = this.#config;
-    for (const dir of [paths.state_dir, paths.log_dir, paths.runtime_dir]) {
-      await Deno.mkdir(dir, { recursive: true });
+    for (const key of ["state_dir", "log_dir", "runtime_dir"] as const) {
+      await ensureDirectory(paths[key], `paths.${key}`);
     }
     this.#socketPath = `${paths.runtime_dir}/control.sock`;
     await this.#claimSocket();
+    this.#locks = lockDirectories([["paths.state_dir", paths.state_dir], [
+      "paths.log_dir",
+      paths.log_dir,
+    ]]);
     this.#store = openStore(`${paths.state_dir}/vigia.db`, {
       batchRows: this.#config.store.batch_rows,
       batchInterval: this.#config.store.batch_interval,
@@ -402,6 +413,7 @@ export class Daemon {
       await this.#alerts?.close(1500);
       this.#store?.close();
       await this.#dailyLog?.close();
+      this.#locks?.release();
       if (this.#listener) {
         try {
           await Deno.remove(this.#socketPath);
