@@ -3,8 +3,9 @@
  * events database, so that inserting and indexing never hold the main
  * thread.
  *
- * The pipeline appends each row's values straight onto `dnsRows` /
- * `dhcpRows` (packed {@linkcode RowBuffer}s, no per-row allocation) and calls
+ * The pipeline sets each row's values by column on `dnsRows` / `dhcpRows`
+ * (packed {@linkcode RowBuffer}s, no per-row allocation; slots from
+ * `schema.ts`, generated from the columns declared in `fields.ts`) and calls
  * {@linkcode EventWriter.rowsAdded} after each batch.
  *
  * @module
@@ -13,11 +14,11 @@
 import type { Store } from "../store/mod.ts";
 import { eventsDbPath } from "./events_db.ts";
 import type { Logger } from "../log/mod.ts";
-import { DHCP_COLUMNS, DNS_COLUMNS } from "./schema.ts";
+import { DHCP_ROW_WIDTH, DNS_ROW_WIDTH, type Slot } from "./schema.ts";
 import type { WriterReply, WriterRequest } from "./event_writer_worker.ts";
 
-const DNS_WIDTH = DNS_COLUMNS.length;
-const DHCP_WIDTH = DHCP_COLUMNS.length;
+const DNS_WIDTH = DNS_ROW_WIDTH;
+const DHCP_WIDTH = DHCP_ROW_WIDTH;
 
 /**
  * Rows as they cross to the worker: every number in a Float64Array (moved,
@@ -38,35 +39,57 @@ export interface PackedRows {
 /**
  * Row values buffered on the capture thread, already packed: numbers go
  * straight into a Float64Array (no boxed number per value), anything else
- * into `others` with NaN in its slot. {@linkcode RowBuffer.take} copies the
- * used part into a fresh array to move to the worker and keeps the buffer.
+ * into `others` with NaN in its slot. A row is written by slot
+ * ({@linkcode RowBuffer.begin}, {@linkcode RowBuffer.set} per column in any
+ * order, {@linkcode RowBuffer.end}); slots not set are NULL, and a row not
+ * ended (an exception half-way) is discarded by the next `begin`.
+ * {@linkcode RowBuffer.take} copies the used part into a fresh array to move
+ * to the worker and keeps the buffer.
  */
-export class RowBuffer {
+export class RowBuffer<K extends "dns" | "dhcp" = "dns" | "dhcp"> {
   /** Values per row. */
   readonly width: number;
   #numbers: Float64Array<ArrayBuffer>;
   #others: unknown[] = [];
+  readonly #rowOthers: unknown[];
   #length = 0;
 
   /** A buffer of `width` values a row with room for `rows` rows before it grows. */
   constructor(width: number, rows = 1024) {
     this.width = width;
     this.#numbers = new Float64Array(Math.max(1, rows) * width);
+    this.#rowOthers = new Array(width).fill(null);
   }
 
-  /** Rows buffered (complete or not). */
+  /** Rows buffered (ended). */
   get rows(): number {
     return this.#length / this.width;
   }
 
-  /** Appends the next value of the current row. */
-  add(v: unknown): void {
-    if (this.#length === this.#numbers.length) this.#grow();
-    if (typeof v === "number" && v === v) this.#numbers[this.#length++] = v;
+  /** Starts a row: every slot NULL. */
+  begin(): void {
+    if (this.#length + this.width > this.#numbers.length) this.#grow();
+    this.#numbers.fill(NaN, this.#length, this.#length + this.width);
+    this.#rowOthers.fill(null);
+  }
+
+  /** Sets one value of the current row. */
+  set(slot: Slot<K>, v: unknown): void {
+    if (typeof v === "number" && v === v) this.#numbers[this.#length + slot] = v;
     else {
-      this.#numbers[this.#length++] = NaN;
-      this.#others.push(v);
+      this.#numbers[this.#length + slot] = NaN;
+      this.#rowOthers[slot] = v;
     }
+  }
+
+  /** Ends the current row: it is buffered. */
+  end(): void {
+    const numbers = this.#numbers, base = this.#length, width = this.width;
+    for (let k = 0; k < width; k++) {
+      const v = numbers[base + k];
+      if (v !== v) this.#others.push(this.#rowOthers[k]);
+    }
+    this.#length += width;
   }
 
   #grow(): void {
@@ -141,10 +164,10 @@ export interface EventWriterOptions {
 
 /** Buffers rows and hands them to SQLite in large transactions. */
 export abstract class EventWriter {
-  /** DNS rows waiting to be handed over, `DNS_COLUMNS.length` values each. */
-  readonly dnsRows: RowBuffer;
-  /** DHCP rows waiting, `DHCP_COLUMNS.length` values each. */
-  readonly dhcpRows: RowBuffer;
+  /** DNS rows waiting to be handed over (slots: `DNS_ROW`). */
+  readonly dnsRows: RowBuffer<"dns">;
+  /** DHCP rows waiting (slots: `DHCP_ROW`). */
+  readonly dhcpRows: RowBuffer<"dhcp">;
   /** Called once if the writer dies; the component reports it through `done`. */
   onFatal: (error: Error) => void = () => {};
   protected readonly log: Logger;

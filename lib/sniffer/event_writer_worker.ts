@@ -22,7 +22,7 @@ import type { DatabaseSync, StatementSync } from "node:sqlite";
 import { openEventsDb, pruneEventsDb } from "./events_db.ts";
 import type { PackedRows } from "./event_writer.ts";
 import { FlowResolver } from "./flows.ts";
-import { DHCP_COLUMNS, dhcpInsertSql, DNS_COLUMNS, dnsInsertSql } from "./schema.ts";
+import { DHCP_ROW_WIDTH, DNS_ROW_WIDTH, insertSql } from "./schema.ts";
 
 /** Messages the worker accepts. */
 export type WriterRequest =
@@ -47,8 +47,8 @@ const CONTENDED_WAIT_MS = 20;
 const CONTENDED_FOR_MS = 10_000;
 
 const MULTI = 64;
-const DNS_WIDTH = DNS_COLUMNS.length;
-const DHCP_WIDTH = DHCP_COLUMNS.length;
+const DNS_WIDTH = DNS_ROW_WIDTH;
+const DHCP_WIDTH = DHCP_ROW_WIDTH;
 
 let db: DatabaseSync | undefined;
 let dbPath = "";
@@ -59,8 +59,9 @@ let contendedUntil = 0;
 
 /**
  * Inserts packed rows (see `RowBuffer`) `MULTI` at a time when `multi` is
- * given: each group is unpacked into one reused argument array, its flows
- * resolved and bound, with no array of the whole batch built.
+ * given: each row's columns are unpacked into one reused argument array
+ * (its last slot, the vendor, is kept aside), its flow resolved, and the
+ * group bound, with no array of the whole batch built.
  */
 function insertPacked(
   kind: 0 | 1,
@@ -69,28 +70,31 @@ function insertPacked(
   multi: StatementSync | undefined,
 ): void {
   const { numbers, others, width } = rows;
-  const n = numbers.length;
-  let i = 0, j = 0;
+  const cols = width - 1;
+  const n = numbers.length / width;
+  let r = 0, j = 0;
+  const unpack = (args: unknown[], at: number): void => {
+    const base = r * width;
+    for (let k = 0; k < cols; k++) {
+      const v = numbers[base + k];
+      args[at + k] = v === v ? v : others[j++];
+    }
+    const v = numbers[base + cols];
+    const vendor = (v === v ? v : others[j++]) as string;
+    flows.resolve(kind, args, at, vendor);
+    r++;
+  };
   if (multi) {
-    const chunk = MULTI * width;
-    const args = new Array(chunk);
-    for (; i + chunk <= n; i += chunk) {
-      for (let k = 0; k < chunk; k++) {
-        const v = numbers[i + k];
-        args[k] = v === v ? v : others[j++];
-      }
-      flows.resolve(kind, args, width);
+    const args = new Array(MULTI * cols);
+    while (r + MULTI <= n) {
+      for (let g = 0; g < MULTI; g++) unpack(args, g * cols);
       // deno-lint-ignore no-explicit-any
       (multi.run as any)(...args);
     }
   }
-  const args = new Array(width);
-  for (; i < n; i += width) {
-    for (let k = 0; k < width; k++) {
-      const v = numbers[i + k];
-      args[k] = v === v ? v : others[j++];
-    }
-    flows.resolve(kind, args, width);
+  const args = new Array(cols);
+  while (r < n) {
+    unpack(args, 0);
     // deno-lint-ignore no-explicit-any
     (one.run as any)(...args);
   }
@@ -168,9 +172,9 @@ function handle(m: WriterRequest): void {
     // Checkpoint every 80 MB of WAL rather than 4 MB: index pages changed by many transactions
     // are copied back once, not once per transaction (about 5% of the insert cost).
     db.exec("PRAGMA wal_autocheckpoint = 20000");
-    dnsOne = db.prepare(dnsInsertSql(1));
-    dnsMulti = db.prepare(dnsInsertSql(MULTI));
-    dhcpOne = db.prepare(dhcpInsertSql());
+    dnsOne = db.prepare(insertSql("dns", 1));
+    dnsMulti = db.prepare(insertSql("dns", MULTI));
+    dhcpOne = db.prepare(insertSql("dhcp", 1));
     flows = new FlowResolver(db);
     self.postMessage({ type: "opened" } satisfies WriterReply);
   } else if (m.type === "rows") {

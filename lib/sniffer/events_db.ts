@@ -9,7 +9,7 @@
  */
 
 import { DatabaseSync, type StatementSync } from "node:sqlite";
-import type { SqlValue, Store } from "../store/mod.ts";
+import { migrate, type SqlValue, type Store } from "../store/mod.ts";
 import { eventMigrations } from "./schema.ts";
 
 /** File name of the events database, beside the store's file. */
@@ -28,29 +28,7 @@ export function eventsDbPath(store: Store): string {
 
 /** Applies the events migrations (own version table in the events file). */
 export function migrateEventsDb(db: DatabaseSync): number {
-  db.exec(
-    "CREATE TABLE IF NOT EXISTS schema_versions (component TEXT PRIMARY KEY, version INTEGER NOT NULL, applied_at TEXT NOT NULL)",
-  );
-  const row = db.prepare("SELECT version FROM schema_versions WHERE component = 'sniffer-events'")
-    .get() as { version: number } | undefined;
-  let current = row?.version ?? 0;
-  for (const m of [...eventMigrations].sort((a, b) => a.version - b.version)) {
-    if (m.version <= current) continue;
-    db.exec("BEGIN IMMEDIATE");
-    try {
-      db.exec(m.sql);
-      db.prepare(
-        `INSERT INTO schema_versions (component, version, applied_at) VALUES ('sniffer-events', ?, ?)
-         ON CONFLICT(component) DO UPDATE SET version = excluded.version, applied_at = excluded.applied_at`,
-      ).run(m.version, new Date().toISOString());
-      db.exec("COMMIT");
-    } catch (e) {
-      db.exec("ROLLBACK");
-      throw new Error(`events database migration v${m.version} failed: ${(e as Error).message}`);
-    }
-    current = m.version;
-  }
-  return current;
+  return migrate(db, { component: "sniffer-events", migrations: eventMigrations });
 }
 
 /** Opens (creating and migrating) the events database for writing. */

@@ -10,7 +10,7 @@
  */
 
 import type { DatabaseSync, StatementSync } from "node:sqlite";
-import { CHADDR_SLOT, FLOW_SLOT } from "./schema.ts";
+import { DHCP_ROW, DNS_ROW } from "./schema.ts";
 
 type IpValue = number | Uint8Array | null;
 
@@ -58,40 +58,38 @@ export class FlowResolver {
   }
 
   /**
-   * Replaces the maker in the flow slot of every row of `rows` (flat,
-   * `width` values each) with the flow id. `kind` 0 is DNS, 1 DHCP.
+   * Sets the flow id of the row at `row[at..]` (slots of `schema.ts`; kind
+   * 0 is DNS, 1 DHCP), creating the flow, filed under `vendor`, when new.
    */
-  resolve(kind: 0 | 1, rows: unknown[], width: number): void {
-    const kindText = kind === 0 ? "dns" : "dhcp";
+  resolve(kind: 0 | 1, row: unknown[], at: number, vendor: string): void {
+    const slot = kind === 0 ? DNS_ROW : DHCP_ROW;
+    const time = row[at + slot.time] as number;
+    const toClient = row[at + slot.to_client] as number;
+    const srcIp = row[at + slot.src_ip] as IpValue, dstIp = row[at + slot.dst_ip] as IpValue;
+    const chaddr = kind === 1 ? row[at + DHCP_ROW.chaddr] as number | null : null;
+    const mac = chaddr ?? (row[at + (toClient ? slot.dst_mac : slot.src_mac)] as number | null);
+    const clientIp = toClient ? dstIp : srcIp;
+    const serverIp = toClient ? srcIp : dstIp;
+    const macKey = mac ?? -1;
+    const ck = ipKey(clientIp), sk = ipKey(serverIp);
     const byMac = this.#cache[kind];
-    for (let i = 0; i < rows.length; i += width) {
-      const time = rows[i] as number;
-      const toClient = rows[i + 1] as number;
-      const srcIp = rows[i + 4] as IpValue, dstIp = rows[i + 5] as IpValue;
-      const chaddr = kind === 1 ? rows[i + CHADDR_SLOT] as number | null : null;
-      const mac = chaddr ?? (rows[toClient ? i + 3 : i + 2] as number | null);
-      const clientIp = toClient ? dstIp : srcIp;
-      const serverIp = toClient ? srcIp : dstIp;
-      const macKey = mac ?? -1;
-      const ck = ipKey(clientIp), sk = ipKey(serverIp);
-      let byClient = byMac.get(macKey);
-      if (byClient === undefined) byMac.set(macKey, byClient = new Map());
-      let byServer = byClient.get(ck);
-      if (byServer === undefined) byClient.set(ck, byServer = new Map());
-      let id = byServer.get(sk);
-      if (id === undefined) {
-        id = this.#create(kindText, mac, clientIp, serverIp, rows[i + FLOW_SLOT] as string, time);
-        byServer.set(sk, id);
-        this.#cached++;
-      }
-      rows[i + FLOW_SLOT] = id;
-      const t = this.#touched.get(id);
-      if (t === undefined) this.#touched.set(id, { count: 1, first: time, last: time });
-      else {
-        t.count++;
-        if (time < t.first) t.first = time;
-        if (time > t.last) t.last = time;
-      }
+    let byClient = byMac.get(macKey);
+    if (byClient === undefined) byMac.set(macKey, byClient = new Map());
+    let byServer = byClient.get(ck);
+    if (byServer === undefined) byClient.set(ck, byServer = new Map());
+    let id = byServer.get(sk);
+    if (id === undefined) {
+      id = this.#create(kind === 0 ? "dns" : "dhcp", mac, clientIp, serverIp, vendor, time);
+      byServer.set(sk, id);
+      this.#cached++;
+    }
+    row[at + slot.flow] = id;
+    const t = this.#touched.get(id);
+    if (t === undefined) this.#touched.set(id, { count: 1, first: time, last: time });
+    else {
+      t.count++;
+      if (time < t.first) t.first = time;
+      if (time > t.last) t.last = time;
     }
   }
 

@@ -8,23 +8,11 @@
  * server, unauthorized MAC, rogue DHCP server) and the DNS flood counters
  * advanced. Alerts go to the alert bus.
  *
- * Daily log lines (`YYYY-MM-DD.log`, tab separated, see lib/daylog; packet
- * lines are written by `packet_log.ts` in the same format) use these fields; names follow Zeek's dns.log and dhcp.log where one exists:
- *
- * `dns`: `mac` and `vendor` (the client station: the querier), `src_mac`,
- * `dst_mac`, `vlan` (when tagged), `src_ip`, `src_port`, `dst_ip`,
- * `dst_port`, `proto` (udp/tcp), `trans_id`, `qr` (Q query, R response),
- * `opcode` (when not QUERY), `query`, `qclass_name` (when not C_INTERNET),
- * `qtype_name`, `rcode_name` (responses), `AA` `TC` `RD` `RA` (T/F),
- * `answers` (comma separated data) and `TTLs` (responses with answers).
- *
- * `dhcp`: `mac` (the client hardware address), `vendor`, `src_mac`,
- * `dst_mac`, `vlan`, `src_ip`, `src_port`, `dst_ip`, `dst_port`,
- * `dhcp_version` (6 for DHCPv6), `msg_type`, `trans_id`, `client_addr`,
- * `assigned_addr`, `next_server`, `relay_addr`, `requested_addr`,
- * `host_name`, `client_software` (option 60), `client_id`, `server_addr`
- * (option 54), `lease_time`, `param_list`, `circuit_id`,
- * `agent_remote_id`, `duid`, `server_duid`.
+ * Daily log lines (`YYYY-MM-DD.log`, tab separated, see lib/daylog) and
+ * rows carry the fields declared in `fields.ts` (names after Zeek's dns.log
+ * and dhcp.log): each event's values are set once on a reused record, from
+ * which the line is encoded, and its columns are set by name on the
+ * writer's row buffer.
  *
  * `new-station`: `mac`, `vendor`, `ip` (the client's own, never a DHCP relay's), `relay`
  * (the DHCP relay it came through, if any), `via` (dns/dhcp), `vlan`.
@@ -34,7 +22,7 @@
 
 import type { AlertPublisher, Severity } from "../alerts/mod.ts";
 import type { DhcpFields, DnsFields, PacketMeta, SniffedEvent } from "../capture/mod.ts";
-import type { DailyLog } from "../daylog/mod.ts";
+import { type DailyLog, FieldEncoder, LineWriter } from "../daylog/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import type { Store } from "../store/mod.ts";
 import { type IpKey, ipToKey, macToInt } from "./codec.ts";
@@ -42,10 +30,10 @@ import type { SnifferConfig } from "./config.ts";
 import { type Device, DeviceTracker, isStation } from "./devices.ts";
 import type { EventWriter, RowBuffer } from "./event_writer.ts";
 import { dnsClassName } from "../net/dns_names.ts";
-import { esc, PacketLog } from "./packet_log.ts";
+import { DHCP_FIELDS, DNS_FIELDS, newRecord } from "./fields.ts";
 import { FloodDetector, type FloodReport } from "./flood.ts";
 import { Policy } from "./policy.ts";
-import { FLAG_AA, FLAG_RA, FLAG_RD, FLAG_TC } from "./schema.ts";
+import { DHCP_ROW, DNS_ROW, FLAG_AA, FLAG_RA, FLAG_RD, FLAG_TC, type Slot } from "./schema.ts";
 
 /** DHCP message types sent by a server (or relay) towards the client. */
 const TO_CLIENT = new Set([
@@ -140,7 +128,11 @@ export class Pipeline {
   readonly #wait: boolean;
   readonly #maxQueued: number;
   readonly #logPackets: boolean;
-  readonly #packetLog: PacketLog;
+  readonly #packetLines: LineWriter;
+  readonly #dnsLine: FieldEncoder;
+  readonly #dhcpLine: FieldEncoder;
+  readonly #dnsEvent = newRecord(DNS_FIELDS);
+  readonly #dhcpEvent = newRecord(DHCP_FIELDS);
   #deviceTimer: ReturnType<typeof setInterval> | undefined;
   #newStationBudget = NEW_STATION_ALERTS_PER_MINUTE;
   #newStationMinute = 0;
@@ -160,7 +152,17 @@ export class Pipeline {
     this.#wait = options.backpressure === "wait";
     this.#maxQueued = section.max_queued_rows;
     this.#logPackets = section.log_packets;
-    this.#packetLog = new PacketLog({ dir: dailyLog.dir, timeZone: options.timeZone || undefined });
+    // Packet lines have their own buffer (the DailyLog's holds the other lines of the same file).
+    this.#packetLines = new LineWriter({
+      dir: dailyLog.dir,
+      timeZone: options.timeZone || undefined,
+    });
+    this.#dnsLine = new FieldEncoder({ out: this.#packetLines, kind: "dns", fields: DNS_FIELDS });
+    this.#dhcpLine = new FieldEncoder({
+      out: this.#packetLines,
+      kind: "dhcp",
+      fields: DHCP_FIELDS,
+    });
     this.#stats = {
       events: 0,
       dns: 0,
@@ -226,34 +228,58 @@ export class Pipeline {
     const flags = (d.AA ? FLAG_AA : 0) | (d.TC ? FLAG_TC : 0) | (d.RD ? FLAG_RD : 0) |
       (d.RA ? FLAG_RA : 0);
     const answers = d.answers;
-    let answersJson: string | null = null;
-    let answerData: string | undefined, ttls: string | undefined;
-    if (answers.length > 0) {
-      const rows: [string, string, number, string][] = [];
-      answerData = "";
-      ttls = "";
-      for (let i = 0; i < answers.length; i++) {
-        const a = answers[i];
-        rows.push([a.name, a.type, a.ttl, a.data]);
-        answerData += i === 0 ? a.data : "," + a.data;
-        ttls += i === 0 ? String(a.ttl) : "," + a.ttl;
-      }
-      answersJson = JSON.stringify(rows);
-    }
     if (store) {
+      let answersJson: string | null = null;
+      if (answers.length > 0) {
+        const rows: [string, string, number, string][] = [];
+        for (let i = 0; i < answers.length; i++) {
+          const a = answers[i];
+          rows.push([a.name, a.type, a.ttl, a.data]);
+        }
+        answersJson = JSON.stringify(rows);
+      }
       const r = this.#writer.dnsRows;
-      addPacketColumns(r, time, toClient, srcMac, dstMac, srcKey, dstKey, m, vendor);
-      r.add(d.trans_id);
-      r.add(d.opcode);
-      r.add(d.rcode);
-      r.add(flags);
-      r.add(d.query);
-      r.add(d.qtype);
-      r.add(d.qclass);
-      r.add(answersJson);
+      r.begin();
+      setPacketColumns(r, DNS_ROW, time, toClient, srcMac, dstMac, srcKey, dstKey, m, vendor);
+      r.set(DNS_ROW.trans_id, d.trans_id);
+      r.set(DNS_ROW.opcode, d.opcode);
+      r.set(DNS_ROW.rcode, d.rcode);
+      r.set(DNS_ROW.flags, flags);
+      r.set(DNS_ROW.query, d.query);
+      r.set(DNS_ROW.qtype, d.qtype);
+      r.set(DNS_ROW.qclass, d.qclass);
+      r.set(DNS_ROW.answers, answersJson);
+      r.end();
     }
     if (this.#logPackets) {
-      this.#dnsLine(m, d, toClient, clientMac !== null, vendor, answerData, ttls);
+      const ev = this.#dnsEvent;
+      ev.mac = clientMac !== null ? (toClient ? m.dstMac : m.srcMac) : "";
+      ev.vendor = vendor;
+      ev.src_mac = m.srcMac;
+      ev.dst_mac = m.dstMac;
+      ev.vlan = m.vlan;
+      ev.src_ip = m.srcIp;
+      ev.src_port = m.srcPort;
+      ev.dst_ip = m.dstIp;
+      ev.dst_port = m.dstPort;
+      ev.proto = m.proto;
+      ev.trans_id = d.trans_id;
+      ev.qr = toClient;
+      ev.opcode = d.opcode;
+      ev.query = d.query;
+      ev.qclass = d.qclass;
+      ev.qclass_name = dnsClassName(d.qclass);
+      ev.qtype = d.qtype;
+      ev.qtype_name = d.qtype_name;
+      ev.rcode = d.rcode;
+      ev.rcode_name = toClient ? d.rcode_name : "";
+      ev.AA = d.AA;
+      ev.TC = d.TC;
+      ev.RD = d.RD;
+      ev.RA = d.RA;
+      ev.answers = answers;
+      ev.TTLs = answers;
+      this.#dnsLine.write(m.ts, ev);
     }
     // Policy: a query sent to a denied server, or an answer coming from one.
     const serverKey = toClient ? srcKey : dstKey;
@@ -268,89 +294,6 @@ export class Pipeline {
       const dk = typeof dstKey === "number" ? dstKey : m.dstIp;
       this.flood.add(m.ts, sk, m.srcIp, m.srcMac, dk, m.dstIp, this.#floodReport);
     }
-  }
-
-  /** The daily log line of a DNS message, written straight into the packet log's buffer. */
-  #dnsLine(
-    m: PacketMeta,
-    d: DnsFields,
-    toClient: boolean,
-    hasClientMac: boolean,
-    vendor: string,
-    answerData: string | undefined,
-    ttls: string | undefined,
-  ): void {
-    const l = this.#packetLog;
-    if (!l.begin("dns", m.ts)) return;
-    if (hasClientMac) {
-      l.text("mac=");
-      l.text(toClient ? m.dstMac : m.srcMac);
-      l.text("\t");
-    }
-    if (vendor) {
-      l.text("vendor=");
-      l.text(vendor);
-      l.text("\t");
-    }
-    if (m.srcMac) {
-      l.text("src_mac=");
-      l.text(m.srcMac);
-      l.text("\t");
-    }
-    if (m.dstMac) {
-      l.text("dst_mac=");
-      l.text(m.dstMac);
-      l.text("\t");
-    }
-    if (m.vlan) {
-      l.text("vlan=");
-      l.int(m.vlan);
-      l.text("\t");
-    }
-    l.text("src_ip=");
-    l.text(m.srcIp);
-    l.text("\tsrc_port=");
-    l.int(m.srcPort);
-    l.text("\tdst_ip=");
-    l.text(m.dstIp);
-    l.text("\tdst_port=");
-    l.int(m.dstPort);
-    l.text("\tproto=");
-    l.text(m.proto);
-    l.text("\ttrans_id=");
-    l.int(d.trans_id);
-    l.text(toClient ? "\tqr=R" : "\tqr=Q");
-    if (d.opcode) {
-      l.text("\topcode=");
-      l.int(d.opcode);
-    }
-    if (d.query) {
-      l.text("\tquery=");
-      l.text(esc(d.query));
-    }
-    if (d.qclass !== 1) {
-      l.text("\tqclass_name=");
-      l.text(dnsClassName(d.qclass));
-    }
-    if (d.qtype_name) {
-      l.text("\tqtype_name=");
-      l.text(d.qtype_name);
-    }
-    if (toClient && d.rcode_name) {
-      l.text("\trcode_name=");
-      l.text(d.rcode_name);
-    }
-    l.text(d.AA ? "\tAA=T" : "\tAA=F");
-    l.text(d.TC ? "\tTC=T" : "\tTC=F");
-    l.text(d.RD ? "\tRD=T" : "\tRD=F");
-    l.text(d.RA ? "\tRA=T" : "\tRA=F");
-    if (answerData) {
-      l.text("\tanswers=");
-      l.text(esc(answerData));
-      l.text("\tTTLs=");
-      l.text(ttls!);
-    }
-    l.end();
   }
 
   #dhcp(m: PacketMeta, d: DhcpFields, store: boolean): void {
@@ -386,58 +329,63 @@ export class Pipeline {
     const vendor = this.devices.vendor(clientMac);
     const params = d.param_list ? d.param_list.join(",") : null;
     if (store) {
-      // Everything that could throw is computed first: a row is added whole or not at all.
+      // Everything that could throw is computed first: a row not ended is discarded.
       const srcKey = ipToKey(m.srcIp), dstKey = ipToKey(m.dstIp);
       const r = this.#writer.dhcpRows;
-      addPacketColumns(r, time, toClient, srcMac, dstMac, srcKey, dstKey, m, vendor);
-      r.add(d.trans_id);
-      r.add(d.msg_type);
-      r.add(d.version);
-      r.add(chaddr);
-      r.add(nz(d.client_addr));
-      r.add(nz(d.assigned_addr));
-      r.add(nz(d.next_server));
-      r.add(nz(d.relay_addr));
-      r.add(nz(d.requested_addr));
-      r.add(d.host_name ?? null);
-      r.add(d.vendor_class ?? null);
-      r.add(d.client_id ?? null);
-      r.add(d.server_id ?? null);
-      r.add(d.lease_time ?? null);
-      r.add(params);
-      r.add(d.circuit_id ?? null);
-      r.add(d.remote_id ?? null);
-      r.add(d.duid ?? null);
-      r.add(d.server_duid ?? null);
+      r.begin();
+      setPacketColumns(r, DHCP_ROW, time, toClient, srcMac, dstMac, srcKey, dstKey, m, vendor);
+      r.set(DHCP_ROW.trans_id, d.trans_id);
+      r.set(DHCP_ROW.msg_type, d.msg_type);
+      r.set(DHCP_ROW.dhcp_version, d.version);
+      r.set(DHCP_ROW.chaddr, chaddr);
+      r.set(DHCP_ROW.client_addr, nz(d.client_addr));
+      r.set(DHCP_ROW.assigned_addr, nz(d.assigned_addr));
+      r.set(DHCP_ROW.next_server, nz(d.next_server));
+      r.set(DHCP_ROW.relay_addr, nz(d.relay_addr));
+      r.set(DHCP_ROW.requested_addr, nz(d.requested_addr));
+      r.set(DHCP_ROW.host_name, d.host_name ?? null);
+      r.set(DHCP_ROW.client_software, d.vendor_class ?? null);
+      r.set(DHCP_ROW.client_id, d.client_id ?? null);
+      r.set(DHCP_ROW.server_addr, d.server_id ?? null);
+      r.set(DHCP_ROW.lease_time, d.lease_time ?? null);
+      r.set(DHCP_ROW.param_list, params);
+      r.set(DHCP_ROW.circuit_id, d.circuit_id ?? null);
+      r.set(DHCP_ROW.agent_remote_id, d.remote_id ?? null);
+      r.set(DHCP_ROW.duid, d.duid ?? null);
+      r.set(DHCP_ROW.server_duid, d.server_duid ?? null);
+      r.end();
     }
     if (this.#logPackets) {
-      let b = clientMacText ? `mac=${clientMacText}\t` : "";
-      if (vendor) b += `vendor=${vendor}\t`;
-      if (m.srcMac) b += `src_mac=${m.srcMac}\t`;
-      if (m.dstMac) b += `dst_mac=${m.dstMac}\t`;
-      if (m.vlan) b += `vlan=${m.vlan}\t`;
-      b += `src_ip=${m.srcIp}\tsrc_port=${m.srcPort}\tdst_ip=${m.dstIp}\tdst_port=${m.dstPort}`;
-      if (d.version === 6) b += "\tdhcp_version=6";
-      b += `\tmsg_type=${d.msg_type}\ttrans_id=${d.trans_id}`;
-      const add = (k: string, v: string | number | null | undefined) => {
-        if (v !== undefined && v !== null && v !== "") b += `\t${k}=${esc(String(v))}`;
-      };
-      add("client_addr", nz(d.client_addr));
-      add("assigned_addr", nz(d.assigned_addr));
-      add("next_server", nz(d.next_server));
-      add("relay_addr", nz(d.relay_addr));
-      add("requested_addr", nz(d.requested_addr));
-      add("host_name", d.host_name);
-      add("client_software", d.vendor_class);
-      add("client_id", d.client_id);
-      add("server_addr", d.server_id);
-      add("lease_time", d.lease_time);
-      add("param_list", params);
-      add("circuit_id", d.circuit_id);
-      add("agent_remote_id", d.remote_id);
-      add("duid", d.duid);
-      add("server_duid", d.server_duid);
-      this.#packetLog.write("dhcp", m.ts, b);
+      const ev = this.#dhcpEvent;
+      ev.mac = clientMacText;
+      ev.vendor = vendor;
+      ev.src_mac = m.srcMac;
+      ev.dst_mac = m.dstMac;
+      ev.vlan = m.vlan;
+      ev.src_ip = m.srcIp;
+      ev.src_port = m.srcPort;
+      ev.dst_ip = m.dstIp;
+      ev.dst_port = m.dstPort;
+      ev.proto = m.proto;
+      ev.dhcp_version = d.version;
+      ev.msg_type = d.msg_type;
+      ev.trans_id = d.trans_id;
+      ev.client_addr = nz(d.client_addr);
+      ev.assigned_addr = nz(d.assigned_addr);
+      ev.next_server = nz(d.next_server);
+      ev.relay_addr = nz(d.relay_addr);
+      ev.requested_addr = nz(d.requested_addr);
+      ev.host_name = d.host_name;
+      ev.client_software = d.vendor_class;
+      ev.client_id = d.client_id;
+      ev.server_addr = d.server_id;
+      ev.lease_time = d.lease_time;
+      ev.param_list = params;
+      ev.circuit_id = d.circuit_id;
+      ev.agent_remote_id = d.remote_id;
+      ev.duid = d.duid;
+      ev.server_duid = d.server_duid;
+      this.#dhcpLine.write(m.ts, ev);
     }
     // Policy: any DHCP from a denied MAC: as the sender, or as the client of a relayed request.
     if (this.policy.deniedMacs.size > 0) {
@@ -589,7 +537,7 @@ export class Pipeline {
   async flush(): Promise<void> {
     this.devices.flush();
     this.#store.flush();
-    this.#packetLog.flush();
+    this.#packetLines.flush();
     this.#dailyLog.flush();
     await this.#writer.flush();
   }
@@ -599,16 +547,32 @@ export class Pipeline {
     clearInterval(this.#deviceTimer);
     this.#deviceTimer = undefined;
     await this.flush();
-    this.#packetLog.close();
+    this.#packetLines.close();
   }
 }
 
-/**
- * Adds the columns every packet row starts with (schema's PACKET_COLUMNS).
- * The vendor goes in the flow slot: the writer replaces it with the flow id.
- */
-function addPacketColumns(
-  r: RowBuffer,
+/** The slots of the columns every row has (the same names in both kinds). */
+type PacketSlots<K extends "dns" | "dhcp"> = {
+  readonly [
+    C in
+      | "time"
+      | "to_client"
+      | "src_mac"
+      | "dst_mac"
+      | "src_ip"
+      | "dst_ip"
+      | "src_port"
+      | "dst_port"
+      | "proto"
+      | "vlan"
+      | "vendor"
+  ]: Slot<K>;
+};
+
+/** Sets the columns every row has, and the row-only vendor the writer files the flow under. */
+function setPacketColumns<K extends "dns" | "dhcp">(
+  r: RowBuffer<K>,
+  slot: PacketSlots<K>,
   time: number,
   toClient: boolean,
   srcMac: number | null,
@@ -618,15 +582,15 @@ function addPacketColumns(
   m: PacketMeta,
   vendor: string,
 ): void {
-  r.add(time);
-  r.add(toClient ? 1 : 0);
-  r.add(srcMac);
-  r.add(dstMac);
-  r.add(srcKey);
-  r.add(dstKey);
-  r.add(m.srcPort);
-  r.add(m.dstPort);
-  r.add(m.proto);
-  r.add(m.vlan);
-  r.add(vendor);
+  r.set(slot.time, time);
+  r.set(slot.to_client, toClient ? 1 : 0);
+  r.set(slot.src_mac, srcMac);
+  r.set(slot.dst_mac, dstMac);
+  r.set(slot.src_ip, srcKey);
+  r.set(slot.dst_ip, dstKey);
+  r.set(slot.src_port, m.srcPort);
+  r.set(slot.dst_port, m.dstPort);
+  r.set(slot.proto, m.proto);
+  r.set(slot.vlan, m.vlan);
+  r.set(slot.vendor, vendor);
 }

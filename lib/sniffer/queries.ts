@@ -33,9 +33,9 @@ import { ZonedClock } from "../daylog/mod.ts";
 import { parseMac } from "../net/mod.ts";
 import type { SqlValue } from "../store/mod.ts";
 import type { Reader } from "./events_db.ts";
-import { cidrToKeyRange, intToMac, type IpKey, keyToIp, macToInt } from "./codec.ts";
-import { dnsClassName, dnsOpcodeName, dnsRcodeName, dnsTypeName } from "../net/dns_names.ts";
-import { DHCP_FIELD_COLUMNS, FLAG_AA, FLAG_RA, FLAG_RD, FLAG_TC } from "./schema.ts";
+import { cidrToKeyRange, intToMac, type IpKey, macToInt } from "./codec.ts";
+import { DEVICE_FIELDS, EVENT_COLUMNS, isSkipped } from "./fields.ts";
+import { type EventRow, presentEvent } from "./present.ts";
 
 /** Sort keys of `ctl logs`. `date` and `time` both mean chronological order. */
 export type LogSort = "date" | "time" | "ip" | "mac" | "vendor";
@@ -80,15 +80,9 @@ export const SMALL_MATCH = 20_000;
 /** Groups of flows a page visits at most before it returns what it has (with a cursor). */
 export const MAX_VISITS = 20_000;
 
-const COLUMNS = `id, time, kind, flow, to_client, src_mac, dst_mac, src_ip, dst_ip, src_port,
-  dst_port, proto, vlan, trans_id, opcode, rcode, flags, query, qtype, qclass, answers, msg_type,
-  dhcp_version, chaddr, client_addr, assigned_addr, next_server, relay_addr, requested_addr,
-  host_name, client_software, client_id, server_addr, lease_time, param_list, circuit_id,
-  agent_remote_id, duid, server_duid`;
+const COLUMNS = EVENT_COLUMNS.map((c) => c.name).join(", ");
 
-/** A raw events row as read. */
-// deno-lint-ignore no-explicit-any
-export type EventRow = Record<string, any>;
+export type { EventRow };
 
 // ---------------------------------------------------------------- cursors
 
@@ -573,54 +567,6 @@ function cursorOf(sort: LogSort, r: EventRow): CursorKey {
 
 // ---------------------------------------------------------------- output
 
-function flagText(flags: number): string {
-  const out = [];
-  if (flags & FLAG_AA) out.push("AA");
-  if (flags & FLAG_TC) out.push("TC");
-  if (flags & FLAG_RD) out.push("RD");
-  if (flags & FLAG_RA) out.push("RA");
-  return out.join(" ");
-}
-
-/** Turns a raw row into what `ctl logs` prints (nulls left out). */
-export function presentEvent(r: EventRow, clock: ZonedClock): Record<string, unknown> {
-  const out: Record<string, unknown> = {
-    time: clock.stamp(new Date(Math.floor(r.time / 1000))).timestamp,
-    kind: r.kind,
-    mac: r.client_mac === null ? null : intToMac(r.client_mac),
-    vendor: r.vendor,
-    src_mac: r.src_mac === null ? null : intToMac(r.src_mac),
-    dst_mac: r.dst_mac === null ? null : intToMac(r.dst_mac),
-    src_ip: keyToIp(r.src_ip),
-    src_port: r.src_port,
-    dst_ip: keyToIp(r.dst_ip),
-    dst_port: r.dst_port,
-    proto: r.proto,
-    vlan: r.vlan || null,
-    trans_id: r.trans_id,
-  };
-  if (r.kind === "dns") {
-    out.qr = r.to_client ? "R" : "Q";
-    out.opcode = r.opcode ? dnsOpcodeName(r.opcode) : null;
-    out.query = r.query;
-    out.qclass_name = r.qclass === 1 ? null : dnsClassName(r.qclass);
-    out.qtype_name = dnsTypeName(r.qtype);
-    out.rcode_name = r.to_client ? dnsRcodeName(r.rcode) : null;
-    out.flags = flagText(r.flags);
-    if (r.answers) {
-      const answers = JSON.parse(r.answers) as [string, string, number, string][];
-      out.answers = answers.map((a) => a[3]);
-      out.TTLs = answers.map((a) => a[2]);
-    }
-  } else {
-    out.dhcp_version = r.dhcp_version === 6 ? 6 : null;
-    out.msg_type = r.msg_type;
-    for (const k of DHCP_FIELD_COLUMNS) out[k] = r[k];
-  }
-  for (const k of Object.keys(out)) if (out[k] === null || out[k] === undefined) delete out[k];
-  return out;
-}
-
 /** `ctl logs`: parses, plans, runs and presents one page. */
 export function logsPage(
   store: Reader,
@@ -670,19 +616,12 @@ export function devicesPage(
   );
   const stamp = (us: number) => clock.stamp(new Date(Math.floor(us / 1000))).timestamp;
   const out = rows.map((r) => {
-    const row: Record<string, unknown> = {
-      mac: intToMac(Number(r.mac)),
-      vendor: r.vendor,
-      first_seen: stamp(Number(r.first_seen)),
-      last_seen: stamp(Number(r.last_seen)),
-      ips: r.ips || null,
-      host_names: r.host_names || null,
-      client_software: r.client_software || null,
-      dns: r.dns_count,
-      dhcp: r.dhcp_count,
-      vlan: r.vlan || null,
-    };
-    for (const k of Object.keys(row)) if (row[k] === null) delete row[k];
+    const row: Record<string, unknown> = {};
+    for (const f of DEVICE_FIELDS) {
+      const v = r[f.column];
+      if (isSkipped(f, v)) continue;
+      row[f.name] = f.type === "mac" ? intToMac(Number(v)) : f.json === "ts" ? stamp(Number(v)) : v;
+    }
     return row;
   });
   const page: Page<Record<string, unknown>> = { rows: out };

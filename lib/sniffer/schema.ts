@@ -33,89 +33,52 @@
  */
 
 import type { Migration } from "../store/mod.ts";
+import {
+  type DhcpColumnName,
+  type DnsColumnName,
+  EVENT_COLUMNS,
+  type EventColumn,
+  rowColumns,
+} from "./fields.ts";
 
-/** Columns every packet row starts with. */
-const PACKET_COLUMNS = [
-  "time",
-  "to_client",
-  "src_mac",
-  "dst_mac",
-  "src_ip",
-  "dst_ip",
-  "src_port",
-  "dst_port",
-  "proto",
-  "vlan",
-  "flow",
-] as const;
+/** A slot of a `K` row (branded, so a DNS slot cannot index a DHCP row). */
+export type Slot<K extends "dns" | "dhcp"> = number & { readonly __row: K };
 
-/**
- * Columns of a DNS row, in insert order (the `kind` is a literal). The
- * pipeline puts the client's maker in the `flow` slot; the writer replaces
- * it with the flow id (see `flows.ts`).
- */
-export const DNS_COLUMNS = [
-  ...PACKET_COLUMNS,
-  "trans_id",
-  "opcode",
-  "rcode",
-  "flags",
-  "query",
-  "qtype",
-  "qclass",
-  "answers",
-] as const;
+/** Slots of a row: one per bound column of the kind, then the row-only `vendor`. */
+export type RowSlots<K extends "dns" | "dhcp", N extends string> = {
+  readonly [C in N | "vendor"]: Slot<K>;
+};
 
-/** DHCP columns filled from the message's fields and options, named as in the daily log. */
-export const DHCP_FIELD_COLUMNS = [
-  "client_addr",
-  "assigned_addr",
-  "next_server",
-  "relay_addr",
-  "requested_addr",
-  "host_name",
-  "client_software",
-  "client_id",
-  "server_addr",
-  "lease_time",
-  "param_list",
-  "circuit_id",
-  "agent_remote_id",
-  "duid",
-  "server_duid",
-] as const;
+function slotsOf<K extends "dns" | "dhcp", N extends string>(kind: K): RowSlots<K, N> {
+  const out: Record<string, number> = {};
+  const cols = rowColumns(kind);
+  cols.forEach((c, i) => (out[c.name] = i));
+  // The client's maker travels with the row for the writer, which files it on the flow.
+  out.vendor = cols.length;
+  return Object.freeze(out) as RowSlots<K, N>;
+}
 
-/** Columns of a DHCP row, in insert order (`flow` as for DNS). */
-export const DHCP_COLUMNS = [
-  ...PACKET_COLUMNS,
-  "trans_id",
-  "msg_type",
-  "dhcp_version",
-  "chaddr",
-  ...DHCP_FIELD_COLUMNS,
-] as const;
-
-/** Position of the `flow` value in a row (the same for both kinds). */
-export const FLOW_SLOT = 10;
-/** Position of `chaddr` in a DHCP row. */
-export const CHADDR_SLOT = 14;
+/** Slots of a DNS row (`vendor` is the last, not a column). */
+export const DNS_ROW: RowSlots<"dns", DnsColumnName> = slotsOf("dns");
+/** Slots of a DHCP row. */
+export const DHCP_ROW: RowSlots<"dhcp", DhcpColumnName> = slotsOf("dhcp");
+/** Values per DNS row (its columns and the vendor). */
+export const DNS_ROW_WIDTH: number = rowColumns("dns").length + 1;
+/** Values per DHCP row. */
+export const DHCP_ROW_WIDTH: number = rowColumns("dhcp").length + 1;
 
 /** DNS header flag bits as stored in `events.flags`. */
 export const FLAG_AA = 1, FLAG_TC = 2, FLAG_RD = 4, FLAG_RA = 8;
 
-/** `INSERT` of `rows` DNS rows in one statement (multi-row VALUES amortise the per-call cost). */
-export function dnsInsertSql(rows = 1): string {
-  const one = `('dns',${DNS_COLUMNS.map(() => "?").join(",")})`;
-  return `INSERT INTO events (kind,${DNS_COLUMNS.join(",")}) VALUES ${
-    Array(rows).fill(one).join(",")
-  }`;
-}
-
-/** `INSERT` of one DHCP row. */
-export function dhcpInsertSql(): string {
-  return `INSERT INTO events (kind,${DHCP_COLUMNS.join(",")}) VALUES ('dhcp',${
-    DHCP_COLUMNS.map(() => "?").join(",")
-  })`;
+/**
+ * `INSERT` of `rows` rows of `kind` in one statement (multi-row VALUES
+ * amortise the per-call cost); the parameters are each row's columns in
+ * row order (the vendor slot is not bound).
+ */
+export function insertSql(kind: "dns" | "dhcp", rows = 1): string {
+  const cols = rowColumns(kind).map((c) => c.name);
+  const one = `('${kind}',${cols.map(() => "?").join(",")})`;
+  return `INSERT INTO events (kind,${cols.join(",")}) VALUES ${Array(rows).fill(one).join(",")}`;
 }
 
 const macText = (c: string) =>
@@ -123,13 +86,33 @@ const macText = (c: string) =>
 const ipText = (c: string) =>
   `CASE typeof(${c}) WHEN 'integer' THEN ((${c} >> 24) & 255) || '.' || ((${c} >> 16) & 255) || '.' || ((${c} >> 8) & 255) || '.' || (${c} & 255) WHEN 'blob' THEN lower(hex(${c})) END`;
 
-/**
- * Migrations of the events database (`vigia-events.db` beside the store):
- * the flows and events tables, written only by the event writer worker.
- */
-export const eventMigrations: Migration[] = [{
-  version: 1,
-  sql: `
+function readable(c: EventColumn): string {
+  if (c.name === "flow") return "f.vendor";
+  if (c.name === "time") {
+    return "strftime('%Y-%m-%dT%H:%M:%f', e.time / 1000000.0, 'unixepoch') || 'Z' AS time_utc";
+  }
+  if (c.storage === "mac48") return `${macText(`e.${c.name}`)} AS ${c.name}`;
+  if (c.storage === "ip") return `${ipText(`e.${c.name}`)} AS ${c.name}`;
+  return `e.${c.name}`;
+}
+
+/** The `events_readable` view: every column of `version`'s table as text. */
+function readableView(version: number): string {
+  const cols = EVENT_COLUMNS.filter((c) => c.since <= version);
+  return `CREATE VIEW events_readable AS SELECT
+      ${macText("f.client_mac")} AS client_mac, ${cols.map(readable).join(", ")}
+    FROM events e JOIN flows f ON f.id = e.flow;`;
+}
+
+/** Versions of the events database; version N adds the columns declared `since: N`. */
+const EVENTS_VERSION = Math.max(...EVENT_COLUMNS.map((c) => c.since));
+
+function eventsMigration(version: number): Migration {
+  const added = EVENT_COLUMNS.filter((c) => c.since === version);
+  if (version === 1) {
+    return {
+      version,
+      sql: `
     -- One row per (kind, client MAC, client IP, server IP): what the queries filter on.
     CREATE TABLE flows (
       id INTEGER PRIMARY KEY,
@@ -148,68 +131,35 @@ export const eventMigrations: Migration[] = [{
     CREATE INDEX flows_server_ip ON flows (server_ip);
     CREATE INDEX flows_vendor ON flows (vendor, client_mac);
 
+    -- Columns declared in fields.ts (EVENT_COLUMNS).
     CREATE TABLE events (
-      id INTEGER PRIMARY KEY,
-      time INTEGER NOT NULL,           -- microseconds since the epoch
-      kind TEXT NOT NULL,              -- 'dns' | 'dhcp'
-      flow INTEGER NOT NULL,           -- flows.id
-      to_client INTEGER NOT NULL,      -- 0 sent by the client (query, DHCP client message), 1 sent to it
-      src_mac INTEGER,                 -- 48-bit integer; NULL when the link has no MAC
-      dst_mac INTEGER,
-      src_ip NUMERIC,                  -- IPv4 integer or IPv6 16-byte blob (NUMERIC: bound
-      dst_ip NUMERIC,                  --   JS numbers arrive as REAL and are stored as integers)
-      src_port INTEGER,
-      dst_port INTEGER,
-      proto TEXT,                      -- 'udp' | 'tcp'
-      vlan INTEGER,                    -- outer 802.1Q id, 0 untagged
-      trans_id INTEGER,                -- DNS id / DHCP xid
-      -- DNS (Zeek dns.log names)
-      opcode INTEGER,
-      rcode INTEGER,
-      flags INTEGER,                   -- AA 1, TC 2, RD 4, RA 8
-      query TEXT,
-      qtype INTEGER,
-      qclass INTEGER,
-      answers TEXT,                    -- JSON [[name, type, ttl, data], ...]
-      -- DHCP (Zeek dhcp.log names)
-      msg_type TEXT,
-      dhcp_version INTEGER,
-      chaddr INTEGER,                  -- client hardware address (v6: from the DUID)
-      client_addr TEXT,
-      assigned_addr TEXT,
-      next_server TEXT,
-      relay_addr TEXT,
-      requested_addr TEXT,
-      host_name TEXT,
-      client_software TEXT,            -- option 60 vendor class
-      client_id TEXT,
-      server_addr TEXT,                -- option 54 server identifier
-      lease_time INTEGER,
-      param_list TEXT,
-      circuit_id TEXT,
-      agent_remote_id TEXT,
-      duid TEXT,
-      server_duid TEXT
+      ${added.map((c) => `${c.name} ${c.sql}`).join(",\n      ")}
     );
     CREATE INDEX events_time ON events (time);
     CREATE INDEX events_flow ON events (flow, time);
     CREATE INDEX events_dhcp_time ON events (time) WHERE kind = 'dhcp';
-
-    CREATE VIEW events_readable AS SELECT
-      e.id,
-      strftime('%Y-%m-%dT%H:%M:%f', e.time / 1000000.0, 'unixepoch') || 'Z' AS time_utc,
-      e.kind, e.to_client,
-      ${macText("f.client_mac")} AS client_mac, f.vendor,
-      ${macText("e.src_mac")} AS src_mac, ${macText("e.dst_mac")} AS dst_mac,
-      ${ipText("e.src_ip")} AS src_ip, e.src_port, ${ipText("e.dst_ip")} AS dst_ip, e.dst_port,
-      e.proto, e.vlan, e.trans_id, e.opcode, e.rcode, e.flags, e.query, e.qtype, e.qclass,
-      e.answers, e.msg_type, e.dhcp_version, ${macText("e.chaddr")} AS chaddr, e.client_addr,
-      e.assigned_addr, e.next_server, e.relay_addr, e.requested_addr, e.host_name,
-      e.client_software, e.client_id, e.server_addr, e.lease_time, e.param_list, e.circuit_id,
-      e.agent_remote_id, e.duid, e.server_duid
-    FROM events e JOIN flows f ON f.id = e.flow;
+    ${readableView(1)}
   `,
-}];
+    };
+  }
+  return {
+    version,
+    sql: `${added.map((c) => `ALTER TABLE events ADD COLUMN ${c.name} ${c.sql};`).join("\n")}
+    DROP VIEW events_readable;
+    ${readableView(version)}`,
+  };
+}
+
+/**
+ * Migrations of the events database (`vigia-events.db` beside the store):
+ * the flows and events tables, written only by the event writer worker.
+ * Generated from {@linkcode EVENT_COLUMNS}: version 1 creates the tables,
+ * each later version adds the columns declared with its number.
+ */
+export const eventMigrations: Migration[] = Array.from(
+  { length: EVENTS_VERSION },
+  (_, i) => eventsMigration(i + 1),
+);
 
 /** Migrations of the sniffer's tables in the shared store: devices and deny lists. */
 export const snifferMigrations: Migration[] = [{

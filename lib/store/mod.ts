@@ -32,6 +32,49 @@ export interface Migration {
   sql: string;
 }
 
+const VERSIONS_TABLE =
+  "CREATE TABLE IF NOT EXISTS schema_versions (component TEXT PRIMARY KEY, version INTEGER NOT NULL, applied_at TEXT NOT NULL)";
+
+/** What {@linkcode migrate} applies. */
+export interface MigrateOptions {
+  /** Component name, the key of its version in `schema_versions`. */
+  component: string;
+  /** Its migrations (any order). */
+  migrations: Migration[];
+}
+
+/**
+ * Applies `component`'s migrations above the version recorded in the
+ * connection's `schema_versions` table (created when missing), each in its
+ * own immediate transaction; returns the version reached. Works on any
+ * connection: the store's writer, or a component's own database file.
+ */
+export function migrate(db: DatabaseSync, options: MigrateOptions): number {
+  const { component, migrations } = options;
+  db.exec(VERSIONS_TABLE);
+  const row = db.prepare("SELECT version FROM schema_versions WHERE component = ?").get(
+    component,
+  ) as { version: number } | undefined;
+  let current = row?.version ?? 0;
+  const sorted = [...migrations].sort((a, b) => a.version - b.version);
+  for (const m of sorted) {
+    if (m.version <= current) continue;
+    db.exec("BEGIN IMMEDIATE");
+    try {
+      db.exec(m.sql);
+      db.prepare(
+        "INSERT INTO schema_versions (component, version, applied_at) VALUES (?, ?, ?) ON CONFLICT(component) DO UPDATE SET version = excluded.version, applied_at = excluded.applied_at",
+      ).run(component, m.version, new Date().toISOString());
+      db.exec("COMMIT");
+    } catch (e) {
+      db.exec("ROLLBACK");
+      throw new Error(`migration ${component} v${m.version} failed: ${(e as Error).message}`);
+    }
+    current = m.version;
+  }
+  return current;
+}
+
 /** Options for {@linkcode openStore}. */
 export interface StoreOptions {
   /** Rows per write transaction at most. @default 5000 */
@@ -103,37 +146,16 @@ export class Store {
     // NORMAL is durable across application crashes in WAL mode; only power loss can drop the last commits.
     this.#writer.exec("PRAGMA synchronous = NORMAL");
     this.#writer.exec("PRAGMA foreign_keys = ON");
-    this.#writer.exec(
-      "CREATE TABLE IF NOT EXISTS schema_versions (component TEXT PRIMARY KEY, version INTEGER NOT NULL, applied_at TEXT NOT NULL)",
-    );
+    this.#writer.exec(VERSIONS_TABLE);
     this.#reader = path === ":memory:" ? this.#writer : new DatabaseSync(path, { readOnly: true });
     this.#reader.exec(`PRAGMA busy_timeout = ${busyTimeout}`);
   }
 
   /** Applies the component's migrations above its recorded version, each in its own transaction. */
   migrate(component: string, migrations: Migration[]): number {
-    const row = this.#writer.prepare("SELECT version FROM schema_versions WHERE component = ?").get(
-      component,
-    ) as { version: number } | undefined;
-    let current = row?.version ?? 0;
-    const sorted = [...migrations].sort((a, b) => a.version - b.version);
-    for (const m of sorted) {
-      if (m.version <= current) continue;
-      this.#writer.exec("BEGIN IMMEDIATE");
-      try {
-        this.#writer.exec(m.sql);
-        this.#writer.prepare(
-          "INSERT INTO schema_versions (component, version, applied_at) VALUES (?, ?, ?) ON CONFLICT(component) DO UPDATE SET version = excluded.version, applied_at = excluded.applied_at",
-        ).run(component, m.version, new Date().toISOString());
-        this.#writer.exec("COMMIT");
-      } catch (e) {
-        this.#writer.exec("ROLLBACK");
-        throw new Error(`migration ${component} v${m.version} failed: ${(e as Error).message}`);
-      }
-      current = m.version;
-    }
+    const version = migrate(this.#writer, { component, migrations });
     this.#readCache.clear();
-    return current;
+    return version;
   }
 
   /** Prepares `sql` on the writer and returns a function that queues rows for it. */

@@ -1,5 +1,8 @@
 import assert from "node:assert/strict";
 import { RowBuffer, unpackRows } from "../../lib/sniffer/event_writer.ts";
+import type { Slot } from "../../lib/sniffer/schema.ts";
+
+const slot = (n: number) => n as Slot<"dns">;
 
 Deno.test("event writer: packed rows come back value for value (numbers, NaN, text, blobs, null)", () => {
   const blob = new Uint8Array([0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
@@ -20,8 +23,13 @@ Deno.test("event writer: packed rows come back value for value (numbers, NaN, te
     Infinity,
   ];
   // Room for one row only: the buffer has to grow.
-  const buf = new RowBuffer(7, 1);
-  for (const v of values) buf.add(v);
+  const buf = new RowBuffer<"dns">(7, 1);
+  for (let row = 0; row < 2; row++) {
+    buf.begin();
+    // Set in reverse order: each value lands in its slot whatever the order.
+    for (let k = 6; k >= 0; k--) buf.set(slot(k), values[row * 7 + k]);
+    buf.end();
+  }
   assert.equal(buf.rows, 2);
   const packed = buf.take();
   assert.equal(buf.rows, 0);
@@ -37,8 +45,14 @@ Deno.test("event writer: packed rows come back value for value (numbers, NaN, te
     else assert.deepEqual(back[i], values[i], `slot ${i}`);
   }
   // The buffer is reused after take(): the next rows start from the beginning.
-  buf.add(7);
-  buf.add("x");
-  assert.deepEqual(unpackRows(buf.take()), [7, "x"]);
+  // A row not ended (an exception half-way) is dropped by the next begin; unset slots are NULL.
+  buf.begin();
+  buf.set(slot(0), "lost");
+  buf.begin();
+  buf.set(slot(1), 7);
+  buf.set(slot(3), "x");
+  buf.end();
+  assert.equal(buf.rows, 1);
+  assert.deepEqual(unpackRows(buf.take()), [null, 7, null, "x", null, null, null]);
   assert.deepEqual(unpackRows(buf.take()), []);
 });

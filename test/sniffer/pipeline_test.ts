@@ -1,7 +1,5 @@
 import assert from "node:assert/strict";
-import { DailyLog } from "../../lib/daylog/mod.ts";
 import { openEventWriter } from "../../lib/sniffer/event_writer.ts";
-import { PacketLog } from "../../lib/sniffer/packet_log.ts";
 import { Pipeline } from "../../lib/sniffer/pipeline.ts";
 import type { SnifferConfig } from "../../lib/sniffer/config.ts";
 import { dhcpEvent, dnsEvent, type Env, makeEnv, meta, readable, T0 } from "./_fixtures.ts";
@@ -26,31 +24,6 @@ async function pipelineFor(env: Env) {
     },
   };
 }
-
-Deno.test("packet log: lines are byte for byte what DailyLog.event writes for the same fields", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "vigia-plog-" });
-  const ref = new DailyLog({ dir: `${dir}/ref`, timeZone: "America/Recife", retentionDays: 0 });
-  const fast = new PacketLog({ dir: `${dir}/fast`, timeZone: "America/Recife" });
-  // 02:30:00.250 UTC on the 22nd is 23:30:00.250 on the 21st in Recife; also a day switch.
-  const times = [
-    Date.parse("2026-11-22T02:30:00.250Z") + 0.9,
-    Date.parse("2026-11-22T03:00:00.007Z"),
-  ];
-  for (const t of times) {
-    ref.event("dns", { mac: "aa:bb:cc:dd:ee:ff", query: "a\tb\\c\nd", n: 5 }, new Date(t));
-    fast.write("dns", t, "mac=aa:bb:cc:dd:ee:ff\tquery=a\\tb\\\\c\\nd\tn=5");
-  }
-  await ref.close();
-  fast.close();
-  for (const day of ["2026-11-21", "2026-11-22"]) {
-    assert.equal(
-      await Deno.readTextFile(`${dir}/fast/${day}.log`),
-      await Deno.readTextFile(`${dir}/ref/${day}.log`),
-      day,
-    );
-  }
-  await Deno.remove(dir, { recursive: true });
-});
 
 Deno.test("pipeline: DNS and DHCP events become rows, daily lines, devices and new-station events", async () => {
   const env = await makeEnv();

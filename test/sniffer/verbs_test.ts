@@ -207,9 +207,8 @@ Deno.test("logs verb: presented rows, cursor hint, and clear errors for bad argu
     src_port: 68,
     dst_ip: "255.255.255.255",
     dst_port: 67,
-    proto: "udp",
-    trans_id: 1,
     msg_type: "DISCOVER",
+    trans_id: 1,
     client_software: "android-dhcp-14",
     param_list: "1,3,6,15",
   });
