@@ -16,6 +16,7 @@ export class ZonedClock {
   #offsetMin = 0;
   #offsetText = "Z";
 
+  /** A clock of `timeZone` (IANA name); undefined for the host's zone. */
   constructor(timeZone?: string) {
     this.#fmt = new Intl.DateTimeFormat("en-US", {
       timeZone,

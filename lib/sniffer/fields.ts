@@ -147,16 +147,17 @@ export const EVENT_COLUMNS = [
 export type ColumnName = (typeof EVENT_COLUMNS)[number]["name"];
 
 /** Columns the insert does not bind: the row id, and the kind (a literal of the statement). */
-type Unbound = "id" | "kind";
-type Bound<K extends "dns" | "dhcp"> = Exclude<
+export type Unbound = "id" | "kind";
+/** Names of the columns a `K` row binds. */
+export type BoundColumnName<K extends "dns" | "dhcp"> = Exclude<
   Extract<(typeof EVENT_COLUMNS)[number], { kind: "both" | K }>["name"],
   Unbound
 >;
 
 /** Bound columns of a DNS row. */
-export type DnsColumnName = Bound<"dns">;
+export type DnsColumnName = BoundColumnName<"dns">;
 /** Bound columns of a DHCP row. */
-export type DhcpColumnName = Bound<"dhcp">;
+export type DhcpColumnName = BoundColumnName<"dhcp">;
 
 /**
  * How the daily file writes a value (the encoder is lib/daylog's `encodeFields`):
@@ -170,7 +171,7 @@ export type DhcpColumnName = Bound<"dhcp">;
  * - `none`: not written to the daily file nor shown by `ctl logs` (JSON
  *   logs and the central store carry it).
  */
-export type { TextForm };
+export type { LineField, TextForm };
 
 /**
  * How JSON (`ctl logs --json`, JSON daily logs) writes a value: `string`,

@@ -10,8 +10,9 @@
  * - {@linkcode runIngest}: the same pipeline over a pcap/pcapng file
  *   (`vigia ingest FILE`).
  *
- * The daily log fields are listed in `pipeline.ts`; the tables in
- * `schema.ts`; the query plans in `queries.ts`.
+ * The event's fields are declared once in `fields.ts` (the daily line,
+ * `ctl logs`, the columns and the README tables come from it); the tables
+ * in `schema.ts`; the query plans in `queries.ts`.
  *
  * @example
  * ```ts ignore

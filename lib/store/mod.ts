@@ -133,6 +133,7 @@ export class Store {
   onError: (error: Error, sql: string) => void = (e, sql) =>
     console.error(`store: write failed (${sql.slice(0, 60)}): ${e.message}`);
 
+  /** Opens the database at `path` (`:memory:` for a private one); see {@linkcode openStore}. */
   constructor(path: string, options: StoreOptions = {}) {
     const { batchRows = 5000, batchInterval = 200, busyTimeout = 5000, maxQueued = 1_000_000 } =
       options;
