@@ -28,8 +28,8 @@ export interface ReadCaptureOptions {
   dnsPorts?: readonly number[];
   /** Bounds of the DNS-over-TCP reassembly. */
   tcp?: TcpReassemblerOptions;
-  /** Bounds of the IP fragment reassembly. */
-  fragments?: ReassemblyOptions;
+  /** Bounds of the IP fragment reassembly; `false` turns it off (first fragments are decoded as far as they go). */
+  fragments?: ReassemblyOptions | false;
 }
 
 const CHUNK = 4 * 1024 * 1024;
@@ -138,7 +138,7 @@ export async function readCaptureFile(
   const ctx: DecodeContext = {
     ports: dnsPorts ? portTable(dnsPorts) : DEFAULT_PORTS,
     tcp: new TcpReassembler(tcp),
-    fragments: new IpReassembler(fragments),
+    fragments: fragments === false ? undefined : new IpReassembler(fragments),
   };
   let out: SniffedEvent[] = [];
   const flush = async () => {

@@ -10,10 +10,17 @@
  * - `tcpdump -nn -r FILE` to /dev/null, when installed (a C decoder printing
  *   every packet).
  *
+ * Fragment reassembly, on the same packets: `readCaptureFile` with IP
+ * reassembly turned off (`fragments: false`) against the default (on), on
+ * the unfragmented file (what reassembly costs traffic that has no
+ * fragments), and a second file with the same messages where every
+ * `--fragment-every`th answer (default 100) carries 3600 bytes of EDNS
+ * padding (RFC 7830) and is sent as three IPv4 fragments of up to 1480 bytes.
+ *
  * The capture is generated into `.bench/` (gitignored) once and reused.
  *
  * Usage: deno run -A scripts/bench/capture_decode.ts [--packets 1000000] [--names 200000]
- *        [--rounds 3] [--regen] [--no-tcpdump]
+ *        [--rounds 3] [--regen] [--no-tcpdump] [--fragment-every 100]
  *
  * @module
  */
@@ -31,13 +38,16 @@ const { values } = parseArgs({
     rounds: { type: "string", default: "3" },
     regen: { type: "boolean", default: false },
     "no-tcpdump": { type: "boolean", default: false },
+    "fragment-every": { type: "string", default: "100" },
   },
 });
 const PACKETS = Number(values.packets);
 const NAMES = Number(values.names);
 const ROUNDS = Number(values.rounds);
 const root = new URL("../..", import.meta.url).pathname;
+const FRAGMENT_EVERY = Number(values["fragment-every"]);
 const file = `${root}.bench/capture_decode_${PACKETS}_${NAMES}.pcap`;
+const fragFile = `${root}.bench/capture_decode_${PACKETS}_${NAMES}_frag${FRAGMENT_EVERY}.pcap`;
 
 // ---- capture generation ---------------------------------------------------
 
@@ -61,7 +71,9 @@ function nameWire(name: string): Uint8Array {
   return new Uint8Array(out);
 }
 
-async function generate(): Promise<void> {
+/** Writes the capture to `path`; every `fragmentEvery`th answer (0: none) is large and fragmented. */
+async function generate(path: string, fragmentEvery: number): Promise<void> {
+  seed = 0x2545f491;
   const words = [
     "www",
     "mail",
@@ -117,8 +129,10 @@ async function generate(): Promise<void> {
   }
   const clients = 1000;
   const resolvers = [0x0a000001, 0x0a000002, 0x08080808, 0x01010101];
-  const out = await Deno.open(file, { write: true, create: true, truncate: true });
+  const out = await Deno.open(path, { write: true, create: true, truncate: true });
   const buf = new Uint8Array(8 * 1024 * 1024);
+  const datagram = new Uint8Array(65536);
+  const headers = new Uint8Array(34);
   const v = new DataView(buf.buffer);
   let p = 0;
   v.setUint32(0, 0xa1b2c3d4, true);
@@ -129,7 +143,7 @@ async function generate(): Promise<void> {
   p = 24;
   let ts = 1_718_000_000_000_000; // µs
   for (let i = 0; i < PACKETS; i += 2) {
-    if (p > buf.length - 4096) {
+    if (p > buf.length - 16384) {
       await out.write(buf.subarray(0, p));
       p = 0;
     }
@@ -142,6 +156,7 @@ async function generate(): Promise<void> {
     const answers = qtype === 1 ? 1 + Math.floor(rand() * 3) : 1;
     const cname = rand() < 0.2;
     for (let dir = 0; dir < 2 && i + dir < PACKETS; dir++) {
+      const big = dir === 1 && fragmentEvery > 0 && (i / 2) % fragmentEvery === 0;
       const rec = p;
       p += 16;
       const frame = p;
@@ -189,8 +204,15 @@ async function generate(): Promise<void> {
           d += 12 + len;
         }
       }
-      // OPT
+      // OPT; a fragmented answer carries EDNS padding (RFC 7830) that makes it 3 fragments long
       buf.set([0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 0], d);
+      if (big) {
+        v.setUint16(d + 9, 4 + 3600);
+        v.setUint16(d + 11, 12);
+        v.setUint16(d + 13, 3600);
+        buf.fill(0, d + 15, d + 15 + 3600);
+        d += 4 + 3600;
+      }
       d += 11;
       const dnsLen = d - dns;
       // IPv4 (checksum left 0: decoders here do not check it)
@@ -206,8 +228,31 @@ async function generate(): Promise<void> {
       v.setUint16(udpOff + 2, dir ? sport : 53);
       v.setUint16(udpOff + 4, 8 + dnsLen);
       v.setUint16(udpOff + 6, 0);
-      const caplen = d - frame;
       ts += dir ? 800 + Math.floor(rand() * 20000) : Math.floor(rand() * 200);
+      if (big) {
+        // Rewrite the datagram as IPv4 fragments of 1480 payload bytes each.
+        const udpLen = d - udpOff;
+        datagram.set(buf.subarray(udpOff, d));
+        headers.set(buf.subarray(frame, udpOff));
+        p = rec;
+        for (let off = 0; off < udpLen; off += 1480) {
+          const n = Math.min(1480, udpLen - off);
+          const f = p + 16;
+          buf.set(headers, f);
+          v.setUint16(f + 14 + 2, 20 + n);
+          v.setUint16(f + 14 + 4, id);
+          v.setUint16(f + 14 + 6, (off + n < udpLen ? 0x2000 : 0) | (off / 8));
+          buf.set(datagram.subarray(off, off + n), f + 34);
+          const fts = ts + off / 1480;
+          v.setUint32(p, Math.floor(fts / 1e6), true);
+          v.setUint32(p + 4, fts % 1e6, true);
+          v.setUint32(p + 8, 34 + n, true);
+          v.setUint32(p + 12, 34 + n, true);
+          p = f + 34 + n;
+        }
+        continue;
+      }
+      const caplen = d - frame;
       v.setUint32(rec, Math.floor(ts / 1e6), true);
       v.setUint32(rec + 4, ts % 1e6, true);
       v.setUint32(rec + 8, caplen, true);
@@ -221,18 +266,30 @@ async function generate(): Promise<void> {
 
 // ---- measured paths ---------------------------------------------------------
 
-async function vigia(): Promise<number> {
+/** Decodes `path` (reassembly on or off); every message must come out whole. Returns the packets. */
+async function vigiaOn(path: string, reassembly: boolean): Promise<number> {
   let events = 0;
-  const c = await readCaptureFile(file, {
+  let records = 0;
+  const c = await readCaptureFile(path, {
+    fragments: reassembly ? undefined : false,
     onBatch(batch) {
       events += batch.length;
+      for (const e of batch) if (e.kind === "dns") records += e.dns.answers.length;
     },
   });
-  if (c.packets !== PACKETS || events !== PACKETS) {
+  const fragmented = path === fragFile;
+  if (events !== PACKETS || (!fragmented && c.packets !== PACKETS)) {
     throw new Error(`decoded ${events} of ${c.packets} packets: ${JSON.stringify(c.malformed)}`);
   }
-  return c.packets;
+  if (fragmented && reassembly && (c.reassembled ?? 0) !== bigAnswers) {
+    throw new Error(`reassembled ${c.reassembled} of ${bigAnswers} fragmented answers`);
+  }
+  if (records === 0) throw new Error("no answer records decoded");
+  return events;
 }
+
+const bigAnswers = FRAGMENT_EVERY > 0 ? Math.ceil(PACKETS / 2 / FRAGMENT_EVERY) : 0;
+const vigia = () => vigiaOn(file, true);
 
 /** Reads the file in 4 MiB chunks and hands each record to `each`. */
 async function walk(each: (buf: Uint8Array, off: number, caplen: number) => void): Promise<number> {
@@ -323,14 +380,16 @@ async function time(label: string, fn: () => Promise<number>): Promise<number> {
 // ---- main ---------------------------------------------------------------------
 
 await Deno.mkdir(`${root}.bench`, { recursive: true });
-let exists = false;
-try {
-  exists = (await Deno.stat(file)).size > 0;
-} catch { /* generated below */ }
-if (!exists || values.regen) {
-  const t0 = performance.now();
-  await generate();
-  console.log(`generated ${file} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+for (const [path, every] of [[file, 0], [fragFile, FRAGMENT_EVERY]] as const) {
+  let there = false;
+  try {
+    there = (await Deno.stat(path)).size > 0;
+  } catch { /* generated below */ }
+  if (!there || values.regen) {
+    const t0 = performance.now();
+    await generate(path, every);
+    console.log(`generated ${path} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  }
 }
 const size = (await Deno.stat(file)).size;
 console.log(
@@ -354,4 +413,29 @@ console.log(
   `ratios (median): vigia/dns-packet ${(vigiaRate / dnsPacketRate).toFixed(2)}x, vigia/walk ${
     (vigiaRate / walkRate).toFixed(2)
   }${tcpdumpRate ? `, vigia/tcpdump ${(vigiaRate / tcpdumpRate).toFixed(2)}x` : ""}`,
+);
+
+// Reassembly on and off, rounds interleaved so that machine noise hits both alike.
+const variants: [string, () => Promise<number>][] = [
+  ["unfragmented, reassembly off", () => vigiaOn(file, false)],
+  ["unfragmented, reassembly on", () => vigiaOn(file, true)],
+  ["unfragmented, reassembly off again", () => vigiaOn(file, false)],
+  [`1 in ${FRAGMENT_EVERY} answers fragmented, on`, () => vigiaOn(fragFile, true)],
+];
+const rates: number[][] = variants.map(() => []);
+for (let r = 0; r < ROUNDS; r++) {
+  for (const [i, [, fn]] of variants.entries()) {
+    const t0 = performance.now();
+    const n = await fn();
+    rates[i].push(n / ((performance.now() - t0) / 1000));
+  }
+}
+const medians = rates.map((list) => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)]);
+console.log(`reassembly (messages/s, ${ROUNDS} interleaved rounds, median):`);
+variants.forEach(([label], i) =>
+  console.log(
+    `  ${label.padEnd(36)} ${Math.round(medians[i]).toLocaleString("en").padStart(11)} msg/s  ${
+      (medians[i] / medians[0]).toFixed(3)
+    }x of off`,
+  )
 );
