@@ -62,6 +62,8 @@ export function ingestCommand(y: Argv): Argv {
         timeZone: config.log.timezone || undefined,
         // The daemon prunes old files; a one-shot run leaves them alone.
         retentionDays: 0,
+        // Past days this ingest wrote are sealed when it ends; today's file is checkpointed.
+        seal: { keyFile: config.log.seal_key_file, store },
       });
       const alerts = new AlertBus({
         store,
@@ -89,8 +91,8 @@ export function ingestCommand(y: Argv): Argv {
         exit.code = 1;
       } finally {
         await alerts.close();
+        await dailyLog.close(); // seals what this ingest wrote, into the store too
         store.close();
-        await dailyLog.close();
       }
     },
   );

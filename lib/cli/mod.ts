@@ -90,7 +90,7 @@ export async function main(args: string[]): Promise<number> {
   y = ctlCommand(y);
   y = tokenCommand(y);
   y = extraCommands(y);
-  y = y.demandCommand(1, "name a command: run, config, ingest, analyse, veridns, ctl");
+  y = y.demandCommand(1, "name a command: run, config, ingest, analyse, veridns, logs, ctl");
   let helpShown = false;
   try {
     const parsed = await y.parseAsync(

@@ -47,6 +47,12 @@ export const logSection = section("The daemon's own log (stderr / journald) and 
     min: 0,
     max: 36500,
   }),
+  seal_key_file: str({
+    doc: "Ed25519 private key (PEM, PKCS#8: `openssl genpkey -algorithm ed25519`) that signs " +
+      'the seal of each daily file (seals.jsonl beside the logs); "" seals without signing. ' +
+      "`vigia logs verify --public-key` checks them.",
+    default: "",
+  }),
 });
 
 /** Schema of `[store]`. */

@@ -146,6 +146,7 @@ export class Daemon {
       dir: paths.log_dir,
       timeZone: this.#config.log.timezone || undefined,
       retentionDays: this.#config.log.retention_days,
+      seal: { keyFile: this.#config.log.seal_key_file, store: this.#store },
     });
     this.#alerts = new AlertBus({
       store: this.#store,
@@ -411,8 +412,9 @@ export class Daemon {
       } catch { /* closed */ }
       await Promise.race([this.#serving, new Promise((r) => setTimeout(r, 500))]);
       await this.#alerts?.close(1500);
-      this.#store?.close();
+      // The daily log seals its files at close and copies the seals to the store: store last.
       await this.#dailyLog?.close();
+      this.#store?.close();
       this.#locks?.release();
       if (this.#listener) {
         try {

@@ -29,6 +29,19 @@
 
 import { LineWriter } from "./line.ts";
 import { ZonedClock } from "./clock.ts";
+import { DAILY_FILE_RE, LogSealer, type LogSealerOptions } from "./seal.ts";
+
+export {
+  DAILY_FILE_RE,
+  LogSealer,
+  type LogSealerOptions,
+  SEAL_FILE,
+  type SealProblem,
+  type SealRecord,
+  verifyLogs,
+  type VerifyOptions,
+  type VerifyReport,
+} from "./seal.ts";
 
 export { ZonedClock } from "./clock.ts";
 export {
@@ -54,12 +67,21 @@ export interface DailyLogOptions {
   flushInterval?: number;
   /** Bytes buffered before a flush is forced. @default 262144 */
   flushBytes?: number;
+  /**
+   * Seal the files (tamper evidence, see `seal.ts`): each file when its day
+   * is over and, at close, every past-day file written; the current day is
+   * checkpointed every `checkpointInterval` and at close. Off when absent.
+   */
+  seal?: Omit<LogSealerOptions, "dir"> & {
+    /** Milliseconds between checkpoints of the current day. @default 3600000 */
+    checkpointInterval?: number;
+  };
 }
 
 /** Field values written to a line. */
 export type LogFields = Record<string, string | number | boolean | null | undefined | string[]>;
 
-const FILE_RE = /^(alerts-)?(\d{4}-\d{2}-\d{2})\.log$/;
+const FILE_RE = DAILY_FILE_RE;
 
 /** Writes daily log files. */
 export class DailyLog {
@@ -71,6 +93,12 @@ export class DailyLog {
   readonly #alerts: LineWriter;
   #lastDay = "";
   #closed = false;
+  readonly #sealer: LogSealer | undefined;
+  #checkpointTimer: ReturnType<typeof setInterval> | undefined;
+  /** The day each writer (by file prefix) is on. */
+  #dayOf = new Map<string, string>();
+  /** Files written since the last seal, sealed at close. */
+  #written = new Set<string>();
 
   /** A daily log in `options.dir`; files are created at the first flush. */
   constructor(options: DailyLogOptions) {
@@ -78,15 +106,33 @@ export class DailyLog {
     this.dir = dir;
     this.#retentionDays = retentionDays;
     this.#clock = new ZonedClock(timeZone);
-    const onDay = (day: string) => this.#newDay(day);
-    this.#events = new LineWriter({ dir, timeZone, flushInterval, flushBytes, onDay });
+    if (options.seal) {
+      const { checkpointInterval = 3_600_000, ...sealOptions } = options.seal;
+      this.#sealer = new LogSealer({ ...sealOptions, dir });
+      const timer = setInterval(() => this.#checkpoint(), checkpointInterval);
+      Deno.unrefTimer(timer);
+      this.#checkpointTimer = timer;
+    }
+    const onDay = (prefix: string) => (day: string) => {
+      this.#newDay(day);
+      if (this.#sealer === undefined) return;
+      // The writer flushed the day it leaves before switching: that file is complete now.
+      const left = this.#dayOf.get(prefix);
+      if (left !== undefined && left !== day) {
+        this.#sealer.complete(`${prefix}${left}.log`);
+        this.#written.delete(`${prefix}${left}.log`);
+      }
+      this.#dayOf.set(prefix, day);
+      this.#written.add(`${prefix}${day}.log`);
+    };
+    this.#events = new LineWriter({ dir, timeZone, flushInterval, flushBytes, onDay: onDay("") });
     this.#alerts = new LineWriter({
       dir,
       prefix: "alerts-",
       timeZone,
       flushInterval,
       flushBytes,
-      onDay,
+      onDay: onDay("alerts-"),
     });
   }
 
@@ -136,6 +182,18 @@ export class DailyLog {
     this.#events.flush();
   }
 
+  /** The sealer, when sealing is on. */
+  get sealer(): LogSealer | undefined {
+    return this.#sealer;
+  }
+
+  /** Seals the current day's files as far as they are written. */
+  #checkpoint(): void {
+    if (this.#closed || this.#sealer === undefined) return;
+    this.flush();
+    for (const [prefix, day] of this.#dayOf) this.#sealer.checkpoint(`${prefix}${day}.log`);
+  }
+
   #prune(today: string): void {
     if (this.#retentionDays <= 0) return;
     const cutoff = new Date(`${today}T00:00:00Z`).getTime() - this.#retentionDays * 86_400_000;
@@ -151,17 +209,31 @@ export class DailyLog {
       if (new Date(`${m[2]}T00:00:00Z`).getTime() < cutoff) {
         try {
           Deno.removeSync(`${this.dir}/${e.name}`);
+          this.#sealer?.removed(e.name);
         } catch { /* removed by someone else meanwhile */ }
       }
     }
   }
 
-  /** Flushes and closes every file. */
+  /**
+   * Flushes and closes every file. With sealing on, the files written for
+   * past days are sealed as complete and today's are checkpointed; resolves
+   * once the seals are written.
+   */
   close(): Promise<void> {
     if (this.#closed) return Promise.resolve();
     this.#closed = true;
     this.#alerts.close();
     this.#events.close();
-    return Promise.resolve();
+    const sealer = this.#sealer;
+    if (sealer === undefined) return Promise.resolve();
+    clearInterval(this.#checkpointTimer);
+    const today = this.#clock.stamp(new Date()).day;
+    for (const name of this.#written) {
+      if (FILE_RE.exec(name)![2] < today) sealer.complete(name);
+      else sealer.checkpoint(name);
+    }
+    this.#written.clear();
+    return sealer.close();
   }
 }
