@@ -27,7 +27,7 @@
  * @module
  */
 
-import { LineWriter } from "./line.ts";
+import { LineWriter, type LineWriterOptions } from "./line.ts";
 import { ZonedClock } from "./clock.ts";
 import { DAILY_FILE_RE, LogSealer, type LogSealerOptions } from "./seal.ts";
 
@@ -95,8 +95,12 @@ export class DailyLog {
   #closed = false;
   readonly #sealer: LogSealer | undefined;
   #checkpointTimer: ReturnType<typeof setInterval> | undefined;
-  /** The day each writer (by file prefix) is on. */
-  #dayOf = new Map<string, string>();
+  /** The file each writer is on (by writer), for the checkpoints. */
+  #fileOf = new Map<number, string>();
+  /** Writers of other components on these files (`lineWriter`), flushed before a seal. */
+  #extra: LineWriter[] = [];
+  readonly #timeZone: string | undefined;
+  #writers = 0;
   /** Files written since the last seal, sealed at close. */
   #written = new Set<string>();
 
@@ -113,26 +117,21 @@ export class DailyLog {
       Deno.unrefTimer(timer);
       this.#checkpointTimer = timer;
     }
-    const onDay = (prefix: string) => (day: string) => {
-      this.#newDay(day);
-      if (this.#sealer === undefined) return;
-      // The writer flushed the day it leaves before switching: that file is complete now.
-      const left = this.#dayOf.get(prefix);
-      if (left !== undefined && left !== day) {
-        this.#sealer.complete(`${prefix}${left}.log`);
-        this.#written.delete(`${prefix}${left}.log`);
-      }
-      this.#dayOf.set(prefix, day);
-      this.#written.add(`${prefix}${day}.log`);
-    };
-    this.#events = new LineWriter({ dir, timeZone, flushInterval, flushBytes, onDay: onDay("") });
+    this.#timeZone = timeZone;
+    this.#events = new LineWriter({
+      dir,
+      timeZone,
+      flushInterval,
+      flushBytes,
+      onDay: this.#onDay(""),
+    });
     this.#alerts = new LineWriter({
       dir,
       prefix: "alerts-",
       timeZone,
       flushInterval,
       flushBytes,
-      onDay: onDay("alerts-"),
+      onDay: this.#onDay("alerts-"),
     });
   }
 
@@ -182,6 +181,45 @@ export class DailyLog {
     this.#events.flush();
   }
 
+  /**
+   * A writer of its own on this log's event files (the sniffer's packet
+   * lines), in the same zone: its day switches seal files like this log's.
+   * The caller flushes and closes it (before closing this log).
+   */
+  lineWriter(options: Pick<LineWriterOptions, "flushBytes" | "flushInterval"> = {}): LineWriter {
+    const writer = new LineWriter({
+      ...options,
+      dir: this.dir,
+      timeZone: this.#timeZone,
+      onDay: this.#onDay(""),
+    });
+    this.#extra.push(writer);
+    return writer;
+  }
+
+  /** The day-switch hook of one writer of `prefix` files. */
+  #onDay(prefix: string): (day: string) => void {
+    const id = this.#writers++;
+    let current: string | undefined;
+    return (day: string) => {
+      this.#newDay(day);
+      if (this.#sealer === undefined) return;
+      const name = `${prefix}${day}.log`;
+      const left = current;
+      current = name;
+      this.#fileOf.set(id, name);
+      this.#written.add(name);
+      if (left === undefined || left === name) return;
+      // The writer flushed the day it leaves; flush the others' lines of that day too, then seal.
+      this.#events.flush();
+      this.#alerts.flush();
+      for (const w of this.#extra) if (!w.closed) w.flush();
+      this.#sealer.complete(left);
+      // Sealed; sealed again at close only if a writer still on that day writes on.
+      if (![...this.#fileOf.values()].includes(left)) this.#written.delete(left);
+    };
+  }
+
   /** The sealer, when sealing is on. */
   get sealer(): LogSealer | undefined {
     return this.#sealer;
@@ -191,7 +229,8 @@ export class DailyLog {
   #checkpoint(): void {
     if (this.#closed || this.#sealer === undefined) return;
     this.flush();
-    for (const [prefix, day] of this.#dayOf) this.#sealer.checkpoint(`${prefix}${day}.log`);
+    for (const w of this.#extra) if (!w.closed) w.flush();
+    for (const name of new Set(this.#fileOf.values())) this.#sealer.checkpoint(name);
   }
 
   #prune(today: string): void {

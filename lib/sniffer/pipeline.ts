@@ -22,7 +22,7 @@
 
 import type { AlertPublisher, Severity } from "../alerts/mod.ts";
 import type { DhcpFields, DnsFields, PacketMeta, SniffedEvent } from "../capture/mod.ts";
-import { type DailyLog, FieldEncoder, LineWriter } from "../daylog/mod.ts";
+import { type DailyLog, FieldEncoder, type LineWriter } from "../daylog/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import type { Store } from "../store/mod.ts";
 import { type IpKey, ipToKey, macToInt } from "./codec.ts";
@@ -153,10 +153,7 @@ export class Pipeline {
     this.#maxQueued = section.max_queued_rows;
     this.#logPackets = section.log_packets;
     // Packet lines have their own buffer (the DailyLog's holds the other lines of the same file).
-    this.#packetLines = new LineWriter({
-      dir: dailyLog.dir,
-      timeZone: options.timeZone || undefined,
-    });
+    this.#packetLines = dailyLog.lineWriter();
     this.#dnsLine = new FieldEncoder({ out: this.#packetLines, kind: "dns", fields: DNS_FIELDS });
     this.#dhcpLine = new FieldEncoder({
       out: this.#packetLines,
