@@ -132,6 +132,9 @@ export class AlertBus implements AlertPublisher {
   #suppressed = 0;
   #insert;
   #byKind = new Map<string, number>();
+  #byKindSeverity = new Map<string, number>();
+  /** Deliveries of channels replaced by a reload, so counters never go back. */
+  #pastDeliveries = new Map<string, number>();
   /** Listeners called after an alert is published (used by the remote audit and tests). */
   readonly listeners = new Set<(alert: Alert) => void>();
 
@@ -202,6 +205,10 @@ export class AlertBus implements AlertPublisher {
     this.#config = config;
     this.#mailer = this.#makeMailer(config);
     if (old) {
+      for (const d of deliveryCounts("mail", old.stats())) {
+        const key = `${d.channel}\t${d.result}`;
+        this.#pastDeliveries.set(key, (this.#pastDeliveries.get(key) ?? 0) + d.count);
+      }
       const pending = await old.close({ send: false });
       for (const a of pending) this.#mailer?.enqueue(a);
     }
@@ -262,6 +269,8 @@ export class AlertBus implements AlertPublisher {
     });
     this.#published++;
     this.#byKind.set(input.kind, (this.#byKind.get(input.kind) ?? 0) + 1);
+    const ks = `${input.kind}\t${input.severity}`;
+    this.#byKindSeverity.set(ks, (this.#byKindSeverity.get(ks) ?? 0) + 1);
     const mailRank = SEVERITIES.indexOf(this.#config.mail.min_severity as Severity);
     if (this.#mailer && SEVERITIES.indexOf(input.severity) >= mailRank) this.#mailer.enqueue(alert);
     for (const l of this.listeners) {
@@ -296,6 +305,34 @@ export class AlertBus implements AlertPublisher {
     }
   }
 
+  /** Alerts published since start, by kind and severity (for metrics). */
+  counts(): { kind: string; severity: string; count: number }[] {
+    return [...this.#byKindSeverity].map(([key, count]) => {
+      const [kind, severity] = key.split("\t");
+      return { kind, severity, count };
+    });
+  }
+
+  /** Deliveries since start by channel and result: sent, failed (attempts), dropped. */
+  deliveries(): { channel: string; result: string; count: number }[] {
+    const totals = new Map(this.#pastDeliveries);
+    if (this.#mailer) {
+      for (const d of deliveryCounts("mail", this.#mailer.stats())) {
+        const key = `${d.channel}\t${d.result}`;
+        totals.set(key, (totals.get(key) ?? 0) + d.count);
+      }
+    }
+    return [...totals].map(([key, count]) => {
+      const [channel, result] = key.split("\t");
+      return { channel, result, count };
+    });
+  }
+
+  /** Alerts waiting per delivery channel. */
+  queues(): { channel: string; queued: number }[] {
+    return this.#mailer ? [{ channel: "mail", queued: Number(this.#mailer.stats().queued) }] : [];
+  }
+
   /** Counters for `ctl stats`. */
   stats(): Record<string, unknown> {
     return {
@@ -311,4 +348,15 @@ export class AlertBus implements AlertPublisher {
     this.#storeRepeats();
     if (this.#mailer) await this.#mailer.close({ send: true, timeoutMs });
   }
+}
+
+function deliveryCounts(
+  channel: string,
+  stats: Record<string, unknown>,
+): { channel: string; result: string; count: number }[] {
+  return ["sent", "failed", "dropped"].map((result) => ({
+    channel,
+    result,
+    count: Number(stats[result] ?? 0),
+  }));
 }

@@ -20,6 +20,7 @@ import { snifferModule } from "../sniffer/mod.ts";
 import { dnsModule } from "../dns/mod.ts";
 import { veridnsModule } from "../veridns/mod.ts";
 import { scannerModule } from "../scan/mod.ts";
+import { metricsModule } from "../metrics/mod.ts";
 
 /** Every component module, in start order (stopped in reverse). */
 export const components: ComponentModule[] = [
@@ -27,6 +28,7 @@ export const components: ComponentModule[] = [
   dnsModule as ComponentModule,
   veridnsModule as ComponentModule,
   scannerModule as ComponentModule,
+  metricsModule as ComponentModule,
 ];
 
 /** The whole config schema: daemon sections first, then one section per component. */

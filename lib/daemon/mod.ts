@@ -45,6 +45,8 @@ import {
   type VerbHandler,
 } from "./types.ts";
 import { coreVerbs } from "./verbs.ts";
+import { MetricsRegistry } from "../metrics/registry.ts";
+import { ControlRequestCounter, registerDaemonMetrics } from "./metrics.ts";
 
 export { ComponentUnavailable, VerbError } from "./types.ts";
 export type {
@@ -81,6 +83,17 @@ export function moduleChecks(modules: ComponentModule[]): ConfigCheck<AnyConfig>
   ];
 }
 
+/** The checks of {@linkcode moduleChecks} plus the live ones, run by the daemon itself. */
+function daemonChecks(
+  modules: ComponentModule[],
+  running: AnyConfig | undefined,
+): ConfigCheck<AnyConfig>[] {
+  return [
+    ...moduleChecks(modules),
+    ...modules.flatMap((m) => m.liveCheck ? [m.liveCheck(running)] : []),
+  ];
+}
+
 /** A running daemon. */
 export class Daemon {
   readonly #options: DaemonOptions;
@@ -103,6 +116,8 @@ export class Daemon {
   #signalHandlers: [Deno.Signal, () => void][] = [];
   #pruneTimer: ReturnType<typeof setInterval> | undefined;
   #locks: DirectoryLocks | undefined;
+  readonly #metrics = new MetricsRegistry();
+  readonly #requests = new ControlRequestCounter(() => new Set(this.#verbs.keys()));
 
   constructor(options: DaemonOptions, config: AnyConfig, configText: string) {
     this.#options = options;
@@ -157,6 +172,15 @@ export class Daemon {
     for (const [name, handler] of Object.entries(coreVerbs(this))) {
       this.#verbs.set(name, { handler });
     }
+    this.#metrics.enabled = this.#config.metrics?.enabled !== false;
+    registerDaemonMetrics(this.#metrics.scope("daemon"), {
+      version: VERSION,
+      supervisors: () => this.#supervisors,
+      store: this.#store,
+      alerts: this.#alerts,
+      remote: () => this.#remote,
+    });
+    this.#requests.register(this.#metrics.scope("daemon"));
     for (const m of this.#options.modules) {
       if (m.migrations) this.#store.migrate(m.name, m.migrations);
       for (const [name, handler] of Object.entries(m.verbs ?? {})) {
@@ -237,13 +261,30 @@ export class Daemon {
       alerts: this.#alerts,
       dailyLog: this.#dailyLog,
       log: this.#log.child(m.name),
+      metrics: this.#metrics.scope(m.name),
     };
   }
 
   /** Answers a control request. */
   async dispatch(request: ControlRequest, origin: RequestOrigin): Promise<unknown> {
     // Remote requests arrive with the role of their accepted token; checked again here.
-    authoriseRemote(request.verb, origin);
+    try {
+      authoriseRemote(request.verb, origin);
+    } catch (e) {
+      this.#requests.count(origin.transport, request.verb, "refused");
+      throw e;
+    }
+    try {
+      const result = await this.#answer(request);
+      this.#requests.count(origin.transport, request.verb, "ok");
+      return result;
+    } catch (e) {
+      this.#requests.count(origin.transport, request.verb, "error");
+      throw e;
+    }
+  }
+
+  async #answer(request: ControlRequest): Promise<unknown> {
     const verb = this.#verbs.get(request.verb);
     if (!verb) {
       throw new VerbError(
@@ -331,7 +372,7 @@ export class Daemon {
     try {
       loaded = await loadConfig(this.#options.schema, {
         path: this.#options.configPath,
-        checks: moduleChecks(this.#options.modules),
+        checks: daemonChecks(this.#options.modules, this.#config),
       });
     } catch (e) {
       const msg = e instanceof ConfigError
@@ -372,6 +413,7 @@ export class Daemon {
     this.#config = next;
     this.#configText = loaded.text;
     this.#log.setLevel(next.log.level);
+    this.#metrics.enabled = next.metrics?.enabled !== false;
     await this.#alerts.reconfigure(next.alerts);
     const restarted: string[] = [], unchanged: string[] = [];
     for (const s of this.#supervisors) {
@@ -460,7 +502,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
   try {
     loaded = await loadConfig(options.schema, {
       path: options.configPath,
-      checks: moduleChecks(options.modules),
+      checks: daemonChecks(options.modules, undefined),
     });
   } catch (e) {
     if (e instanceof ConfigError) {

@@ -63,6 +63,7 @@ export class Supervisor {
   readonly #onState?: (state: ComponentState) => void;
   #startedAt = 0;
   #restarts = 0;
+  #restartsTotal = 0;
   #lastError: string | null = null;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #generation = 0;
@@ -144,6 +145,7 @@ export class Supervisor {
         error: message,
       });
       this.#state = "unavailable";
+      this.#context.metrics?.clear();
       if (instance) instance.stop().catch(() => {});
       this.#instance = undefined;
       return;
@@ -151,12 +153,14 @@ export class Supervisor {
     const delay = Math.min(this.#backoffMaxMs, 1000 * 2 ** attempt);
     this.#log.error("failed; restarting with backoff", { error: message, retry_in_ms: delay });
     this.#state = "backoff";
+    this.#context.metrics?.clear();
     // Release whatever the failed instance holds before trying again.
     if (instance) instance.stop().catch(() => {});
     this.#instance = undefined;
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
       this.#restarts++;
+      this.#restartsTotal++;
       this.#attempt(generation, attempt + 1);
     }, delay);
   }
@@ -186,6 +190,7 @@ export class Supervisor {
       this.#log.error("did not stop in time; abandoned", { timeout_ms: this.#stopTimeoutMs });
     }
     this.#state = "stopped";
+    this.#context.metrics?.clear();
     this.#log.info("stopped");
   }
 
@@ -202,6 +207,11 @@ export class Supervisor {
   /** Updates the context without a restart (the section is unchanged). */
   updateContext(context: ComponentContext): void {
     this.#context = context;
+  }
+
+  /** Restarts after failures since the daemon started (never reset: a counter for metrics). */
+  get restartsTotal(): number {
+    return this.#restartsTotal;
   }
 
   /** The state for `ctl status`. */

@@ -11,6 +11,7 @@ import type { DailyLog } from "../daylog/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import type { Migration, Store } from "../store/mod.ts";
 import type { ConfigCheck, Section, Spec } from "../config/mod.ts";
+import type { MetricsScope } from "../metrics/registry.ts";
 
 /** The validated whole config, as components see it (each reads its own section). */
 // deno-lint-ignore no-explicit-any
@@ -30,6 +31,8 @@ export interface ComponentContext<C = unknown> {
   dailyLog: DailyLog;
   /** The daemon log, already named after the component. */
   log: Logger;
+  /** Where the component registers its metric families (cleared when it stops). */
+  metrics: MetricsScope;
 }
 
 /** A running component instance. */
@@ -104,6 +107,13 @@ export interface ComponentModule<C = unknown> {
   schema: Section<Spec>;
   /** Semantic checks run by `config check` and on load. */
   checks?: ConfigCheck<AnyConfig>[];
+  /**
+   * A check run only by the daemon, at start (`running` undefined) and on
+   * reload (`running` the config in force), for what only the live daemon
+   * can judge (a listen address in use); a problem fails the start or keeps
+   * the running config, as any config error.
+   */
+  liveCheck?: (running: AnyConfig | undefined) => ConfigCheck<AnyConfig>;
   /** Whether the component should run under this config. */
   enabled(section: C): boolean;
   /** Store migrations, applied at daemon start (also when disabled, so verbs work). */

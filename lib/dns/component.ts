@@ -31,6 +31,7 @@ import { TcpServer } from "./tcp.ts";
 import { FastUdpListener } from "./udp_fast.ts";
 import { type PortableUdp, startPortableUdp } from "./udp_portable.ts";
 import { rcodeName } from "./wire.ts";
+import { registerDnsMetrics } from "./metrics.ts";
 import { buildZoneDb, type ZoneDb } from "./zone_db.ts";
 import type { ZoneProblem, ZoneRecord } from "./zone_file.ts";
 
@@ -204,6 +205,13 @@ export class DnsServer implements Component {
       maxUdpPayload: cfg.max_udp_payload,
       cacheEntries: cfg.answer_cache,
       rrl,
+      metrics: this.#ctx.metrics.enabled,
+    });
+    registerDnsMetrics(this.#ctx.metrics, {
+      arrays: () => this.#counterArrays(),
+      zones: () =>
+        [...(this.#db?.zones.values() ?? [])].map((z) => ({ name: z.name, slot: z.slot })),
+      zoneStatus: () => this.zoneStatus(),
     });
     const snapshot = this.#snapshot(records);
     try {
@@ -238,6 +246,7 @@ export class DnsServer implements Component {
               maxUdpPayload: cfg.max_udp_payload,
               cacheEntries: cfg.answer_cache,
               rrl,
+              metrics: this.#ctx.metrics.enabled,
               zones: snapshot,
             });
             listener.fast.done.catch((e) => this.#fail(e));

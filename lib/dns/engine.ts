@@ -49,8 +49,83 @@ export const COUNTER = {
 /** Zone counters available; the last one collects every zone past the limit. */
 export const MAX_ZONE_SLOTS = 1024;
 
+/**
+ * Query types with a label of their own in the metrics; every other type
+ * counts as `other` (the last index), so the label's cardinality is fixed.
+ */
+export const METRIC_QTYPES = [
+  "A",
+  "NS",
+  "CNAME",
+  "SOA",
+  "PTR",
+  "MX",
+  "TXT",
+  "AAAA",
+  "SRV",
+  "NAPTR",
+  "DS",
+  "DNSKEY",
+  "SVCB",
+  "HTTPS",
+  "CAA",
+  "AXFR",
+  "IXFR",
+  "ANY",
+  "other",
+] as const;
+
+const QTYPE_NUMBERS = [1, 2, 5, 6, 12, 15, 16, 28, 33, 35, 43, 48, 64, 65, 257, 252, 251, 255];
+
+/** Metric type index of every qtype (65536 entries, `other` for the unlisted). */
+const QTYPE_INDEX = (() => {
+  const t = new Uint8Array(65536).fill(METRIC_QTYPES.length - 1);
+  QTYPE_NUMBERS.forEach((n, i) => (t[n] = i));
+  return t;
+})();
+
+/**
+ * Zones with metrics of their own: metric zone 0 is `other` (names outside
+ * every served zone, and zones past the limit), zone slot `s` is `s + 1`.
+ */
+export const METRIC_ZONES = 256;
+
+/** Protocol x family combinations per (zone, type): udp/ipv4, udp/ipv6, tcp/ipv4, tcp/ipv6. */
+const PROTO_FAMILY = 4;
+
+/** Upper bounds (seconds) of the request duration histogram. */
+export const DURATION_BUCKETS = [
+  0.00001,
+  0.000025,
+  0.00005,
+  0.0001,
+  0.00025,
+  0.0005,
+  0.001,
+  0.0025,
+  0.005,
+  0.01,
+  0.05,
+];
+
+/** Where the metric regions of a stats array start (after the `ctl stats` counters). */
+export const METRIC = {
+  /** requests[zone][type][proto][family] */
+  REQUESTS: COUNTER.ZONE + MAX_ZONE_SLOTS,
+  /** responses[zone][rcode 0..23] */
+  RESPONSES: COUNTER.ZONE + MAX_ZONE_SLOTS + METRIC_ZONES * METRIC_QTYPES.length * PROTO_FAMILY,
+  /** duration[proto]: DURATION_BUCKETS.length + 1 buckets, then the sum */
+  DURATION: COUNTER.ZONE + MAX_ZONE_SLOTS +
+    METRIC_ZONES * METRIC_QTYPES.length * PROTO_FAMILY + METRIC_ZONES * 24,
+} as const;
+
 /** Length of a stats array. */
-export const COUNTER_COUNT: number = COUNTER.ZONE + MAX_ZONE_SLOTS;
+export const COUNTER_COUNT: number = METRIC.DURATION + 2 * (DURATION_BUCKETS.length + 2);
+
+/** The metric zone of a zone slot (see {@linkcode METRIC_ZONES}). */
+export function metricZone(slot: number): number {
+  return slot + 1 < METRIC_ZONES ? slot + 1 : 0;
+}
 
 /** Options for {@linkcode Responder}. */
 export interface ResponderOptions {
@@ -62,6 +137,8 @@ export interface ResponderOptions {
   rrl?: RrlOptions;
   /** Where to count; a fresh array when absent. */
   counters?: Float64Array;
+  /** Count the metric regions too (requests by zone/type/transport, responses, duration). @default true */
+  metrics?: boolean;
 }
 
 interface Entry {
@@ -80,6 +157,10 @@ interface Entry {
   ar: number;
   rcodeCounter: number;
   zoneCounter: number;
+  /** First of the 4 request metric slots of this zone and type. */
+  requestMetric: number;
+  /** The response metric slot of this zone and rcode. */
+  responseMetric: number;
   rrlClass: number;
   next: Entry | undefined;
 }
@@ -115,6 +196,7 @@ export class Responder {
   #limit = 0;
   #addr: Uint8Array = new Uint8Array(16);
   #v6 = false;
+  readonly #metrics: boolean;
 
   constructor(db: ZoneDb, options: ResponderOptions) {
     this.#db = db;
@@ -122,6 +204,32 @@ export class Responder {
     this.#cacheLimit = options.cacheEntries;
     this.#rrl = options.rrl ? new RateLimiter(options.rrl) : undefined;
     this.counters = options.counters ?? new Float64Array(COUNTER_COUNT);
+    this.#metrics = options.metrics !== false;
+  }
+
+  /**
+   * Records `count` requests of one transport that took `seconds` each
+   * (from their arrival in vigia to their answer handed to the kernel).
+   */
+  observe(seconds: number, count: number, tcp: boolean): void {
+    if (!this.#metrics) return;
+    const at = METRIC.DURATION + (tcp ? DURATION_BUCKETS.length + 2 : 0);
+    const c = this.counters;
+    let b = 0;
+    while (b < DURATION_BUCKETS.length && seconds > DURATION_BUCKETS[b]) b++;
+    c[at + b] += count;
+    c[at + DURATION_BUCKETS.length + 1] += seconds * count;
+  }
+
+  /** Counts a request answered without a cacheable entry (errors, odd queries): zone and type `other`. */
+  #countOther(rcode: number, tcp: boolean): void {
+    if (!this.#metrics) return;
+    const c = this.counters;
+    c[
+      METRIC.REQUESTS + (METRIC_QTYPES.length - 1) * PROTO_FAMILY + (tcp ? 2 : 0) +
+      (this.#v6 ? 1 : 0)
+    ]++;
+    if (rcode >= 0) c[METRIC.RESPONSES + (rcode < 24 ? rcode : 23)]++;
   }
 
   /** Serves a new database from now on (pre-encoded answers are dropped). */
@@ -173,6 +281,10 @@ export class Responder {
     }
     c[e.rcodeCounter]++;
     if (e.zoneCounter >= 0) c[e.zoneCounter]++;
+    if (this.#metrics) {
+      c[e.requestMetric + (this.#v6 ? 1 : 0)]++;
+      c[e.responseMetric]++;
+    }
     if (this.#rrl && this.#limited(e.rrlClass, msg, this.#qend)) {
       return this.#slipLength;
     }
@@ -184,8 +296,9 @@ export class Responder {
    * Answers a TCP query (no size limit but 65535, no rate limiting). Returns
    * a view of the response, valid until the next call, or undefined to send nothing.
    */
-  tcp(msg: Uint8Array, length: number): Uint8Array | undefined {
+  tcp(msg: Uint8Array, length: number, v6 = false): Uint8Array | undefined {
     const c = this.counters;
+    this.#v6 = v6;
     c[COUNTER.QUERIES_TCP]++;
     let e = this.#scan(msg, length, true) ? this.#find(msg) : undefined;
     if (e) c[COUNTER.CACHE_HITS]++;
@@ -197,6 +310,10 @@ export class Responder {
     }
     c[e.rcodeCounter]++;
     if (e.zoneCounter >= 0) c[e.zoneCounter]++;
+    if (this.#metrics) {
+      c[e.requestMetric + 2 + (v6 ? 1 : 0)]++;
+      c[e.responseMetric]++;
+    }
     const buf = this.#writer.buf;
     buf.set(msg.subarray(0, this.#qend), 0);
     return buf.subarray(0, this.#apply(e, buf));
@@ -340,6 +457,7 @@ export class Responder {
     const d = decideFor(this.#db, q, { tcp });
     if (!d) {
       c[COUNTER.DROPPED_MALFORMED]++;
+      this.#countOther(-1, tcp);
       return -1;
     }
     const limit = responseLimit(q, { tcp, maxUdpPayload: this.#maxUdp });
@@ -348,10 +466,12 @@ export class Responder {
     // Cache only what the fast scan can find again: well-formed, question echoed, EDNS version 0.
     if (!d.withQuestion || q.status !== QueryStatus.OK || d.rcode === RCODE.BADVERS) {
       c[COUNTER.RCODE + (d.rcode < 24 ? d.rcode : 23)]++;
+      this.#countOther(d.rcode, tcp);
       return out;
     }
     if (!this.#scan(msg, length, tcp) || this.#limit !== limit) {
       c[COUNTER.RCODE + (d.rcode < 24 ? d.rcode : 23)]++;
+      this.#countOther(d.rcode, tcp);
       return out;
     }
     const qend = this.#qend;
@@ -373,6 +493,11 @@ export class Responder {
       ar: (buf[10] << 8) | buf[11],
       rcodeCounter: COUNTER.RCODE + (d.rcode < 24 ? d.rcode : 23),
       zoneCounter: d.zone ? COUNTER.ZONE + Math.min(d.zone.slot, MAX_ZONE_SLOTS - 1) : -1,
+      requestMetric: METRIC.REQUESTS +
+        ((d.zone ? metricZone(d.zone.slot) : 0) * METRIC_QTYPES.length +
+            QTYPE_INDEX[this.#qtype]) * PROTO_FAMILY,
+      responseMetric: METRIC.RESPONSES + (d.zone ? metricZone(d.zone.slot) : 0) * 24 +
+        (d.rcode < 24 ? d.rcode : 23),
       rrlClass: stringHash(d.kind, d.kindName),
       next: undefined,
     };

@@ -101,6 +101,8 @@ export class TcpServer {
 
   async #serve(conn: Deno.TcpConn): Promise<void> {
     const { responder, idleTimeoutMs } = this.#options;
+    const v6 = (conn.remoteAddr as Deno.NetAddr).hostname.includes(":") &&
+      !(conn.remoteAddr as Deno.NetAddr).hostname.startsWith("::ffff:");
     let buf = new Uint8Array(4096);
     let have = 0;
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -130,7 +132,9 @@ export class TcpServer {
         while (have - at >= 2) {
           const len = (buf[at] << 8) | buf[at + 1];
           if (have - at < 2 + len) break;
-          const reply = responder.tcp(buf.subarray(at + 2, at + 2 + len), len);
+          const t0 = performance.now();
+          const reply = responder.tcp(buf.subarray(at + 2, at + 2 + len), len, v6);
+          responder.observe((performance.now() - t0) / 1000, 1, true);
           if (reply) {
             const frame = new Uint8Array(reply.length + 2);
             frame[0] = reply.length >> 8;

@@ -26,6 +26,8 @@ export interface FastUdpOptions {
   cacheEntries: number;
   /** Rate limiting, or undefined when off. */
   rrl?: RrlOptions;
+  /** Count the metric regions of the counters. */
+  metrics: boolean;
   /** Initial zone data. */
   zones: Omit<WorkerZones, "kind">;
 }
@@ -122,6 +124,7 @@ export class FastUdpListener {
       maxUdpPayload: options.maxUdpPayload,
       cacheEntries: options.cacheEntries,
       rrl: options.rrl,
+      metrics: options.metrics,
       batch: 64,
       control: this.#control.buffer as SharedArrayBuffer,
       counters,

@@ -58,10 +58,12 @@ export async function startPortableUdp(
           const n = data.length;
           if (n > buf.length) continue;
           if (data.buffer !== buf.buffer || data.byteOffset !== 0) buf.set(data);
-          responder.tick(performance.now());
+          const t0 = performance.now();
+          responder.tick(t0);
           responder.client(addrBytes, addressOf(a.hostname));
           const r = responder.udp(buf, n);
           if (r > 0) await conn.send(buf.subarray(0, r), a).catch(() => {});
+          responder.observe((performance.now() - t0) / 1000, 1, false);
         }
       } catch (e) {
         if (!(e instanceof Deno.errors.BadResource || e instanceof Deno.errors.Interrupted)) {
@@ -91,10 +93,12 @@ export async function startPortableUdp(
   socket.on("message", (msg: Uint8Array, rinfo: { address: string; port: number }) => {
     if (msg.length > buf.length) return;
     buf.set(msg);
-    responder.tick(performance.now());
+    const t0 = performance.now();
+    responder.tick(t0);
     responder.client(addrBytes, addressOf(rinfo.address));
     const r = responder.udp(buf, msg.length);
     if (r > 0) socket.send(Buffer.from(buf.subarray(0, r)), rinfo.port, rinfo.address);
+    responder.observe((performance.now() - t0) / 1000, 1, false);
   });
   return {
     api: "node:dgram",

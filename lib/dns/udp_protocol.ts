@@ -38,6 +38,8 @@ export interface WorkerInit {
   cacheEntries: number;
   /** Rate limiting, or undefined when off. */
   rrl?: RrlOptions;
+  /** Count the metric regions of the counters (see engine.ts METRIC). */
+  metrics: boolean;
   /** Datagrams per system call. */
   batch: number;
   /** Shared control words ({@linkcode CONTROL}). */

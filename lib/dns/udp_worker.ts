@@ -43,6 +43,7 @@ function responderFor(zones: WorkerZones, init: WorkerInit, counters: Float64Arr
     cacheEntries: init.cacheEntries,
     rrl: init.rrl,
     counters,
+    metrics: init.metrics,
   });
 }
 
@@ -162,7 +163,8 @@ async function loop(
       continue;
     }
     failures = 0;
-    responder.tick(performance.now());
+    const t0 = performance.now();
+    responder.tick(t0);
     let out = 0;
     let moved = false;
     for (let i = 0; i < n; i++) {
@@ -192,5 +194,7 @@ async function loop(
       }
     }
     if (moved) { for (let j = 0; j < out; j++) setSendHeader(j, j); }
+    // Every request of the batch waited for the whole batch: its duration is the batch's.
+    responder.observe((performance.now() - t0) / 1000, n, false);
   }
 }

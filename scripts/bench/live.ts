@@ -24,6 +24,7 @@ import { DailyLog } from "../../lib/daylog/mod.ts";
 import { createLogger } from "../../lib/log/mod.ts";
 import { eventsDbPath, EventsReader, snifferModule } from "../../lib/sniffer/mod.ts";
 import { openStore } from "../../lib/store/mod.ts";
+import { MetricsRegistry } from "../../lib/metrics/registry.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -88,6 +89,7 @@ const sniffer = snifferModule.create({
   alerts,
   dailyLog,
   log: log.child("sniffer"),
+  metrics: new MetricsRegistry().scope("sniffer"),
 });
 await sniffer.start();
 const rss: number[] = [];

@@ -13,6 +13,7 @@ import { createLogger } from "../../lib/log/mod.ts";
 import { openStore, type Store } from "../../lib/store/mod.ts";
 import { type DnsConfig, dnsModule, dnsSection, type DnsServer } from "../../lib/dns/mod.ts";
 import type { VerbEnv } from "../../lib/daemon/types.ts";
+import { MetricsRegistry } from "../../lib/metrics/registry.ts";
 
 /** A DNS component running for a test. */
 export interface TestDns {
@@ -83,6 +84,7 @@ export async function startDns(dnsToml = "", options: { port?: number } = {}): P
     alerts,
     dailyLog,
     log: log.child("dns"),
+    metrics: new MetricsRegistry().scope("dns"),
   }) as DnsServer;
   try {
     await server.start();

@@ -9,6 +9,7 @@ import { hasCommand } from "../_helpers.ts";
 import { nextSerial, serialGreater, soaSerial, withSerial } from "../../lib/dns/serial.ts";
 import { dnsModule, type DnsServer, dnsVerbs } from "../../lib/dns/mod.ts";
 import { dig, startDns } from "./_harness.ts";
+import { MetricsRegistry } from "../../lib/metrics/registry.ts";
 
 Deno.test("RFC 1982: greater across the wrap, undefined halfway, policies always move forward", () => {
   assert.equal(serialGreater(2, 1), true);
@@ -80,7 +81,12 @@ Deno.test({
       // A restart with the same store keeps 51; a change made while down gets 52.
       await server.stop();
       await Deno.writeTextFile(file, zone(20, "b A 192.0.2.5\n"));
-      server = dnsModule.create({ ...t.env, section: t.section, log: t.env.log }) as DnsServer;
+      server = dnsModule.create({
+        ...t.env,
+        section: t.section,
+        log: t.env.log,
+        metrics: new MetricsRegistry().scope("dns"),
+      }) as DnsServer;
       await server.start();
       t.env.running = () => server;
       assert.equal(await servedSerial(t.port, "example.test"), 52);

@@ -8,6 +8,7 @@ import { createLogger } from "../../lib/log/mod.ts";
 import { ScannerComponent, type ScannerConfig, scannerModule } from "../../lib/scan/mod.ts";
 import { pruneScans } from "../../lib/scan/component.ts";
 import { openStore, type Store } from "../../lib/store/mod.ts";
+import { MetricsRegistry } from "../../lib/metrics/registry.ts";
 import { startZoneServer, type ZoneRecord, type ZoneServer } from "../resolver/_zone_server.ts";
 
 const schema = section("test config", {
@@ -237,6 +238,7 @@ Deno.test("the component scans on schedule, serves scan run, and stops promptly"
       alerts: h.bus,
       dailyLog: h.dailyLog,
       log: createLogger({ write: () => {} }),
+      metrics: new MetricsRegistry().scope("scanner"),
     }, { random: () => 0, onCycle: (scans) => cycleDone(scans.length) });
     const t0 = Date.now();
     await component.start();
@@ -271,6 +273,7 @@ Deno.test("the component scans on schedule, serves scan run, and stops promptly"
       alerts: h.bus,
       dailyLog: h.dailyLog,
       log: createLogger({ write: () => {} }),
+      metrics: new MetricsRegistry().scope("scanner"),
     }, { random: () => 1 });
     await slow.start();
     const pending = slow.scanNow(["www.a.test"]);

@@ -19,6 +19,7 @@ import { DailyLog } from "../../lib/daylog/mod.ts";
 import { createLogger } from "../../lib/log/mod.ts";
 import { openStore, type Store } from "../../lib/store/mod.ts";
 import { veridnsModule } from "../../lib/veridns/mod.ts";
+import { MetricsRegistry } from "../../lib/metrics/registry.ts";
 
 /** What the test DNS and DoH servers know about one name. */
 export interface TestRecord {
@@ -358,6 +359,7 @@ export async function startHarness(toml: string, dir?: string): Promise<Harness>
     alerts,
     dailyLog,
     log: log.child("veridns"),
+    metrics: new MetricsRegistry().scope("veridns"),
   });
   await component.start();
   const listen = (component.status?.().listening as string[])[0];

@@ -1,0 +1,50 @@
+/**
+ * The `metrics` component: Prometheus metrics of the daemon and of every
+ * component at `http://[metrics] listen/metrics`.
+ *
+ * `registry.ts` holds the families that components register through their
+ * context (`context.metrics`, a {@linkcode MetricsScope} per component,
+ * cleared when it stops); `exposition.ts` renders them (Prometheus text
+ * 0.0.4, OpenMetrics 1.0); `process.ts` adds the standard `process_*`
+ * families; `component.ts` is the HTTP listener; `config.ts` the `[metrics]`
+ * section. Conventions: `vigia_` prefix, base units (`_seconds`, `_bytes`),
+ * counters end in `_total`, label values from bounded sets.
+ *
+ * @example
+ * ```ts ignore
+ * import { metricsModule } from "./mod.ts";
+ * const server = metricsModule.create(context); // context.section is [metrics]
+ * await server.start();
+ * ```
+ *
+ * @module
+ */
+
+import type { AnyConfig, ComponentModule } from "../daemon/types.ts";
+import type { ConfigCheck } from "../config/mod.ts";
+import { listenCheck, type MetricsConfig, metricsSection, tokenFileCheck } from "./config.ts";
+import { MetricsServer } from "./component.ts";
+
+export { type MetricsConfig, metricsSection } from "./config.ts";
+export {
+  type Emit,
+  type Family,
+  MetricsRegistry,
+  MetricsScope,
+  observe,
+  TypedFamily,
+  TypedHistogram,
+} from "./registry.ts";
+export { negotiate, OPENMETRICS_TYPE, render, TEXT_TYPE } from "./exposition.ts";
+export { registerProcessMetrics } from "./process.ts";
+
+/** The `metrics` component module, registered in `lib/app/mod.ts`. */
+export const metricsModule: ComponentModule<MetricsConfig> = {
+  name: "metrics",
+  schema: metricsSection,
+  checks: [tokenFileCheck as ConfigCheck<AnyConfig>],
+  liveCheck: (running) =>
+    listenCheck(running as { metrics: MetricsConfig } | undefined) as ConfigCheck<AnyConfig>,
+  enabled: (section) => section.enabled,
+  create: (context) => new MetricsServer(context),
+};

@@ -1,0 +1,80 @@
+/**
+ * The `[metrics]` listener's bad input: an address in use and an unreadable
+ * token file are config errors at FILE:LINE:COL; a reload that brings one
+ * keeps the running config (and its listener) serving.
+ */
+
+import assert from "node:assert/strict";
+import { freePort, runVigia, startDaemon } from "../_helpers.ts";
+
+Deno.test("metrics: a listen address in use stops the start with FILE:LINE:COL", async () => {
+  const port = freePort();
+  const holder = Deno.listen({ hostname: "127.0.0.1", port });
+  try {
+    const d = await startDaemon({
+      config: `[metrics]\nenabled = true\nlisten = "127.0.0.1:${port}"\n`,
+      expectFailure: true,
+    });
+    assert.match(
+      d.logs(),
+      new RegExp(
+        `vigia\\.toml:\\d+:10: metrics\\.listen: cannot listen on 127\\.0\\.0\\.1:${port}: the address is in use`,
+      ),
+    );
+    assert.equal(await d.stop(), 1);
+  } finally {
+    holder.close();
+  }
+});
+
+Deno.test("metrics: an unreadable token file is a config check error at its key", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(
+      `${dir}/v.toml`,
+      `[metrics]\nenabled = true\ntoken_file = "${dir}/missing"\n`,
+    );
+    const r = await runVigia(["config", "check", "--config", `${dir}/v.toml`]);
+    assert.equal(r.code, 1);
+    assert.match(
+      r.stderr,
+      /v\.toml:3:14: metrics\.token_file: cannot read .*missing: no such file/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("metrics: a reload onto an address in use keeps the running listener", async () => {
+  const port = freePort();
+  const d = await startDaemon({
+    config: `[metrics]\nenabled = true\nlisten = "127.0.0.1:${port}"\n`,
+  });
+  const busy = freePort();
+  const holder = Deno.listen({ hostname: "127.0.0.1", port: busy });
+  try {
+    const before = await fetch(`http://127.0.0.1:${port}/metrics`);
+    assert.match(await before.text(), /^vigia_component_up\{component="metrics"\} 1$/m);
+    const text = await Deno.readTextFile(d.configPath);
+    await Deno.writeTextFile(d.configPath, text.replace(`:${port}"`, `:${busy}"`));
+    const r = await d.ctl(["reload"]);
+    assert.equal(r.code, 1);
+    assert.match(
+      r.stderr,
+      new RegExp(
+        `vigia\\.toml:\\d+:10: metrics\\.listen: cannot listen on 127\\.0\\.0\\.1:${busy}: the address is in use`,
+      ),
+    );
+    // The old config is still the one running.
+    const after = await fetch(`http://127.0.0.1:${port}/metrics`);
+    const body = await after.text();
+    assert.match(body, /^vigia_component_up\{component="metrics"\} 1$/m);
+    assert.match(
+      body,
+      /^vigia_control_requests_total\{origin="local",verb="reload",result="error"\} 1$/m,
+    );
+  } finally {
+    holder.close();
+    await d.stop();
+  }
+});
