@@ -162,6 +162,29 @@ export const geoipCheck: ConfigCheck<Record<string, Record<string, unknown>>> = 
   }
 };
 
+/**
+ * `[log] seal_key_file`, when set, must be a readable PEM private key (a
+ * wrong path would otherwise only show at the first seal, hours later).
+ */
+export const sealKeyCheck: ConfigCheck<{ log: LogConfig }> = (config, report) => {
+  const path = config.log.seal_key_file;
+  if (path === "") return;
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(path);
+  } catch (e) {
+    const why = e instanceof Deno.errors.NotFound ? "no such file" : (e as Error).message;
+    report("log.seal_key_file", `${path}: ${why}`);
+    return;
+  }
+  if (!text.includes("-----BEGIN PRIVATE KEY-----")) {
+    report(
+      "log.seal_key_file",
+      `${path}: not a PKCS#8 PEM private key (make one with \`openssl genpkey -algorithm ed25519\`)`,
+    );
+  }
+};
+
 /** `[paths]` directories must exist or be creatable, and be writable. */
 export const pathsCheck: ConfigCheck<{ paths: PathsConfig }> = (config, report) => {
   for (const key of ["state_dir", "log_dir", "runtime_dir"] as const) {

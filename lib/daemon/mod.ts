@@ -22,7 +22,7 @@ import {
   type Section,
   type Spec,
 } from "../config/mod.ts";
-import { geoipCheck, pathsCheck } from "./config.ts";
+import { geoipCheck, pathsCheck, sealKeyCheck } from "./config.ts";
 import { ensureDirectory } from "./dirs.ts";
 import { type DirectoryLocks, lockDirectories } from "./lock.ts";
 import { DailyLog } from "../daylog/mod.ts";
@@ -79,6 +79,7 @@ export function moduleChecks(modules: ComponentModule[]): ConfigCheck<AnyConfig>
   return [
     pathsCheck as ConfigCheck<AnyConfig>,
     geoipCheck as ConfigCheck<AnyConfig>,
+    sealKeyCheck as ConfigCheck<AnyConfig>,
     ...modules.flatMap((m) => m.checks ?? []),
   ];
 }

@@ -298,3 +298,26 @@ Deno.test("seal: vigia logs verify names the problems and exits 1; 0 when all is
   assert.equal(missingKey.code, 1);
   assert.match(missingKey.stderr, /nope\.pub/);
 });
+
+Deno.test("seal: config check refuses a seal_key_file that is missing or not a private key", async () => {
+  const key = await keyPair();
+  const dir = `${root}/cfg-${++n}`;
+  await Deno.mkdir(dir);
+  const config = (keyFile: string) =>
+    `[paths]\nstate_dir = "${dir}/lib"\nlog_dir = "${dir}/log"\nruntime_dir = "${dir}/run"\n` +
+    `[log]\nseal_key_file = "${keyFile}"\n`;
+  await Deno.writeTextFile(`${dir}/good.toml`, config(key.priv));
+  await Deno.writeTextFile(`${dir}/missing.toml`, config(`${dir}/nope.key`));
+  await Deno.writeTextFile(`${dir}/public.toml`, config(key.pub));
+  const good = await runVigia(["config", "check", "--config", `${dir}/good.toml`]);
+  assert.equal(good.code, 0, good.stderr);
+  const missing = await runVigia(["config", "check", "--config", `${dir}/missing.toml`]);
+  assert.equal(missing.code, 1);
+  assert.match(
+    missing.stderr,
+    /missing\.toml:\d+:\d+: log\.seal_key_file: .*nope\.key: no such file/,
+  );
+  const pub = await runVigia(["config", "check", "--config", `${dir}/public.toml`]);
+  assert.equal(pub.code, 1);
+  assert.match(pub.stderr, /log\.seal_key_file: .*not a PKCS#8 PEM private key/);
+});
