@@ -14,6 +14,7 @@ import { defaultConfigPath, loadAppConfig, UsageError } from "./common.ts";
 import { ctlCommand, exit } from "./ctl.ts";
 import { extraCommands } from "./extra.ts";
 import { tokenCommand } from "./token.ts";
+import { tsigCommand } from "./tsig.ts";
 
 /** Header of the reference config file. */
 export const REFERENCE_HEADER = `vigia reference configuration (production layout).
@@ -89,6 +90,7 @@ export async function main(args: string[]): Promise<number> {
   y = configCommand(y);
   y = ctlCommand(y);
   y = tokenCommand(y);
+  y = tsigCommand(y);
   y = extraCommands(y);
   y = y.demandCommand(1, "name a command: run, config, ingest, analyse, veridns, logs, ctl");
   let helpShown = false;

@@ -505,35 +505,71 @@ export function writeResponse(q: Query, d: Decision, options: WriteOptions): num
 function writeRRset(w: MessageWriter, item: Placed, limit: number): number {
   const start = w.pos;
   const { set } = item;
-  const compress = COMPRESSIBLE.has(set.type);
+  const rr = scratch;
+  rr.owner = item.owner;
+  rr.type = set.type;
+  rr.limit = limit;
   for (let i = 0; i < set.rdatas.length; i++) {
-    const rdata = set.rdatas[i];
-    if (!w.name(item.owner) || !w.u16(set.type) || !w.u16(CLASS.IN)) return fail(w, start);
-    if (!w.u32(item.ttl ?? set.ttls[i]) || !w.u16(0)) return fail(w, start);
-    const lenAt = w.pos - 2;
-    let ok: boolean;
-    if (compress) {
-      switch (set.type) {
-        case TYPE.MX:
-          ok = w.bytes(rdata.subarray(0, 2)) && w.name(rdata.subarray(2));
-          break;
-        case TYPE.SOA: {
-          const n1 = nameLength(rdata, 0);
-          ok = w.name(rdata) && w.name(rdata.subarray(n1)) &&
-            w.bytes(rdata.subarray(n1 + nameLength(rdata, n1)));
-          break;
-        }
-        default:
-          ok = w.name(rdata);
-      }
-    } else ok = w.bytes(rdata);
-    if (!ok) return fail(w, start);
-    const rdlen = w.pos - lenAt - 2;
-    w.buf[lenAt] = rdlen >> 8;
-    w.buf[lenAt + 1] = rdlen & 0xff;
-    if (w.pos > limit) return fail(w, start);
+    rr.ttl = item.ttl ?? set.ttls[i];
+    rr.rdata = set.rdatas[i];
+    if (!writeRecord(w, rr)) return fail(w, start);
   }
   return set.rdatas.length;
+}
+
+/** One record for {@linkcode writeRecord}. */
+export interface RecordToWrite {
+  /** Owner name, wire form. */
+  owner: Uint8Array;
+  /** Type. */
+  type: number;
+  /** TTL. */
+  ttl: number;
+  /** RDATA, names uncompressed. */
+  rdata: Uint8Array;
+  /** The message may not grow past this. */
+  limit: number;
+}
+
+const scratch: RecordToWrite = {
+  owner: new Uint8Array(1),
+  type: 0,
+  ttl: 0,
+  rdata: new Uint8Array(0),
+  limit: 0,
+};
+
+/**
+ * Writes one IN-class record, names compressed where RFC 3597 allows;
+ * false (the writer left past `limit` or short of room, for the caller to
+ * roll back) when it does not fit.
+ */
+export function writeRecord(w: MessageWriter, rr: RecordToWrite): boolean {
+  const { owner, type, ttl, rdata, limit } = rr;
+  if (!w.name(owner) || !w.u16(type) || !w.u16(CLASS.IN)) return false;
+  if (!w.u32(ttl) || !w.u16(0)) return false;
+  const lenAt = w.pos - 2;
+  let ok: boolean;
+  if (COMPRESSIBLE.has(type)) {
+    switch (type) {
+      case TYPE.MX:
+        ok = w.bytes(rdata.subarray(0, 2)) && w.name(rdata.subarray(2));
+        break;
+      case TYPE.SOA: {
+        const n1 = nameLength(rdata, 0);
+        ok = w.name(rdata) && w.name(rdata.subarray(n1)) &&
+          w.bytes(rdata.subarray(n1 + nameLength(rdata, n1)));
+        break;
+      }
+      default:
+        ok = w.name(rdata);
+    }
+  } else ok = w.bytes(rdata);
+  if (!ok) return false;
+  const rdlen = w.pos - lenAt - 2;
+  w.buf[lenAt] = rdlen >> 8;
+  w.buf[lenAt + 1] = rdlen & 0xff;
+  return w.pos <= limit;
 }
 
 function fail(w: MessageWriter, start: number): number {

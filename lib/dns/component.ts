@@ -17,6 +17,8 @@ import { GoodCopies, isZoneError, type SourceError } from "./good_copy.ts";
 import { type ZoneStatus, zoneStatusRows } from "./zone_status.ts";
 import { type SerialDecision, ZoneJournal } from "./journal.ts";
 import type { SerialPolicy } from "./serial.ts";
+import { transferPolicyInit } from "./transfer_config.ts";
+import { SignedAnswers, TransferPolicy, TransferServer } from "./xfr_out.ts";
 import {
   configRecords,
   problemText,
@@ -78,6 +80,8 @@ export class DnsServer implements Component {
   #loadedAt = "";
   #decisions: SerialDecision[] = [];
   readonly #journal: ZoneJournal;
+  #policy!: TransferPolicy;
+  #transfers: TransferServer | undefined;
   #generation = 0;
   #tableGeneration = -1;
   #fileStamps = new Map<string, number>();
@@ -141,7 +145,10 @@ export class DnsServer implements Component {
     }, (records) => buildZoneDb(records, { slotOf: this.#slotOf }));
     const previous = this.#db;
     const db = merged.built.db;
-    const { decisions, records } = this.#journal.settle(db, previous, merged.records);
+    const { decisions, records } = this.#journal.settle(db, {
+      previous,
+      records: merged.records,
+    });
     this.#db = db;
     this.#loadedAt = new Date().toISOString();
     this.#logErrors(merged.errors);
@@ -201,7 +208,19 @@ export class DnsServer implements Component {
     this.#logProblems(problems);
     const cfg = this.#config;
     const rrl = this.#rrl();
+    const xfr = transferPolicyInit(cfg).init;
+    this.#policy = new TransferPolicy(xfr);
+    const active = this.#policy.active;
+    this.#transfers = active
+      ? new TransferServer({
+        policy: () => this.#policy,
+        db: () => this.#db,
+        journal: this.#journal,
+        log: this.#log,
+      })
+      : undefined;
     this.#responder = new Responder(this.#db, {
+      signed: active ? new SignedAnswers(this.#policy) : undefined,
       maxUdpPayload: cfg.max_udp_payload,
       cacheEntries: cfg.answer_cache,
       rrl,
@@ -233,6 +252,7 @@ export class DnsServer implements Component {
             maxConnections: cfg.tcp_max_connections,
             responder: this.#responder,
             log: this.#log,
+            transfers: this.#transfers,
           });
         } catch (e) {
           if (!coveredByV6(e)) throw explainBindError(address, hp.port, e);
@@ -248,6 +268,7 @@ export class DnsServer implements Component {
               rrl,
               metrics: this.#ctx.metrics.enabled,
               zones: snapshot,
+              xfr: active ? xfr : undefined,
             });
             listener.fast.done.catch((e) => this.#fail(e));
           } catch (e) {
@@ -388,7 +409,13 @@ export class DnsServer implements Component {
 
   /** Per zone, for `ctl zone status`: role, serial, records, errors of its sources. */
   zoneStatus(): ZoneStatus[] {
-    return zoneStatusRows(this.#db, this.#errors, this.#loadedAt);
+    return zoneStatusRows(this.#db, {
+      errors: this.#errors,
+      loadedAt: this.#loadedAt,
+    }).map((row) => ({
+      ...row,
+      last_transfer_out: this.#transfers?.stats.last[row.zone] ?? null,
+    }));
   }
 
   /** Counters for `ctl stats`: queries, qps, per rcode, zone and transport, RRL. */
@@ -432,6 +459,8 @@ export class DnsServer implements Component {
       malformed_dropped: sum(COUNTER.DROPPED_MALFORMED),
       answer_cache: { hits: sum(COUNTER.CACHE_HITS), misses: sum(COUNTER.CACHE_MISSES) },
       tcp_connections: tcpStats,
+      signed: { answered: sum(COUNTER.SIGNED), refused: sum(COUNTER.SIGNED_REFUSED) },
+      ...(this.#transfers ? { transfers_out: this.#transfers.stats } : {}),
     };
   }
 }

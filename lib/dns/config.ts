@@ -6,6 +6,7 @@
 
 import {
   bool,
+  cidr,
   duration,
   hostPort,
   int,
@@ -16,6 +17,7 @@ import {
   tableArray,
 } from "../config/schema.ts";
 import { SERIAL_POLICIES } from "./serial.ts";
+import { TSIG_ALGORITHMS } from "./tsig.ts";
 
 /** The example zone served by the embedded default config. */
 export const EXAMPLE_ZONE: Record<string, unknown> = {
@@ -53,6 +55,49 @@ const zoneItem = section("A zone written in the config.", {
     default: [],
   }),
 });
+
+const tsigKeyItem = section(
+  "A TSIG key (RFC 8945) shared with a peer; make one with `vigia tsig new NAME`.",
+  {
+    name: str({ doc: 'Key name, as the peer knows it ("xfr-key.").', default: "", nonEmpty: true }),
+    algorithm: str({
+      doc: "HMAC algorithm; hmac-sha1 only for old peers.",
+      default: "hmac-sha256",
+      oneOf: Object.keys(TSIG_ALGORITHMS),
+    }),
+    secret: str({
+      doc: "The secret, base64. Give this or secret_file.",
+      default: "",
+    }),
+    secret_file: str({
+      doc:
+        "A file holding the base64 secret (readable by vigia only), instead of secret; relative to the working directory.",
+      default: "",
+    }),
+  },
+);
+
+const transferItem = section(
+  "Who may transfer which zones (AXFR, IXFR), and who is sent a NOTIFY (RFC 1996) when a zone's serial changes.",
+  {
+    zones: list(str({ doc: "zone", default: "" }), {
+      doc: 'Zones (absolute names), or ["*"] for every zone served.',
+      default: ["*"],
+    }),
+    allow: list(cidr({ doc: "network", default: "" }), {
+      doc: "Client networks allowed to transfer them (IP or CIDR); none by default.",
+      default: [],
+    }),
+    key: str({
+      doc: "When set, a dns.tsig_key name requests must be signed with (answers are signed too).",
+      default: "",
+    }),
+    notify: list(hostPort({ doc: "address", default: "", defaultPort: 53 }), {
+      doc: "Secondaries (IP:PORT) sent a NOTIFY on every serial change, signed with key when set.",
+      default: [],
+    }),
+  },
+);
 
 /** Schema of `[dns.rrl]`. */
 export const rrlSection = section(
@@ -175,6 +220,21 @@ export const dnsSection = section(
       max: 100_000,
     }),
     rrl: rrlSection,
+    tsig_key: tableArray("TSIG keys for zone transfers and NOTIFY.", tsigKeyItem, {
+      example: [{ name: "xfr-key.", algorithm: "hmac-sha256", secret_file: "/etc/vigia/xfr-key" }],
+    }),
+    transfer: tableArray(
+      "Zone transfers out (AXFR over TCP, IXFR from the journal) and NOTIFY targets; no transfer is allowed without one.",
+      transferItem,
+      {
+        example: [{
+          zones: ["example.org."],
+          allow: ["192.0.2.0/24"],
+          key: "xfr-key.",
+          notify: ["192.0.2.53:53"],
+        }],
+      },
+    ),
     zone: tableArray(
       "Zones written in the config (merged with zone_files and the zone table).",
       zoneItem,

@@ -27,6 +27,7 @@ import {
   writeResponse,
 } from "./answer.ts";
 import { RateLimiter, type RrlOptions, RrlVerdict } from "./rrl.ts";
+import { SignedAnswers } from "./xfr_out.ts";
 import type { ZoneDb } from "./zone_db.ts";
 import { MessageWriter, RCODE, TYPE } from "./wire.ts";
 
@@ -42,8 +43,12 @@ export const COUNTER = {
   TRUNCATED: 7,
   /** First of 24 counters: responses per rcode 0..23 (16 = BADVERS). */
   RCODE: 8,
+  /** Signed queries and IXFR over UDP answered off the cached path. */
+  SIGNED: 32,
+  /** Of those, refused (NOTAUTH for a bad signature, REFUSED by network). */
+  SIGNED_REFUSED: 33,
   /** First of {@linkcode MAX_ZONE_SLOTS} counters: queries per zone slot. */
-  ZONE: 32,
+  ZONE: 34,
 } as const;
 
 /** Zone counters available; the last one collects every zone past the limit. */
@@ -139,6 +144,8 @@ export interface ResponderOptions {
   counters?: Float64Array;
   /** Count the metric regions too (requests by zone/type/transport, responses, duration). @default true */
   metrics?: boolean;
+  /** Answers signed queries and IXFR over UDP (off the cached path); absent = none configured. */
+  signed?: SignedAnswers;
 }
 
 interface Entry {
@@ -205,6 +212,7 @@ export class Responder {
     this.#rrl = options.rrl ? new RateLimiter(options.rrl) : undefined;
     this.counters = options.counters ?? new Float64Array(COUNTER_COUNT);
     this.#metrics = options.metrics !== false;
+    this.#signed = options.signed;
   }
 
   /**
@@ -230,6 +238,34 @@ export class Responder {
       (this.#v6 ? 1 : 0)
     ]++;
     if (rcode >= 0) c[METRIC.RESPONSES + (rcode < 24 ? rcode : 23)]++;
+  }
+
+  readonly #signed: SignedAnswers | undefined;
+
+  /** Signed queries and IXFR over UDP; -1 when they are not for this path. */
+  #special(msg: Uint8Array, length: number, tcp: boolean): number {
+    const reply = this.#signed!.answer(msg, length, {
+      tcp,
+      client: tcp ? undefined : this.#addr.subarray(0, this.#v6 ? 16 : 4),
+      db: this.#db,
+      limit: tcp ? 65535 : this.#maxUdp,
+      plain: (body, limit) => {
+        const q = parseQuery(body, body.length);
+        const d = decideFor(this.#db, q, { tcp });
+        if (!d) return undefined;
+        const l = Math.min(responseLimit(q, { tcp, maxUdpPayload: this.#maxUdp }), limit);
+        const n = writeResponse(q, d, { writer: this.#writer, limit: l, ednsSize: this.#maxUdp });
+        return this.#writer.buf.slice(0, n);
+      },
+    });
+    if (!reply) return -1;
+    const rcode = reply[3] & 15;
+    this.counters[COUNTER.SIGNED]++;
+    this.counters[COUNTER.RCODE + rcode]++;
+    if (rcode === RCODE.NOTAUTH || rcode === RCODE.REFUSED) this.counters[COUNTER.SIGNED_REFUSED]++;
+    this.#countOther(rcode, tcp);
+    this.#writer.buf.set(reply, 0);
+    return reply.length;
   }
 
   /** Serves a new database from now on (pre-encoded answers are dropped). */
@@ -453,6 +489,10 @@ export class Responder {
     this.#lastEntry = undefined;
     const c = this.counters;
     c[COUNTER.CACHE_MISSES]++;
+    if (this.#signed && SignedAnswers.wants(msg, length)) {
+      const out = this.#special(msg, length, tcp);
+      if (out >= 0) return out;
+    }
     const q = parseQuery(msg, length);
     const d = decideFor(this.#db, q, { tcp });
     if (!d) {

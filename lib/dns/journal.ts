@@ -90,9 +90,9 @@ export class ZoneJournal {
    */
   settle(
     db: ZoneDb,
-    previous: ZoneDb | undefined,
-    records: ZoneRecord[],
+    options: { previous: ZoneDb | undefined; records: ZoneRecord[] },
   ): { decisions: SerialDecision[]; records: ZoneRecord[] } {
+    const { previous, records } = options;
     const decisions: SerialDecision[] = [];
     const patched = new Map<string, Uint8Array>();
     this.#store.transaction(() => {
@@ -188,7 +188,8 @@ export class ZoneJournal {
    * The changes that lead from `serial` to `current`, oldest first, or
    * undefined when the journal does not reach back that far.
    */
-  changesSince(zone: string, serial: number, current: number): ZoneChange[] | undefined {
+  changesSince(zone: string, range: { from: number; to: number }): ZoneChange[] | undefined {
+    const { from: serial, to: current } = range;
     if (serial === current) return [];
     const rows = this.#store.query<{
       serial_from: number;

@@ -28,14 +28,15 @@
  * agree, including NSD's quirks (FORMERR without the question, RD cleared
  * only for several questions, NOTIMP for AXFR over UDP, class ANY answered
  * without AA, EDE 20 on REFUSED). What differs on purpose:
- * - No zone transfers: AXFR/IXFR over TCP are REFUSED (NSD serves them to
- *   addresses listed in `provide-xfr`), NOTIFY is REFUSED (vigia is nobody's
- *   secondary, as NSD without `allow-notify`).
+ * - Zone transfers (AXFR, IXFR) only to the networks `[[dns.transfer]]`
+ *   allows (NSD: `provide-xfr`), TSIG-signed when a key is set; NOTIFY in is
+ *   REFUSED (vigia follows no primary, as NSD without `allow-notify`).
  * - CH-class queries (`version.bind`, `id.server`, ...) are always REFUSED,
  *   like NSD with `hide-version: yes` and `hide-identity: yes`.
  * - No DNSSEC processing: DNSSEC records are served as plain data and the
- *   DO bit adds no RRSIG/NSEC. No NSID, cookies or TSIG: EDNS options in
+ *   DO bit adds no RRSIG/NSEC. No NSID or cookies: EDNS options in
  *   queries are ignored (NSD does the same unless they are configured).
+ *   TSIG-signed queries are checked and answered signed (`tsig.ts`).
  * - Response rate limiting is on by default in both, with NSD's defaults
  *   (200/s, slip 2, /24 and /64), but vigia's buckets are token buckets per
  *   client network and answer class (NSD keeps a per-second rate) and a
@@ -63,6 +64,7 @@ import { DnsServer } from "./component.ts";
 import { configRecords, fileRecords } from "./sources.ts";
 import { dnsMigrations } from "./schema.ts";
 import { dnsVerbs } from "./verbs.ts";
+import { checkDnsTransfers } from "./transfer_config.ts";
 import { buildZoneDb } from "./zone_db.ts";
 import type { ZoneProblem } from "./zone_file.ts";
 
@@ -101,7 +103,7 @@ export const checkDnsZones: ConfigCheck<AnyConfig> = (config, report) => {
 export const dnsModule: ComponentModule<DnsConfig> = {
   name: "dns",
   schema: dnsSection,
-  checks: [checkDnsZones],
+  checks: [checkDnsZones, checkDnsTransfers],
   enabled: (section) => section.enabled,
   migrations: dnsMigrations,
   create: (context) => new DnsServer(context),

@@ -10,6 +10,7 @@
 
 import type { Responder } from "./engine.ts";
 import type { Logger } from "../log/mod.ts";
+import { clientBytes, TransferServer } from "./xfr_out.ts";
 
 /** Options for {@linkcode TcpServer.start}. */
 export interface TcpOptions {
@@ -21,6 +22,8 @@ export interface TcpOptions {
   responder: Responder;
   /** Where connection problems are logged (debug level). */
   log: Logger;
+  /** Answers AXFR and IXFR (streamed); absent = the responder refuses them. */
+  transfers?: TransferServer;
 }
 
 /** Counters of a TCP listener. */
@@ -100,7 +103,7 @@ export class TcpServer {
   }
 
   async #serve(conn: Deno.TcpConn): Promise<void> {
-    const { responder, idleTimeoutMs } = this.#options;
+    const { responder, idleTimeoutMs, transfers } = this.#options;
     const v6 = (conn.remoteAddr as Deno.NetAddr).hostname.includes(":") &&
       !(conn.remoteAddr as Deno.NetAddr).hostname.startsWith("::ffff:");
     let buf = new Uint8Array(4096);
@@ -132,16 +135,26 @@ export class TcpServer {
         while (have - at >= 2) {
           const len = (buf[at] << 8) | buf[at + 1];
           if (have - at < 2 + len) break;
-          const t0 = performance.now();
-          const reply = responder.tcp(buf.subarray(at + 2, at + 2 + len), len, v6);
-          responder.observe((performance.now() - t0) / 1000, 1, true);
-          if (reply) {
-            const frame = new Uint8Array(reply.length + 2);
-            frame[0] = reply.length >> 8;
-            frame[1] = reply.length & 0xff;
-            frame.set(reply, 2);
-            replies.push(frame);
+          const query = buf.subarray(at + 2, at + 2 + len);
+          if (transfers && TransferServer.wants(query, len)) {
+            // Answers queued before it go first; the idle timer sleeps while the zone streams.
+            for (const frame of replies.splice(0)) await writeAll(conn, frame);
+            clearTimeout(timer);
+            const remote = conn.remoteAddr as Deno.NetAddr;
+            await transfers.serve(query.slice(), {
+              client: {
+                address: clientBytes(remote.hostname),
+                text: `${remote.hostname}:${remote.port}`,
+              },
+              send: (message) => writeAll(conn, frame(message)),
+            });
+            at += 2 + len;
+            continue;
           }
+          const t0 = performance.now();
+          const reply = responder.tcp(query, len, v6);
+          responder.observe((performance.now() - t0) / 1000, 1, true);
+          if (reply) replies.push(frame(reply));
           at += 2 + len;
         }
         if (at > 0) {
@@ -149,7 +162,7 @@ export class TcpServer {
           have -= at;
           arm();
         }
-        for (const frame of replies) await writeAll(conn, frame);
+        for (const f of replies) await writeAll(conn, f);
       }
     } catch (e) {
       if (
@@ -181,4 +194,13 @@ export class TcpServer {
 
 async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
   for (let off = 0; off < data.length;) off += await conn.write(data.subarray(off));
+}
+
+/** A message with its two-byte length in front (RFC 1035 section 4.2.2). */
+function frame(message: Uint8Array): Uint8Array {
+  const out = new Uint8Array(message.length + 2);
+  out[0] = message.length >> 8;
+  out[1] = message.length & 0xff;
+  out.set(message, 2);
+  return out;
 }

@@ -11,6 +11,7 @@ import { COUNTER_COUNT } from "./engine.ts";
 import { C, type Libc, openLibc } from "./libc.ts";
 import type { RrlOptions } from "./rrl.ts";
 import { CONTROL, type WorkerInit, type WorkerZones } from "./udp_protocol.ts";
+import type { TransferPolicyInit } from "./xfr_out.ts";
 
 /** Options for {@linkcode FastUdpListener.start}. */
 export interface FastUdpOptions {
@@ -30,6 +31,8 @@ export interface FastUdpOptions {
   metrics: boolean;
   /** Initial zone data. */
   zones: Omit<WorkerZones, "kind">;
+  /** TSIG keys and transfer rules, when any are configured. */
+  xfr?: TransferPolicyInit;
 }
 
 interface Running {
@@ -125,6 +128,7 @@ export class FastUdpListener {
       cacheEntries: options.cacheEntries,
       rrl: options.rrl,
       metrics: options.metrics,
+      xfr: options.xfr,
       batch: 64,
       control: this.#control.buffer as SharedArrayBuffer,
       counters,

@@ -8,6 +8,7 @@
  */
 
 import type { RrlOptions } from "./rrl.ts";
+import type { TransferPolicyInit } from "./xfr_out.ts";
 
 /** Control words in the shared Int32Array. */
 export const CONTROL = { STOP: 0, GENERATION: 1 } as const;
@@ -40,6 +41,8 @@ export interface WorkerInit {
   rrl?: RrlOptions;
   /** Count the metric regions of the counters (see engine.ts METRIC). */
   metrics: boolean;
+  /** TSIG keys and transfer rules (signed queries, IXFR over UDP), when configured. */
+  xfr?: TransferPolicyInit;
   /** Datagrams per system call. */
   batch: number;
   /** Shared control words ({@linkcode CONTROL}). */

@@ -20,6 +20,7 @@ import { Responder } from "./engine.ts";
 import { C, errno, errorText, type Libc, openLibc, openUdpSocket } from "./libc.ts";
 import { buildZoneDb } from "./zone_db.ts";
 import { unpackRecords } from "./pack.ts";
+import { SignedAnswers, TransferPolicy } from "./xfr_out.ts";
 import { CONTROL, type WorkerInit, type WorkerZones } from "./udp_protocol.ts";
 
 let pending: WorkerZones | undefined;
@@ -44,6 +45,7 @@ function responderFor(zones: WorkerZones, init: WorkerInit, counters: Float64Arr
     rrl: init.rrl,
     counters,
     metrics: init.metrics,
+    signed: init.xfr ? new SignedAnswers(new TransferPolicy(init.xfr)) : undefined,
   });
 }
 

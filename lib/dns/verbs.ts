@@ -174,7 +174,10 @@ export const zoneStatus: VerbHandler = (args, env) => {
       files,
       rows: tableRowRecords(env.store, config.default_ttl),
     }, (records) => buildZoneDb(records));
-    rows = zoneStatusRows(merged.built.db, merged.errors, new Date().toISOString());
+    rows = zoneStatusRows(merged.built.db, {
+      errors: merged.errors,
+      loadedAt: new Date().toISOString(),
+    });
   }
   const wanted = text(args, "zone", false);
   if (wanted === undefined) return rows;

@@ -56,6 +56,8 @@ export const RCODE = {
   NXDOMAIN: 3,
   NOTIMP: 4,
   REFUSED: 5,
+  NOTAUTH: 9,
+  NOTZONE: 10,
   BADVERS: 16,
 } as const;
 

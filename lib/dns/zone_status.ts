@@ -26,6 +26,8 @@ export interface ZoneStatus {
   state: "ok" | "error";
   /** Problems of its broken sources, each `FILE:LINE: message; serving its last good copy`. */
   errors: string[];
+  /** When the zone was last transferred out (ISO time), if ever since start. */
+  last_transfer_out?: string | null;
 }
 
 /** Records in a zone. */
@@ -43,9 +45,9 @@ export function zoneRecordCount(zone: Zone): number {
  */
 export function zoneStatusRows(
   db: ZoneDb | undefined,
-  errors: SourceError[],
-  loadedAt: string,
+  options: { errors: SourceError[]; loadedAt: string },
 ): ZoneStatus[] {
+  const { errors, loadedAt } = options;
   const rows: ZoneStatus[] = [];
   const errorText = (e: SourceError) => e.problems.map((p) => `${p}; serving its ${e.serving}`);
   for (const zone of db?.zones.values() ?? []) {
