@@ -74,6 +74,13 @@ export const storeSection = section("The SQLite store (WAL) and its batched writ
     min: 0,
     max: 36500,
   }),
+  ingest_retention_days: int({
+    doc:
+      "Events stored by `vigia ingest` are deleted this many days after the ingest (not by their packet time, so an old capture stays queryable); -1 uses retention_days, 0 keeps them forever.",
+    default: -1,
+    min: -1,
+    max: 36500,
+  }),
 });
 
 /** Schema of `[geoip]`. */

@@ -310,16 +310,25 @@ export class Daemon {
     return await verb.handler(args, env);
   }
 
-  /** Deletes stored events older than `store.retention_days` (0 keeps everything); returns rows deleted. */
+  /**
+   * Deletes stored events older than `store.retention_days` and ingested
+   * captures older than `store.ingest_retention_days` (0 keeps everything);
+   * returns rows deleted.
+   */
   prune(): number {
     const days = this.#config.store.retention_days;
-    if (!days) return 0;
-    const before = Date.now() - days * 86_400_000;
-    let deleted = this.#store.run("DELETE FROM alerts WHERE time < ?", before).changes;
+    const ingestDays = this.#config.store.ingest_retention_days < 0
+      ? days
+      : this.#config.store.ingest_retention_days;
+    if (!days && !ingestDays) return 0;
+    // 0 keeps everything: a cutoff before the epoch deletes nothing.
+    const before = days ? Date.now() - days * 86_400_000 : 0;
+    const ingestBefore = ingestDays ? Date.now() - ingestDays * 86_400_000 : undefined;
+    let deleted = days ? this.#store.run("DELETE FROM alerts WHERE time < ?", before).changes : 0;
     for (const m of this.#options.modules) {
       if (!m.prune) continue;
       try {
-        deleted += m.prune(this.#store, before);
+        deleted += m.prune(this.#store, before, { ingestBefore });
       } catch (e) {
         this.#log.child(m.name).error("prune failed", { error: e });
       }

@@ -127,5 +127,5 @@ export interface ComponentModule<C = unknown> {
    * epoch); returns the rows deleted. The daemon calls it hourly with
    * `now - store.retention_days`, also while the component is disabled.
    */
-  prune?: (store: Store, before: number) => number;
+  prune?: (store: Store, before: number, options?: { ingestBefore?: number }) => number;
 }

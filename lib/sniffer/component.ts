@@ -172,18 +172,26 @@ export class Sniffer implements Component {
   }
 }
 
+/** Cutoffs of the prune hook besides the live one. */
+export interface PruneOptions {
+  /** Ingested captures recorded before this (ms) go, with their events; undefined keeps them. */
+  ingestBefore?: number;
+}
+
 /**
- * The daemon's hourly prune hook: deletes events older than `before` (ms).
- * With a writer running in this process, the deletion is queued to it (so
- * it never competes with the inserts for the file) and its count logged
+ * The daemon's hourly prune hook: deletes live events older than `before`
+ * (ms) and the captures ingested before `options.ingestBefore`. With a
+ * writer running in this process, the deletion is queued to it (so it
+ * never competes with the inserts for the file) and its count logged
  * later; otherwise it runs here on its own connection.
  */
-export function pruneEvents(store: Store, before: number): number {
+export function pruneEvents(store: Store, before: number, options: PruneOptions = {}): number {
   const path = eventsDbPath(store);
+  const cutoffs = { before, ingestBefore: options.ingestBefore };
   const writer = openWriters.get(path);
   if (writer) {
-    void writer.prune(before);
+    void writer.prune(cutoffs);
     return 0;
   }
-  return pruneEventsDb(path, before);
+  return pruneEventsDb(path, cutoffs);
 }

@@ -12,7 +12,7 @@
  */
 
 import type { Store } from "../store/mod.ts";
-import { eventsDbPath } from "./events_db.ts";
+import { eventsDbPath, type PruneCutoffs } from "./events_db.ts";
 import type { Logger } from "../log/mod.ts";
 import { DHCP_ROW_WIDTH, DNS_ROW_WIDTH, type Slot } from "./schema.ts";
 import type { WriterReply, WriterRequest } from "./event_writer_worker.ts";
@@ -266,8 +266,14 @@ export abstract class EventWriter {
   /** Flushes and releases the writer. */
   abstract close(): Promise<void>;
 
-  /** Deletes events older than `before` (ms) between two write transactions; resolves with the count. */
-  abstract prune(before: number): Promise<number>;
+  /** Prunes (see `pruneEventsDb`) between two write transactions; resolves with the events deleted. */
+  abstract prune(cutoffs: PruneCutoffs): Promise<number>;
+
+  /**
+   * Deletes one ingested capture's events and record between two write
+   * transactions; resolves with the events deleted, -1 for an unknown id.
+   */
+  abstract deleteCapture(id: number): Promise<number>;
 
   protected abstract deliver(dns: PackedRows, dhcp: PackedRows): void;
   protected abstract get mode(): string;
@@ -337,11 +343,19 @@ class WorkerEventWriter extends EventWriter {
     return "worker";
   }
 
-  prune(before: number): Promise<number> {
+  prune(cutoffs: PruneCutoffs): Promise<number> {
+    return this.#ask({ type: "prune", cutoffs });
+  }
+
+  deleteCapture(id: number): Promise<number> {
+    return this.#ask({ type: "delete-capture", id });
+  }
+
+  #ask(request: WriterRequest): Promise<number> {
     if (this.closed || this.#dead) return Promise.resolve(0);
     return new Promise((resolve) => {
       this.#pruned.push(resolve);
-      this.#worker.postMessage({ type: "prune", before } satisfies WriterRequest);
+      this.#worker.postMessage(request);
     });
   }
 

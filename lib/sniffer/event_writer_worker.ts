@@ -19,7 +19,8 @@
 /// <reference lib="deno.worker" />
 
 import type { DatabaseSync, StatementSync } from "node:sqlite";
-import { openEventsDb, pruneEventsDb } from "./events_db.ts";
+import { deleteCapture } from "./captures.ts";
+import { openEventsDb, type PruneCutoffs, pruneEventsDb } from "./events_db.ts";
 import type { PackedRows } from "./event_writer.ts";
 import { FlowResolver } from "./flows.ts";
 import { DHCP_ROW_WIDTH, DNS_ROW_WIDTH, insertSql } from "./schema.ts";
@@ -28,7 +29,8 @@ import { DHCP_ROW_WIDTH, DNS_ROW_WIDTH, insertSql } from "./schema.ts";
 export type WriterRequest =
   | { type: "open"; path: string; busyTimeout: number; bulk: boolean }
   | { type: "rows"; seq: number; dns: PackedRows; dhcp: PackedRows }
-  | { type: "prune"; before: number }
+  | { type: "prune"; cutoffs: PruneCutoffs }
+  | { type: "delete-capture"; id: number }
   | { type: "close" };
 
 /** Messages the worker sends. */
@@ -191,9 +193,9 @@ function handle(m: WriterRequest): void {
         ms: performance.now() - t0,
       } satisfies WriterReply,
     );
-  } else if (m.type === "prune") {
+  } else if (m.type === "prune" || m.type === "delete-capture") {
     try {
-      const deleted = pruneEventsDb(db!, m.before);
+      const deleted = m.type === "prune" ? pruneEventsDb(db!, m.cutoffs) : deleteCapture(db!, m.id);
       self.postMessage({ type: "pruned", deleted } satisfies WriterReply);
     } catch (e) {
       self.postMessage({ type: "pruned", deleted: 0, error: (e as Error).message });
@@ -215,7 +217,7 @@ async function drain(): Promise<void> {
     while (queue.length > 0) {
       const m = queue.shift()!;
       handle(m);
-      if ((m.type === "rows" || m.type === "prune") && Date.now() < contendedUntil) {
+      if (m.type !== "open" && m.type !== "close" && Date.now() < contendedUntil) {
         await new Promise((r) => setTimeout(r, CONTENDED_GAP_MS));
       }
     }

@@ -10,6 +10,7 @@
 
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { migrate, type SqlValue, type Store } from "../store/mod.ts";
+import { pruneCaptures } from "./captures.ts";
 import { eventMigrations } from "./schema.ts";
 
 /** File name of the events database, beside the store's file. */
@@ -132,16 +133,24 @@ export function eventsReader(path: string): EventsReader {
 /** Rows deleted per statement when pruning. */
 const PRUNE_CHUNK = 20_000;
 
+/** What {@linkcode pruneEventsDb} deletes. */
+export interface PruneCutoffs {
+  /** Live events (no capture) whose packet time is older than this, ms since the epoch. */
+  before?: number;
+  /** Ingested captures (with their events) ingested before this, ms; undefined keeps them. */
+  ingestBefore?: number;
+  /** Time spent at most on live events, ms. @default 2000 */
+  budgetMs?: number;
+}
+
 /**
- * Deletes events older than `before` (ms since the epoch) in chunks, and
- * flows left without events, within `budgetMs`; returns the events deleted.
- * Works on an open writer connection (the worker's) or opens its own.
+ * Deletes live events older than `before` in chunks within the budget
+ * (and flows idle since then left without events), and every capture
+ * ingested before `ingestBefore` with its events; returns the events
+ * deleted. Works on an open writer
+ * connection (the worker's) or opens its own.
  */
-export function pruneEventsDb(
-  target: DatabaseSync | string,
-  before: number,
-  budgetMs = 2000,
-): number {
+export function pruneEventsDb(target: DatabaseSync | string, cutoffs: PruneCutoffs): number {
   let db: DatabaseSync;
   if (typeof target === "string") {
     try {
@@ -159,22 +168,29 @@ export function pruneEventsDb(
     }
   } else db = target;
   const t0 = performance.now();
-  const us = Math.floor(before * 1000);
+  const budgetMs = cutoffs.budgetMs ?? 2000;
   let total = 0;
   try {
-    const del = db.prepare(
-      `DELETE FROM events WHERE id IN
-         (SELECT id FROM events INDEXED BY events_time WHERE time < ? ORDER BY time LIMIT ${PRUNE_CHUNK})`,
-    );
-    for (;;) {
-      const n = Number(del.run(us).changes);
-      total += n;
-      if (n < PRUNE_CHUNK || performance.now() - t0 > budgetMs) break;
+    if (cutoffs.ingestBefore !== undefined) total += pruneCaptures(db, cutoffs.ingestBefore);
+    if (cutoffs.before !== undefined) {
+      const us = Math.floor(cutoffs.before * 1000);
+      // Ingested events age by their capture's ingestion time (above), not by packet time.
+      const del = db.prepare(
+        `DELETE FROM events WHERE id IN
+           (SELECT id FROM events INDEXED BY events_time WHERE time < ? AND capture IS NULL
+            ORDER BY time LIMIT ${PRUNE_CHUNK})`,
+      );
+      for (;;) {
+        const n = Number(del.run(us).changes);
+        total += n;
+        if (n < PRUNE_CHUNK || performance.now() - t0 > budgetMs) break;
+      }
+      // Only flows idle since the cutoff: a writer may hold the id of a recent one in its cache.
+      db.prepare(
+        `DELETE FROM flows WHERE last_seen < ?
+           AND NOT EXISTS (SELECT 1 FROM events WHERE flow = flows.id)`,
+      ).run(us);
     }
-    db.prepare(
-      `DELETE FROM flows WHERE last_seen < ?
-         AND NOT EXISTS (SELECT 1 FROM events WHERE flow = flows.id)`,
-    ).run(us);
   } finally {
     if (typeof target === "string") db.close();
   }

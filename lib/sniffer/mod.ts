@@ -25,13 +25,21 @@
  */
 
 import type { AlertPublisher } from "../alerts/mod.ts";
-import { type CaptureCounters, readCaptureFile } from "../capture/mod.ts";
+import { type CaptureCounters, CaptureError, readCaptureFile } from "../capture/mod.ts";
 import type { DailyLog } from "../daylog/mod.ts";
 import type { AnyConfig, ComponentModule } from "../daemon/types.ts";
 import type { Logger } from "../log/mod.ts";
 import type { Store } from "../store/mod.ts";
 import { snifferChecks, type SnifferConfig, snifferSection } from "./config.ts";
-import { openEventWriter } from "./event_writer.ts";
+import { type EventWriter, openEventWriter } from "./event_writer.ts";
+import {
+  beginCapture,
+  deleteCapture,
+  describeCaptureFile,
+  findCaptures,
+  finishCapture,
+} from "./captures.ts";
+import { eventsDbPath, openEventsDb } from "./events_db.ts";
 import { Pipeline } from "./pipeline.ts";
 import { snifferMigrations } from "./schema.ts";
 import { snifferVerbs } from "./verbs.ts";
@@ -65,66 +73,149 @@ export interface IngestOptions {
   dailyLog: DailyLog;
   /** The alert bus. */
   alerts: AlertPublisher;
+  /**
+   * Ingest a file already ingested (same SHA-256): its new events replace
+   * the earlier ingest's. Without it such a file is refused. @default false
+   */
+  force?: boolean;
 }
 
-/** What {@linkcode runIngest} did. */
+/** What {@linkcode runIngest} did: every packet accounted for. */
 export interface IngestResult {
-  /** Packets read from the file. */
+  /** The capture id of this ingest (`ctl captures`, `ctl logs --capture ID`). */
+  capture: number;
+  /** SHA-256 of the file, hex. */
+  sha256: string;
+  /** Earlier ingests of the same file whose events this one replaced (`force`). */
+  replaced: number[];
+  /** Packets read from the file: `decoded + ignored + Σ malformed + pending`. */
   packets: number;
+  /** Packets whose DNS/DHCP payload was decoded (each fragment or TCP segment of a message). */
+  decoded: number;
   /** DNS and DHCP messages decoded and stored. */
   events: number;
+  /** Packets ignored (not DNS/DHCP, unsupported link or PPP protocol, fragments never completed). */
+  ignored: number;
+  /** Ignored packets by reason. */
+  ignored_by: Record<string, number>;
   /** Malformed packets by reason. */
   malformed: Record<string, number>;
+  /** Packets still held by a reassembler at the end (0 once the file is read). */
+  pending: number;
   /** Wall time, seconds. */
   seconds: number;
 }
 
+/** The time as the captures list shows it. */
+function isoMicros(us: number): string {
+  return new Date(Math.floor(us / 1000)).toISOString();
+}
+
 /**
- * Runs the sniffer pipeline over a pcap or pcapng file: every DNS/DHCP
- * message is stored, written to the daily log, checked against the policy
- * and counted for floods, exactly as a live capture would. Safe while the
- * daemon runs (SQLite WAL with a busy timeout; the daily log is appended
- * with O_APPEND in whole lines). Throws CaptureError for an unreadable or
- * unknown file. Flushes the daily log but does not close it or the store.
+ * Runs the sniffer pipeline over a capture file into the store, the events
+ * database and the daily logs, recording the ingest (path, size, SHA-256,
+ * link type, counts) as a capture whose id every stored event carries.
+ * The same file again is refused (a {@linkcode CaptureError} naming the
+ * earlier ingest) unless `force` is given, which replaces the earlier
+ * ingest's events once this one has finished.
  */
 export async function runIngest(file: string, options: IngestOptions): Promise<IngestResult> {
   const { config, log, store, dailyLog, alerts } = options;
   const section = config.sniffer as SnifferConfig;
   const t0 = performance.now();
   store.migrate("sniffer", snifferMigrations);
-  const writer = await openEventWriter(store, { log, bulk: true });
-  const pipeline = new Pipeline({
-    section,
-    store,
-    writer,
-    dailyLog,
-    alerts,
-    log,
-    timeZone: config.log?.timezone || undefined,
-    backpressure: "wait",
-  });
-  let counters: CaptureCounters;
+  const facts = await describeCaptureFile(file);
+  const db = openEventsDb(eventsDbPath(store));
   try {
-    counters = await readCaptureFile(file, {
-      dnsPorts: section.dns_ports,
-      fragments: { timeoutMs: section.fragment_timeout },
-      onBatch: (events) => pipeline.process(events),
-    });
-  } finally {
-    try {
-      await pipeline.close();
-    } finally {
-      await writer.close();
+    const earlier = findCaptures(db, facts.sha256);
+    if (earlier.length > 0 && !options.force) {
+      const e = earlier[0];
+      throw new CaptureError(
+        `${file} was already ingested: capture ${e.id} (${e.path}, ${e.events} events, ingested ${
+          isoMicros(e.ingested_at)
+        }${
+          e.state === "done" ? "" : `, ${e.state}`
+        }, SHA-256 ${facts.sha256}); vigia ingest --force replaces that ingest's events`,
+      );
     }
+    const capture = beginCapture(db, facts);
+    const writer = await openEventWriter(store, { log, bulk: true });
+    const pipeline = new Pipeline({
+      section,
+      store,
+      writer,
+      dailyLog,
+      alerts,
+      log,
+      timeZone: config.log?.timezone || undefined,
+      backpressure: "wait",
+      capture,
+    });
+    let firstMs = Infinity, lastMs = -Infinity;
+    let counters: CaptureCounters;
+    try {
+      counters = await readCaptureFile(file, {
+        dnsPorts: section.dns_ports,
+        fragments: { timeoutMs: section.fragment_timeout },
+        onBatch: (events) => {
+          for (let i = 0; i < events.length; i++) {
+            const ts = events[i].meta.ts;
+            if (ts < firstMs) firstMs = ts;
+            if (ts > lastMs) lastMs = ts;
+          }
+          return pipeline.process(events);
+        },
+      });
+    } catch (e) {
+      await closeBoth(pipeline, writer);
+      // Nothing half-written stays: the rows this ingest stored go with its record.
+      deleteCapture(db, capture);
+      throw e;
+    }
+    await closeBoth(pipeline, writer);
+    const stats = writer.stats();
+    if (stats.rows_failed > 0) {
+      log.error("some events could not be stored", { rows: stats.rows_failed });
+    }
+    const events = stats.rows_written;
+    const result: Omit<IngestResult, "seconds"> = {
+      capture,
+      sha256: facts.sha256,
+      replaced: earlier.map((e) => e.id),
+      packets: counters.packets,
+      decoded: counters.decoded,
+      events,
+      ignored: counters.ignored,
+      ignored_by: counters.ignoredBy,
+      malformed: counters.malformed,
+      pending: counters.pending,
+    };
+    finishCapture(db, capture, {
+      state: "done",
+      packets: counters.packets,
+      events,
+      counts: {
+        decoded: result.decoded,
+        ignored: result.ignored,
+        ignored_by: result.ignored_by,
+        malformed: result.malformed,
+        pending: result.pending,
+        rows_failed: stats.rows_failed,
+      },
+      firstMs: events > 0 ? firstMs : undefined,
+      lastMs: events > 0 ? lastMs : undefined,
+    });
+    for (const e of earlier) deleteCapture(db, e.id);
+    return { ...result, seconds: (performance.now() - t0) / 1000 };
+  } finally {
+    db.close();
   }
-  const stats = writer.stats();
-  if (stats.rows_failed > 0) {
-    log.error("some events could not be stored", { rows: stats.rows_failed });
+}
+
+async function closeBoth(pipeline: Pipeline, writer: EventWriter): Promise<void> {
+  try {
+    await pipeline.close();
+  } finally {
+    await writer.close();
   }
-  return {
-    packets: counters.packets,
-    events: counters.dns + counters.dhcp,
-    malformed: counters.malformed,
-    seconds: (performance.now() - t0) / 1000,
-  };
 }

@@ -30,7 +30,7 @@ import type { SnifferConfig } from "./config.ts";
 import { type Device, DeviceTracker, isStation } from "./devices.ts";
 import type { EventWriter, RowBuffer } from "./event_writer.ts";
 import { dnsClassName } from "../net/dns_names.ts";
-import { DHCP_FIELDS, DNS_FIELDS, newRecord } from "./fields.ts";
+import { DHCP_FIELDS, DNS_FIELDS, type EventRecord, newRecord } from "./fields.ts";
 import { FloodDetector, type FloodReport } from "./flood.ts";
 import { Policy } from "./policy.ts";
 import { DHCP_ROW, DNS_ROW, FLAG_AA, FLAG_RA, FLAG_RD, FLAG_TC, type Slot } from "./schema.ts";
@@ -98,6 +98,8 @@ export interface PipelineOptions {
   log: Logger;
   /** IANA time zone of the daily files (`log.timezone`); undefined for the host's zone. */
   timeZone?: string;
+  /** Capture id stamped on every row (`vigia ingest`); undefined for live capture. */
+  capture?: number;
   /**
    * When the store falls this many rows behind: `"wait"` (ingest: the
    * caller awaits {@linkcode Pipeline.process}) or `"drop"` (live: rows are
@@ -126,6 +128,7 @@ export class Pipeline {
   readonly #alerts: AlertPublisher;
   readonly #log: Logger;
   readonly #wait: boolean;
+  readonly #capture: number | null;
   readonly #maxQueued: number;
   readonly #logPackets: boolean;
   readonly #packetLines: LineWriter;
@@ -150,6 +153,7 @@ export class Pipeline {
     this.#alerts = alerts;
     this.#log = log;
     this.#wait = options.backpressure === "wait";
+    this.#capture = options.capture ?? null;
     this.#maxQueued = section.max_queued_rows;
     this.#logPackets = section.log_packets;
     // Packet lines have their own buffer (the DailyLog's holds the other lines of the same file).
@@ -237,7 +241,19 @@ export class Pipeline {
       }
       const r = this.#writer.dnsRows;
       r.begin();
-      setPacketColumns(r, DNS_ROW, time, toClient, srcMac, dstMac, srcKey, dstKey, m, vendor);
+      setPacketColumns(
+        r,
+        DNS_ROW,
+        time,
+        toClient,
+        srcMac,
+        dstMac,
+        srcKey,
+        dstKey,
+        m,
+        vendor,
+        this.#capture,
+      );
       r.set(DNS_ROW.trans_id, d.trans_id);
       r.set(DNS_ROW.opcode, d.opcode);
       r.set(DNS_ROW.rcode, d.rcode);
@@ -250,16 +266,7 @@ export class Pipeline {
     }
     if (this.#logPackets) {
       const ev = this.#dnsEvent;
-      ev.mac = clientMac !== null ? (toClient ? m.dstMac : m.srcMac) : "";
-      ev.vendor = vendor;
-      ev.src_mac = m.srcMac;
-      ev.dst_mac = m.dstMac;
-      ev.vlan = m.vlan;
-      ev.src_ip = m.srcIp;
-      ev.src_port = m.srcPort;
-      ev.dst_ip = m.dstIp;
-      ev.dst_port = m.dstPort;
-      ev.proto = m.proto;
+      setPacketFields(ev, m, clientMac !== null ? (toClient ? m.dstMac : m.srcMac) : "", vendor);
       ev.trans_id = d.trans_id;
       ev.qr = toClient;
       ev.opcode = d.opcode;
@@ -276,6 +283,7 @@ export class Pipeline {
       ev.RA = d.RA;
       ev.answers = answers;
       ev.TTLs = answers;
+      ev.capture = this.#capture;
       this.#dnsLine.write(m.ts, ev);
     }
     // Policy: a query sent to a denied server, or an answer coming from one.
@@ -330,7 +338,19 @@ export class Pipeline {
       const srcKey = ipToKey(m.srcIp), dstKey = ipToKey(m.dstIp);
       const r = this.#writer.dhcpRows;
       r.begin();
-      setPacketColumns(r, DHCP_ROW, time, toClient, srcMac, dstMac, srcKey, dstKey, m, vendor);
+      setPacketColumns(
+        r,
+        DHCP_ROW,
+        time,
+        toClient,
+        srcMac,
+        dstMac,
+        srcKey,
+        dstKey,
+        m,
+        vendor,
+        this.#capture,
+      );
       r.set(DHCP_ROW.trans_id, d.trans_id);
       r.set(DHCP_ROW.msg_type, d.msg_type);
       r.set(DHCP_ROW.dhcp_version, d.version);
@@ -354,16 +374,7 @@ export class Pipeline {
     }
     if (this.#logPackets) {
       const ev = this.#dhcpEvent;
-      ev.mac = clientMacText;
-      ev.vendor = vendor;
-      ev.src_mac = m.srcMac;
-      ev.dst_mac = m.dstMac;
-      ev.vlan = m.vlan;
-      ev.src_ip = m.srcIp;
-      ev.src_port = m.srcPort;
-      ev.dst_ip = m.dstIp;
-      ev.dst_port = m.dstPort;
-      ev.proto = m.proto;
+      setPacketFields(ev, m, clientMacText, vendor);
       ev.dhcp_version = d.version;
       ev.msg_type = d.msg_type;
       ev.trans_id = d.trans_id;
@@ -382,6 +393,7 @@ export class Pipeline {
       ev.agent_remote_id = d.remote_id;
       ev.duid = d.duid;
       ev.server_duid = d.server_duid;
+      ev.capture = this.#capture;
       this.#dhcpLine.write(m.ts, ev);
     }
     // Policy: any DHCP from a denied MAC: as the sender, or as the client of a relayed request.
@@ -548,6 +560,20 @@ export class Pipeline {
   }
 }
 
+/** Sets the fields every event record starts with (`packetFields` in fields.ts). */
+function setPacketFields(ev: EventRecord, m: PacketMeta, mac: string, vendor: string): void {
+  ev.mac = mac;
+  ev.vendor = vendor;
+  ev.src_mac = m.srcMac;
+  ev.dst_mac = m.dstMac;
+  ev.vlan = m.vlan;
+  ev.src_ip = m.srcIp;
+  ev.src_port = m.srcPort;
+  ev.dst_ip = m.dstIp;
+  ev.dst_port = m.dstPort;
+  ev.proto = m.proto;
+}
+
 /** The slots of the columns every row has (the same names in both kinds). */
 type PacketSlots<K extends "dns" | "dhcp"> = {
   readonly [
@@ -562,6 +588,7 @@ type PacketSlots<K extends "dns" | "dhcp"> = {
       | "dst_port"
       | "proto"
       | "vlan"
+      | "capture"
       | "vendor"
   ]: Slot<K>;
 };
@@ -578,6 +605,7 @@ function setPacketColumns<K extends "dns" | "dhcp">(
   dstKey: IpKey | null,
   m: PacketMeta,
   vendor: string,
+  capture: number | null,
 ): void {
   r.set(slot.time, time);
   r.set(slot.to_client, toClient ? 1 : 0);
@@ -589,5 +617,6 @@ function setPacketColumns<K extends "dns" | "dhcp">(
   r.set(slot.dst_port, m.dstPort);
   r.set(slot.proto, m.proto);
   r.set(slot.vlan, m.vlan);
+  r.set(slot.capture, capture);
   r.set(slot.vendor, vendor);
 }

@@ -33,6 +33,7 @@
  */
 
 import type { Migration } from "../store/mod.ts";
+import { CAPTURES_SQL } from "./captures.ts";
 import {
   type DhcpColumnName,
   type DnsColumnName,
@@ -104,6 +105,12 @@ function readableView(version: number): string {
     FROM events e JOIN flows f ON f.id = e.flow;`;
 }
 
+/** Tables a version adds besides its columns. */
+const TABLES_ADDED: Record<number, string> = {
+  // Provenance of ingested files (see captures.ts).
+  2: CAPTURES_SQL,
+};
+
 /** Versions of the events database; version N adds the columns declared `since: N`. */
 const EVENTS_VERSION = Math.max(...EVENT_COLUMNS.map((c) => c.since));
 
@@ -145,6 +152,7 @@ function eventsMigration(version: number): Migration {
   return {
     version,
     sql: `${added.map((c) => `ALTER TABLE events ADD COLUMN ${c.name} ${c.sql};`).join("\n")}
+    ${TABLES_ADDED[version] ?? ""}
     DROP VIEW events_readable;
     ${readableView(version)}`,
   };

@@ -197,7 +197,7 @@ Deno.test({
   },
 });
 
-Deno.test("prune: old events and the flows they leave empty are deleted, directly or through a running writer", async () => {
+Deno.test("prune: the hook keeps ingested events by packet time and deletes them by ingestion time, directly or through a running writer", async () => {
   const env = await makeEnv("[sniffer]\nnew_station_alert = false\n");
   const records = [];
   for (let i = 0; i < 10; i++) {
@@ -217,13 +217,17 @@ Deno.test("prune: old events and the flows they leave empty are deleted, directl
     )!;
   assert.deepEqual({ ...count() }, { n: 20, f: 10 });
   // No writer in this process: the hook deletes on its own connection.
-  assert.equal(snifferModule.prune!(env.store, T0 + 2.5 * 3_600_000), 6);
-  assert.deepEqual({ ...count() }, { n: 14, f: 7 });
+  // Ingested events age by their ingestion time, not their packet time: a packet-time cutoff keeps them.
+  assert.equal(snifferModule.prune!(env.store, T0 + 2.5 * 3_600_000), 0);
+  assert.deepEqual({ ...count() }, { n: 20, f: 10 });
   // A writer is open: the hook hands the work to it (and reports 0 now).
   const writer = await openEventWriter(env.store, { log: env.log });
-  assert.equal(snifferModule.prune!(env.store, T0 + 5.5 * 3_600_000), 0);
-  await writer.prune(T0); // queued after the hook's request: both are done when it answers
-  assert.deepEqual({ ...count() }, { n: 8, f: 4 });
+  assert.equal(
+    snifferModule.prune!(env.store, T0 + 5.5 * 3_600_000, { ingestBefore: Date.now() + 1000 }),
+    0,
+  );
+  await writer.prune({}); // queued after the hook's request: both are done when it answers
+  assert.deepEqual({ ...count() }, { n: 0, f: 4 }); // flows idle since the live cutoff go too
   await writer.close();
   await env.close();
 });
