@@ -86,3 +86,51 @@ Deno.test("ingest CLI: runs beside the daemon; its rows are queryable there; exi
     await daemon.stop();
   }
 });
+
+Deno.test("ingest CLI: an old capture stays queryable after the daemon starts; the same file again exits 1", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "vigia-old-capture-" });
+  const config = `[paths]\nstate_dir = "${dir}/lib"\nlog_dir = "${dir}/log"\n` +
+    `runtime_dir = "${dir}/run"\n[log]\ntimezone = "UTC"\n[store]\nretention_days = 30\n` +
+    `[sniffer]\nenabled = false\n`;
+  const configPath = `${dir}/vigia.toml`;
+  await Deno.writeTextFile(configPath, config);
+  try {
+    const capture = `${dir}/2020.pcap`;
+    const packets = await writeDnsCapture(capture, {
+      packets: 200,
+      clients: 5,
+      start: Date.parse("2020-06-10T08:00:00Z"),
+      spanMs: 60_000,
+    });
+    const first = await runVigia(["ingest", capture, "--config", configPath, "--json"]);
+    assert.equal(first.code, 0, first.stderr);
+    const result = JSON.parse(first.stdout);
+    assert.equal(result.events, packets);
+    // The same file again is refused, naming the earlier ingest.
+    const again = await runVigia(["ingest", capture, "--config", configPath]);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, new RegExp(`already ingested: capture ${result.capture} `));
+    // One live event as old as the capture: the start-up prune must take it, and only it.
+    const { DatabaseSync } = await import("node:sqlite");
+    const db = new DatabaseSync(`${dir}/lib/vigia-events.db`);
+    const flow = db.prepare("SELECT id FROM flows LIMIT 1").get() as { id: number };
+    db.prepare("INSERT INTO events (time, kind, flow, to_client) VALUES (?, 'dns', ?, 0)").run(
+      Date.parse("2020-06-10T08:00:00Z") * 1000,
+      flow.id,
+    );
+    db.close();
+    const daemon = await startDaemon({ config });
+    try {
+      await daemon.waitForLog(/pruned old events rows=\d+ /); // the live event (and old alerts)
+      const rows = await daemon.ctlJson(["logs", "--day", "2020-06-10", "--limit", "1000"]) as {
+        time: string;
+      }[];
+      assert.equal(rows.length, packets);
+      assert.ok(rows.every((r) => r.time.startsWith("2020-06-10T08:")));
+    } finally {
+      await daemon.stop();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
