@@ -11,7 +11,7 @@ import { countIgnored, countMalformed, IGNORED, newCounters } from "./counters.t
 import { decodeDhcp4, decodeDhcp6 } from "../sniffer/dhcp_decode.ts";
 import { decodeDns } from "../sniffer/dns_decode.ts";
 import { hexAt, ipv4At, ipv6At, macAt } from "./format.ts";
-import type { FragmentHeader, IpReassembler, Reassembled } from "./reassembly.ts";
+import type { Fragment, FragmentHeader, IpReassembler, Reassembled } from "./reassembly.ts";
 import type { TcpReassembler } from "./tcp_reassembler.ts";
 import type { CaptureCounters, PacketMeta, SniffedEvent } from "./types.ts";
 
@@ -302,6 +302,19 @@ function fragmentHeader(buf: Uint8Array, ipHeaderEnd: number): FragmentHeader {
 
 const scratch = newCounters();
 
+// The fragment handed to the reassembler, one object reused for every fragment.
+const fragment: Fragment = {
+  key: "",
+  ts: 0,
+  offset: 0,
+  more: false,
+  src: new Uint8Array(0),
+  from: 0,
+  to: 0,
+  proto: 0,
+  header: undefined,
+};
+
 /** Decodes a reassembled datagram as one packet that stands for all its fragments. */
 function decodeReassembled(
   ctx: DecodeContext,
@@ -395,18 +408,17 @@ function decodeIpv4(
         if (offset !== 0) return countIgnored(counters, IGNORED.fragmentCut);
         return decodeTransport(ctx, buf, view, buf[p + 9], p + ihl, ipEnd, true, out, counters);
       }
-      const whole = fragments.add(
-        counters,
-        key,
-        fTs,
-        offset,
-        (frag & 0x2000) !== 0,
-        buf,
-        p + ihl,
-        ipEnd,
-        buf[p + 9],
-        offset === 0 ? fragmentHeader(buf, p + ihl) : undefined,
-      );
+      const f = fragment;
+      f.key = key;
+      f.ts = fTs;
+      f.offset = offset;
+      f.more = (frag & 0x2000) !== 0;
+      f.src = buf;
+      f.from = p + ihl;
+      f.to = ipEnd;
+      f.proto = buf[p + 9];
+      f.header = offset === 0 ? fragmentHeader(buf, p + ihl) : undefined;
+      const whole = fragments.add(counters, f);
       if (whole !== undefined) decodeReassembled(ctx, whole, 4, out, counters);
       return;
     }
@@ -494,18 +506,17 @@ function decodeIpv6(
           q += 8;
           break;
         }
-        const whole = fragments.add(
-          counters,
-          key,
-          fTs,
-          offset,
-          more,
-          buf,
-          q + 8,
-          ipEnd,
-          buf[q],
-          offset === 0 ? fragmentHeader(buf, p + 40) : undefined,
-        );
+        const f = fragment;
+        f.key = key;
+        f.ts = fTs;
+        f.offset = offset;
+        f.more = more;
+        f.src = buf;
+        f.from = q + 8;
+        f.to = ipEnd;
+        f.proto = buf[q];
+        f.header = offset === 0 ? fragmentHeader(buf, p + 40) : undefined;
+        const whole = fragments.add(counters, f);
         if (whole !== undefined) decodeReassembled(ctx, whole, 6, out, counters);
         return;
       }

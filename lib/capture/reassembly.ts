@@ -45,6 +45,28 @@ export interface FragmentHeader {
   dstIp: number;
 }
 
+/** One fragment handed to {@linkcode IpReassembler.add}. @internal */
+export interface Fragment {
+  /** Which datagram (source, destination, identification, IPv4 protocol). */
+  key: string;
+  /** Capture time, ms. */
+  ts: number;
+  /** Where its payload goes in the datagram, bytes. */
+  offset: number;
+  /** More fragments follow (MF / M flag). */
+  more: boolean;
+  /** The captured bytes; the payload is `src[from..to)`. */
+  src: Uint8Array;
+  /** Start of the payload in `src`. */
+  from: number;
+  /** End of the payload in `src`. */
+  to: number;
+  /** Upper-layer protocol (IPv4 protocol, or the next header after the IPv6 Fragment header). */
+  proto: number;
+  /** The headers, for the fragment at offset 0. */
+  header: FragmentHeader | undefined;
+}
+
 /** A whole datagram: the first fragment's headers followed by the reassembled payload. @internal */
 export interface Reassembled extends FragmentHeader {
   /** `prefix` then the payload. */
@@ -147,24 +169,12 @@ export class IpReassembler {
   }
 
   /**
-   * Takes the fragment `src[from..to)` (payload bytes at `offset` of the
-   * datagram `key`, `more` = more fragments follow) captured at `ts`.
-   * `header` describes the headers when `offset` is 0. Counts the
-   * fragment into `counters` (pending, or ignored/malformed with the rest of
-   * its datagram) and returns the datagram once whole. @internal
+   * Takes one fragment. Counts it into `counters` (pending, or ignored or
+   * malformed with the rest of its datagram) and returns the datagram once
+   * whole. @internal
    */
-  add(
-    counters: CaptureCounters,
-    key: string,
-    ts: number,
-    offset: number,
-    more: boolean,
-    src: Uint8Array,
-    from: number,
-    to: number,
-    proto: number,
-    header: FragmentHeader | undefined,
-  ): Reassembled | undefined {
+  add(counters: CaptureCounters, fragment: Fragment): Reassembled | undefined {
+    const { key, ts, offset, more, src, from, to, proto, header } = fragment;
     const len = to - from;
     const end = offset + len;
     if ((more && (len % 8 !== 0 || len === 0)) || (!more && len === 0 && offset === 0)) {
