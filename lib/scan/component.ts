@@ -26,6 +26,7 @@ import type { ScannerConfig } from "./config.ts";
 import { compareScans, type ScanChange } from "./findings.ts";
 import { renderReport } from "./report.ts";
 import type { ScanResult } from "./types.ts";
+import { ScanMetrics } from "./prometheus.ts";
 
 /** The summary of a stored scan, as `scan run` and `scan results` print it. */
 export interface ScanRow {
@@ -286,6 +287,7 @@ export class ScannerComponent implements Component {
   #abort = new AbortController();
   #inFlight = new Set<Promise<unknown>>();
   #stopped = false;
+  #scanMetrics: ScanMetrics | undefined;
   #stats = {
     cycles: 0,
     scans: 0,
@@ -311,6 +313,8 @@ export class ScannerComponent implements Component {
   /** Opens the geo databases, reads the resolvers and schedules the first cycle. */
   async start(): Promise<void> {
     const ctx = this.#ctx;
+    this.#scanMetrics = new ScanMetrics(ctx.section.domains);
+    this.#scanMetrics.register(ctx.metrics);
     this.#geo = await openGeo({
       cityDb: ctx.config.geoip?.city_db,
       asnDb: ctx.config.geoip?.asn_db,
@@ -385,6 +389,7 @@ export class ScannerComponent implements Component {
       try {
         const r = await scanAndRecord(d, deps);
         this.#stats.scans++;
+        this.#scanMetrics?.record(d, r.result);
         if (!r.result.resolved || r.result.addresses.length === 0) {
           this.#stats.resolutionFailures++;
         }
@@ -396,6 +401,7 @@ export class ScannerComponent implements Component {
         });
         return r;
       } catch (e) {
+        if (!this.#abort.signal.aborted) this.#scanMetrics?.record(d, undefined);
         ctx.log.error("scan failed", { domain: d, error: (e as Error).message });
         return undefined;
       }

@@ -19,6 +19,7 @@ import type { SnifferConfig } from "./config.ts";
 import { type EventWriter, openEventWriter, openWriters } from "./event_writer.ts";
 import { eventsDbPath, pruneEventsDb } from "./events_db.ts";
 import { Pipeline } from "./pipeline.ts";
+import { registerSnifferMetrics } from "./metrics.ts";
 
 /** The running sniffer. */
 export class Sniffer implements Component {
@@ -83,6 +84,14 @@ export class Sniffer implements Component {
       capture.done.catch((e) => this.#die(new Error(`capture on ${iface} failed: ${e.message}`)));
     }
     this.#startedAt = Date.now();
+    registerSnifferMetrics(this.#ctx.metrics, {
+      interfaces: () =>
+        this.#captures.map((c, i) => ({ name: section.interfaces[i], counters: c.counters() })),
+      pipeline: () => {
+        const p = this.#pipeline?.stats();
+        return p && { devices: p.devices, storeDrops: p.store_drops ?? 0 };
+      },
+    });
     log.info("capturing", {
       interfaces: section.interfaces.join(","),
       filter: section.filter,

@@ -24,6 +24,7 @@ import { OpenLists } from "./open_lists.ts";
 import { type Resolution, ResolverPool, trustedResolvers } from "./resolvers.ts";
 import { VeridnsServer } from "./server.ts";
 import { decide, type DecisionKind, outsideOpenLists } from "./verify.ts";
+import { registerVeridnsMetrics } from "./metrics.ts";
 
 /** Counters of the component (besides the server shell's). */
 interface Counters {
@@ -159,6 +160,7 @@ export class VeridnsComponent implements Component {
       this.#pool.close();
       throw e;
     }
+    registerVeridnsMetrics(this.#ctx.metrics, () => this.stats());
     log.info("listening", {
       addresses: this.#server.addresses.join(","),
       sha256: this.#fingerprint,

@@ -11,7 +11,11 @@
  * often the bottleneck) and the vigia/NSD ratio.
  *
  * Usage: deno run -A scripts/bench/dns.ts [--seconds 15] [--rounds 1] [--workers 1] [--hosts 2000]
- *        [--clients 4] [--only nsd|vigia] [--fast-path auto|off]
+ *        [--clients 4] [--only nsd|vigia] [--fast-path auto|off] [--metrics off|on|both]
+ *
+ * `--metrics both` runs vigia twice per round, with `[metrics]` off and on
+ * (in alternating order), and prints the qps ratio on/off: the cost of
+ * counting on the fast path.
  *
  * Needs `nsd` and `dnsperf` (Debian packages of the same names) and root
  * for NSD's defaults (it is told not to drop privileges).
@@ -33,6 +37,7 @@ const { values } = parseArgs({
     clients: { type: "string", default: "4" },
     only: { type: "string", default: "" },
     "fast-path": { type: "string", default: "auto" },
+    metrics: { type: "string", default: "off" },
   },
 });
 const seconds = Number(values.seconds);
@@ -208,7 +213,7 @@ async function startNsd(port: number): Promise<Deno.ChildProcess> {
   return child;
 }
 
-async function startVigia(port: number): Promise<Deno.ChildProcess> {
+async function startVigia(port: number, metrics: boolean): Promise<Deno.ChildProcess> {
   let conf = `[paths]
 state_dir = "${dir}/vigia/lib"
 log_dir = "${dir}/vigia/log"
@@ -227,7 +232,11 @@ fast_path = "${values["fast-path"]}"
 [dns.rrl]
 enabled = false
 `;
-  for (const c of components) if (c.name !== "dns") conf += `\n[${c.name}]\nenabled = false\n`;
+  for (const c of components) {
+    if (c.name === "metrics" && metrics) {
+      conf += `\n[metrics]\nenabled = true\nlisten = "127.0.0.1:${freePort()}"\n`;
+    } else if (c.name !== "dns") conf += `\n[${c.name}]\nenabled = false\n`;
+  }
   await Deno.writeTextFile(`${dir}/vigia.toml`, conf);
   const denoJson = JSON.parse(await Deno.readTextFile(`${repo}/deno.json`));
   const flags = (denoJson.tasks.vigia as string).split(/\s+/).filter((t) =>
@@ -266,6 +275,7 @@ console.log(
   `zone: ${hosts} hosts; queries: 35% A, 25% AAAA, 10% MX, 10% TXT, 20% NXDOMAIN; dnsperf -c ${values.clients} -l ${seconds}; ${Deno.osRelease()}, ${navigator.hardwareConcurrency} cores`,
 );
 const nsdResults: Result[] = [], vigiaResults: Result[] = [];
+const withMetrics: Result[] = [], withoutMetrics: Result[] = [];
 try {
   for (let round = 1; round <= rounds; round++) {
     if (values.only !== "vigia") {
@@ -280,14 +290,20 @@ try {
       }
     }
     if (values.only === "nsd") continue;
-    const vigiaPort = freePort();
-    const vigia = await startVigia(vigiaPort);
-    try {
-      const r = await dnsperf(vigiaPort, vigia.pid);
-      vigiaResults.push(r);
-      console.log(`round ${round}  vigia ${fmt(r)}`);
-    } finally {
-      await stop(vigia);
+    const variants = values.metrics === "both"
+      ? (round % 2 === 1 ? [false, true] : [true, false])
+      : [values.metrics === "on"];
+    for (const metrics of variants) {
+      const vigiaPort = freePort();
+      const vigia = await startVigia(vigiaPort, metrics);
+      try {
+        const r = await dnsperf(vigiaPort, vigia.pid);
+        vigiaResults.push(r);
+        (metrics ? withMetrics : withoutMetrics).push(r);
+        console.log(`round ${round}  vigia ${fmt(r)}  metrics ${metrics ? "on" : "off"}`);
+      } finally {
+        await stop(vigia);
+      }
     }
   }
 } finally {
@@ -303,5 +319,16 @@ if (nsdResults.length > 0 && vigiaResults.length > 0) {
     }x (bar 0.5x, goal 1.0x); server CPU per query: NSD ${
       mean(nsdResults, usPerQuery).toFixed(2)
     } us, vigia ${mean(vigiaResults, usPerQuery).toFixed(2)} us`,
+  );
+}
+if (withMetrics.length > 0 && withoutMetrics.length > 0) {
+  console.log(
+    `metrics on ${Math.round(mean(withMetrics))} qps, off ${
+      Math.round(mean(withoutMetrics))
+    } qps: ratio on/off ${
+      (mean(withMetrics) / mean(withoutMetrics)).toFixed(3)
+    } (bar >= 0.97); CPU per query on ${mean(withMetrics, usPerQuery).toFixed(2)} us, off ${
+      mean(withoutMetrics, usPerQuery).toFixed(2)
+    } us`,
   );
 }

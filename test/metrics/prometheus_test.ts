@@ -8,22 +8,15 @@
 import assert from "node:assert/strict";
 import { freePort, hasCommand, skipUnless, startDaemon } from "../_helpers.ts";
 import { startPrometheus } from "./_prometheus.ts";
+import { askEach } from "./_dns.ts";
 
 const skip = skipUnless(
   hasCommand("prometheus") && hasCommand("promtool"),
   "prometheus/promtool are not installed (apt-get install prometheus)",
 );
 
-/** A DNS query for `name` type A, id `id`, wire form. */
-function query(id: number, name: string): Uint8Array {
-  const labels = name.split(".").filter(Boolean);
-  const parts = [id >> 8, id & 255, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
-  for (const l of labels) parts.push(l.length, ...new TextEncoder().encode(l));
-  parts.push(0, 0, 1, 0, 1);
-  return new Uint8Array(parts);
-}
-
-async function promtoolCheck(text: string): Promise<{ code: number; output: string }> {
+/** Runs `promtool check metrics` on an exposition. */
+export async function promtoolCheck(text: string): Promise<{ code: number; output: string }> {
   const child = new Deno.Command("promtool", {
     args: ["check", "metrics"],
     stdin: "piped",
@@ -68,23 +61,12 @@ Deno.test({
       assert.equal(refused.status, 401);
       const auth = { authorization: "Bearer s3cret-scrape-token" };
 
-      // Queries over UDP, each answered before the next (so none is lost on loopback).
-      const sock = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+      // Queries over UDP, each answered before the next.
       const sent = 37;
-      try {
-        for (let i = 0; i < sent; i++) {
-          const name = i % 3 === 0 ? "nowhere.example." : "vigia.test.";
-          await sock.send(query(i + 1, name), {
-            transport: "udp",
-            hostname: "127.0.0.1",
-            port: dnsPort,
-          });
-          const [reply] = await sock.receive();
-          assert.equal((reply[0] << 8) | reply[1], i + 1);
-        }
-      } finally {
-        sock.close();
-      }
+      await askEach(
+        dnsPort,
+        Array.from({ length: sent }, (_, i) => i % 3 === 0 ? "nowhere.example." : "vigia.test."),
+      );
 
       const result = await prom.until(
         "sum(vigia_dns_requests_total)",
