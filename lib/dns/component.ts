@@ -18,6 +18,7 @@ import { type ZoneStatus, zoneStatusRows } from "./zone_status.ts";
 import { type SerialDecision, ZoneJournal } from "./journal.ts";
 import type { SerialPolicy } from "./serial.ts";
 import { transferPolicyInit } from "./transfer_config.ts";
+import { Notifier } from "./notify.ts";
 import { SignedAnswers, TransferPolicy, TransferServer } from "./xfr_out.ts";
 import {
   configRecords,
@@ -82,6 +83,7 @@ export class DnsServer implements Component {
   readonly #journal: ZoneJournal;
   #policy!: TransferPolicy;
   #transfers: TransferServer | undefined;
+  #notifier: Notifier | undefined;
   #generation = 0;
   #tableGeneration = -1;
   #fileStamps = new Map<string, number>();
@@ -156,6 +158,7 @@ export class DnsServer implements Component {
     for (const d of decisions) {
       if (d.changed) {
         this.#log.info("zone serial", { zone: d.zone, serial: d.serial, previous: d.previous });
+        this.#notifier?.notify(d.zone, d.serial);
       }
     }
     this.#decisions = decisions;
@@ -218,6 +221,9 @@ export class DnsServer implements Component {
         journal: this.#journal,
         log: this.#log,
       })
+      : undefined;
+    this.#notifier = active
+      ? new Notifier({ policy: () => this.#policy, log: this.#log })
       : undefined;
     this.#responder = new Responder(this.#db, {
       signed: active ? new SignedAnswers(this.#policy) : undefined,
@@ -352,6 +358,7 @@ export class DnsServer implements Component {
   /** Stops every listener and worker. */
   async stop(): Promise<void> {
     this.#stopped = true;
+    this.#notifier?.close();
     clearInterval(this.#poll);
     clearInterval(this.#sampler);
     const all = this.#listeners.splice(0);
@@ -415,6 +422,7 @@ export class DnsServer implements Component {
     }).map((row) => ({
       ...row,
       last_transfer_out: this.#transfers?.stats.last[row.zone] ?? null,
+      last_notify_answered: this.#notifier?.stats.last[row.zone] ?? null,
     }));
   }
 
@@ -461,6 +469,7 @@ export class DnsServer implements Component {
       tcp_connections: tcpStats,
       signed: { answered: sum(COUNTER.SIGNED), refused: sum(COUNTER.SIGNED_REFUSED) },
       ...(this.#transfers ? { transfers_out: this.#transfers.stats } : {}),
+      ...(this.#notifier ? { notify_out: this.#notifier.stats } : {}),
     };
   }
 }

@@ -67,6 +67,7 @@ interface Rule {
   zones: Set<string> | undefined;
   allow: CidrSet;
   key: TsigKey | undefined;
+  notify: string[];
 }
 
 /** Outcome of an access check. */
@@ -95,6 +96,7 @@ export class TransferPolicy {
       zones: t.zones.includes("*") ? undefined : new Set(t.zones.map(zoneName)),
       allow: new CidrSet(t.allow),
       key: t.key ? this.#key(t.key) : undefined,
+      notify: t.notify,
     }));
   }
 
@@ -107,6 +109,18 @@ export class TransferPolicy {
   /** Whether any transfer may ever be allowed or any key is set (else the old REFUSED path stays). */
   get active(): boolean {
     return this.#rules.length > 0 || this.keys.size > 0;
+  }
+
+  /** NOTIFY targets of `zone` (absolute, lower case), each with the key of its rule. */
+  notifyTargets(zone: string): { address: string; key?: TsigKey }[] {
+    const out: { address: string; key?: TsigKey }[] = [];
+    for (const r of this.#rules) {
+      if (r.zones && !r.zones.has(zone)) continue;
+      for (const address of r.notify) {
+        if (!out.some((t) => t.address === address)) out.push({ address, key: r.key });
+      }
+    }
+    return out;
   }
 
   /** Whether `client` may transfer `zone` having signed with `key` (already verified). */

@@ -28,6 +28,8 @@ export interface ZoneStatus {
   errors: string[];
   /** When the zone was last transferred out (ISO time), if ever since start. */
   last_transfer_out?: string | null;
+  /** When a NOTIFY of the zone was last answered (ISO time), if ever since start. */
+  last_notify_answered?: string | null;
 }
 
 /** Records in a zone. */
