@@ -10,6 +10,7 @@ import { SMTPServer } from "smtp-server";
 import { repoRoot } from "./_env.ts";
 import { callControl } from "../lib/control/mod.ts";
 import { components } from "../lib/app/mod.ts";
+import { verbCatalogue, type VerbOutput } from "../lib/daemon/mod.ts";
 
 export { hasCommand, isRoot, repoRoot, sharedTestdata, skipUnless } from "./_env.ts";
 
@@ -88,7 +89,11 @@ export interface TestDaemon {
   logDir: string;
   /** Runs `vigia ctl --socket S ARGS` as a process. */
   ctl(args: string[]): Promise<RunResult>;
-  /** Runs `vigia ctl --json ARGS` and parses it: list verbs give an array of rows, others one object. */
+  /**
+   * Runs `vigia ctl --json ARGS` and parses it: list and paged verbs give an
+   * array of rows (a page's final `next_cursor` line checked and dropped),
+   * others one object.
+   */
   ctlJson(args: string[]): Promise<unknown>;
   /** Sends a control request directly (no process), returning the result. */
   call(verb: string, args?: Record<string, unknown>): Promise<unknown>;
@@ -109,10 +114,19 @@ export interface TestDaemon {
 /** Component sections that {@linkcode startDaemon} disables unless the test's config names them. */
 export const COMPONENT_SECTIONS: string[] = components.map((c) => c.name);
 
-/** Verbs whose `--json` output is JSON lines, one per row, even when there is one row. */
-function isListVerb(args: string[]): boolean {
-  const verb = args.filter((a) => !a.startsWith("-")).slice(0, 3).join(" ");
-  return /^(logs|devices|alerts)\b|\blist$|^scan results\b|^veridns events\b/.test(verb);
+const CATALOGUE = verbCatalogue(components);
+
+/** The output shape of the verb a `ctl` command line names (from the verb specs). */
+export function verbOutput(args: string[]): VerbOutput | undefined {
+  const words = args.filter((a) => !a.startsWith("-"));
+  let best: { name: string; output: VerbOutput } | undefined;
+  for (const v of CATALOGUE.verbs) {
+    const n = v.name.split(" ");
+    if (n.every((w, i) => words[i] === w) && (!best || n.length > best.name.split(" ").length)) {
+      best = v;
+    }
+  }
+  return best?.output;
 }
 
 /** Options for {@linkcode startDaemon}. */
@@ -239,7 +253,16 @@ export async function startDaemon(options: StartOptions = {}): Promise<TestDaemo
       const r = await runVigia(["ctl", "--socket", socketPath, "--json", ...args], { cwd: dir });
       if (r.code !== 0) throw new Error(`ctl ${args.join(" ")} failed (${r.code}): ${r.stderr}`);
       const values = r.stdout.trim().split("\n").filter(Boolean).map((l) => JSON.parse(l));
-      return isListVerb(args) || values.length !== 1 ? values : values[0];
+      const output = verbOutput(args);
+      if (output === "paged") {
+        // JSON lines of rows, then {"next_cursor": ...}.
+        const last = values.pop();
+        if (!last || !("next_cursor" in last)) {
+          throw new Error(`ctl ${args.join(" ")}: no final next_cursor line: ${r.stdout}`);
+        }
+        return values;
+      }
+      return output === "list" || values.length !== 1 ? values : values[0];
     },
     call: (verb, args) => callControl({ path: socketPath }, verb, { args }),
     logs: () => text,

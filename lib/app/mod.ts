@@ -24,11 +24,11 @@ import { metricsModule } from "../metrics/mod.ts";
 
 /** Every component module, in start order (stopped in reverse). */
 export const components: ComponentModule[] = [
-  snifferModule as ComponentModule,
-  dnsModule as ComponentModule,
-  veridnsModule as ComponentModule,
-  scannerModule as ComponentModule,
-  metricsModule as ComponentModule,
+  snifferModule,
+  dnsModule,
+  veridnsModule,
+  scannerModule,
+  metricsModule,
 ];
 
 /** The whole config schema: daemon sections first, then one section per component. */

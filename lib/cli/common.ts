@@ -1,25 +1,26 @@
 /**
  * Helpers shared by CLI commands: loading the config the way the daemon
- * does, and finding the control socket from it.
+ * does, finding the files and the control socket it names, and the
+ * usage-error type.
  *
  * @module
  */
 
-import { ConfigError, formatIssue, loadConfig } from "../config/mod.ts";
+import { ConfigError, formatIssue, parsablePart } from "../config/mod.ts";
 import { components, configSchema } from "../app/mod.ts";
-import { moduleChecks } from "../daemon/mod.ts";
-import type { AnyConfig } from "../daemon/types.ts";
+import { moduleChecks, type VigiaConfig, vigiaFiles } from "../daemon/mod.ts";
+import { loadVigiaConfig, pathsSection } from "../daemon/config.ts";
 
 /** Loads and validates a config (file or embedded default); `checks` adds the semantic checks. */
 export async function loadAppConfig(
   path: string | undefined,
   options: { checks?: boolean } = {},
-): Promise<AnyConfig> {
-  const { config } = await loadConfig(configSchema(), {
+): Promise<VigiaConfig> {
+  const { config } = await loadVigiaConfig(configSchema(), {
     path,
     checks: options.checks ? moduleChecks(components) : [],
   });
-  return config as AnyConfig;
+  return config;
 }
 
 /** A command line that does not make sense (exit code 2); commands throw it for bad arguments. */
@@ -42,6 +43,16 @@ export function defaultConfigPath(): string | undefined {
   }
 }
 
+/** The config a command uses: `--config`, else `$VIGIA_CONFIG`, else none (the embedded default). */
+export function configPathOf(argv: Record<string, unknown>): string | undefined {
+  return typeof argv.config === "string" && argv.config !== "" ? argv.config : defaultConfigPath();
+}
+
+/** How a config names itself in messages. */
+export function configName(path: string | undefined): string {
+  return path ?? "<embedded>";
+}
+
 function exists(path: string): boolean {
   try {
     Deno.lstatSync(path);
@@ -51,22 +62,50 @@ function exists(path: string): boolean {
   }
 }
 
-/** The control socket path named by a config: `<paths.runtime_dir>/control.sock`. */
-export async function socketPathFromConfig(path: string | undefined): Promise<string> {
+/** The socket a config names, and a warning when the config did not load. */
+export interface FoundSocket {
+  /** The socket path. */
+  path: string;
+  /** Why it was not taken from a valid config (printed on stderr), if so. */
+  warning?: string;
+}
+
+/**
+ * The control socket named by a config (`<paths.runtime_dir>/control.sock`).
+ * When the config does not load (a bad edit while the daemon runs), the
+ * socket comes from the part of the file that parses, else the default, and
+ * `warning` says so: the running daemon stays reachable when it is needed.
+ */
+export async function socketPathFromConfig(path: string | undefined): Promise<FoundSocket> {
+  const chosen = path ?? defaultConfigPath();
   try {
-    const config = await loadAppConfig(path ?? defaultConfigPath());
-    const socket = `${config.paths.runtime_dir}/control.sock`;
+    const config = await loadAppConfig(chosen);
+    const socket = vigiaFiles(config.paths).socket;
     // An installed system runs on /etc/vigia/vigia.toml: use it when the embedded default's
     // socket is not there, so that `vigia ctl status` works without --config.
-    if (path === undefined && !defaultConfigPath() && !exists(socket) && exists(INSTALLED_CONFIG)) {
-      const installed = await loadAppConfig(INSTALLED_CONFIG);
-      return `${installed.paths.runtime_dir}/control.sock`;
+    if (chosen === undefined && !exists(socket) && exists(INSTALLED_CONFIG)) {
+      return socketPathFromConfig(INSTALLED_CONFIG);
     }
-    return socket;
+    return { path: socket };
   } catch (e) {
-    if (e instanceof ConfigError) {
-      throw new Error(`cannot find the socket: ${e.issues.map(formatIssue).join("; ")}`);
-    }
-    throw e;
+    if (!(e instanceof ConfigError) || chosen === undefined) throw e;
+    let text = "";
+    try {
+      text = await Deno.readTextFile(chosen);
+    } catch { /* unreadable: the default */ }
+    const paths = parsablePart(text).paths as Record<string, unknown> | undefined;
+    const dir = paths?.runtime_dir;
+    const fromFile = typeof dir === "string" && dir !== "";
+    const socket = vigiaFiles({
+      state_dir: "",
+      runtime_dir: fromFile ? dir : pathsSection.fields.runtime_dir.default,
+    }).socket;
+    const problems = e.issues.map(formatIssue).join("; ");
+    return {
+      path: socket,
+      warning: `${chosen} does not load (${problems}); using the socket ${socket} ${
+        fromFile ? `from its paths.runtime_dir` : "of the default paths.runtime_dir"
+      }`,
+    };
   }
 }

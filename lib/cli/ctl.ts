@@ -1,164 +1,30 @@
 /**
- * `vigia ctl VERB ...`: the control verbs of DESIGN.md's CLI contract, each
- * mapped to a control request `{verb, args}` and its result printed as a
- * table or JSON.
+ * `vigia ctl VERB ...`: every control verb, derived from the verb specs
+ * the daemon answers (its own and each component's, see
+ * {@linkcode verbCatalogue}): the command path is the verb's name, the
+ * positionals and `--flags` its arguments, the output follows its shape.
+ * Arguments are validated here by the same argument layer the daemon uses,
+ * so a bad value is a usage error (exit 2) before anything is sent.
+ *
+ * Output: a table (or `key: value` lines) for people; with `--json` one
+ * JSON document, or JSON lines for lists. A paged verb's JSON lines end with
+ * `{"next_cursor": "C"}` (`null` on the last page); `--all` fetches every
+ * page and streams their rows, then `{"next_cursor": null}`.
  *
  * @module
  */
 
 import type { Argv } from "yargs";
-import { callControl, type ControlTarget } from "../control/mod.ts";
+import { callControl, ControlError, type ControlTarget } from "../control/mod.ts";
+import { type ArgSpec, parseArgs } from "../daemon/args.ts";
+import { type VerbCatalogue, verbCatalogue, VerbUsageError } from "../daemon/mod.ts";
+import type { VerbSpec } from "../daemon/types.ts";
+import { components } from "../app/mod.ts";
 import { isPaged, keyValues, renderResult, table } from "./render.ts";
-import { socketPathFromConfig } from "./common.ts";
+import { configPathOf, socketPathFromConfig, UsageError } from "./common.ts";
 import { remoteOptions, remoteTargetFrom } from "./remote.ts";
 
-/** How a ctl command is declared: yargs positional/flags → verb + args. */
-interface VerbSpec {
-  /** yargs command string, e.g. `add <value>`. */
-  command: string;
-  describe: string;
-  /** Control verb name. */
-  verb: string;
-  /** Option flags with their yargs types. */
-  options?: Record<
-    string,
-    { type: "string" | "number" | "boolean"; describe: string; choices?: string[] }
-  >;
-  /** Positional names copied into args. */
-  positionals?: string[];
-  /** Default request timeout for long verbs. */
-  timeoutMs?: number;
-}
-
-const LOG_SORTS = ["ip", "date", "time", "mac", "vendor"];
-
-const FLAT_VERBS: VerbSpec[] = [
-  { command: "status", describe: "daemon and component state", verb: "status" },
-  {
-    command: "reload",
-    describe: "re-read the config (keeps the old one if invalid)",
-    verb: "reload",
-  },
-  { command: "stop", describe: "stop the daemon", verb: "stop" },
-  { command: "stats", describe: "counters of every component", verb: "stats" },
-  {
-    command: "logs",
-    describe: "logged DNS/DHCP events",
-    verb: "logs",
-    options: {
-      mac: { type: "string", describe: "client station MAC (querier, answered host, DHCP client)" },
-      vendor: { type: "string", describe: "client's maker contains TEXT (case-insensitive)" },
-      kind: { type: "string", describe: "dns or dhcp", choices: ["dns", "dhcp"] },
-      ip: { type: "string", describe: "client or server IP, or a CIDR range" },
-      day: { type: "string", describe: "local day YYYY-MM-DD" },
-      since: { type: "string", describe: "ISO time or age (90m, 2h, 7d)" },
-      until: { type: "string", describe: "ISO time or age" },
-      sort: {
-        type: "string",
-        describe: "sort key (date and time: chronological)",
-        choices: LOG_SORTS,
-      },
-      desc: { type: "boolean", describe: "descending order" },
-      limit: { type: "number", describe: "rows per page" },
-      cursor: { type: "string", describe: "continue after this cursor" },
-    },
-  },
-  {
-    command: "devices",
-    describe: "every MAC seen, with vendor, IPs, first/last seen",
-    verb: "devices",
-    options: {
-      vendor: { type: "string", describe: "vendor name contains TEXT" },
-      limit: { type: "number", describe: "rows per page" },
-      cursor: { type: "string", describe: "continue after this cursor" },
-    },
-  },
-  {
-    command: "alerts",
-    describe: "recent alerts",
-    verb: "alerts",
-    options: {
-      since: { type: "string", describe: "raised since ISO time or age (90m, 2h, 7d)" },
-      by: {
-        type: "string",
-        describe: "which time --since means: raised (by vigia) or event (a packet's time)",
-        choices: ["raised", "event"],
-      },
-      kind: { type: "string", describe: "alert kind, e.g. dns-flood" },
-      limit: { type: "number", describe: "rows at most" },
-    },
-  },
-];
-
-const DENY_VERBS = (what: "dns" | "mac"): VerbSpec[] => [
-  {
-    command: "add <value>",
-    describe: `add an unauthorized ${what === "dns" ? "DNS server" : "MAC"}`,
-    verb: `deny ${what} add`,
-    positionals: ["value"],
-  },
-  {
-    command: "del <value>",
-    describe: "remove it",
-    verb: `deny ${what} del`,
-    positionals: ["value"],
-  },
-  { command: "list", describe: "list them", verb: `deny ${what} list` },
-];
-
-const ZONE_VERBS: VerbSpec[] = [
-  { command: "list", describe: "records served, with their source", verb: "zone list" },
-  {
-    command: "add <name> <type> <value>",
-    describe: "add a record (served at once)",
-    verb: "zone add",
-    positionals: ["name", "type", "value"],
-    options: { ttl: { type: "number", describe: "TTL in seconds" } },
-  },
-  {
-    command: "del <name> [type]",
-    describe: "delete records of a name",
-    verb: "zone del",
-    positionals: ["name", "type"],
-  },
-  {
-    command: "status [zone]",
-    describe: "per zone: role, serial, records, errors of its sources",
-    verb: "zone status",
-    positionals: ["zone"],
-  },
-];
-
-const SCAN_VERBS: VerbSpec[] = [
-  {
-    command: "run [domain]",
-    describe: "scan now (one domain or all)",
-    verb: "scan run",
-    positionals: ["domain"],
-    timeoutMs: 600_000,
-  },
-  {
-    command: "results [domain]",
-    describe: "latest scan results",
-    verb: "scan results",
-    positionals: ["domain"],
-    options: { history: { type: "number", describe: "also show the N previous scans" } },
-  },
-];
-
-const VERIDNS_VERBS: VerbSpec[] = [
-  {
-    command: "events",
-    describe: "recent verifications",
-    verb: "veridns events",
-    options: {
-      domain: { type: "string", describe: "only this domain" },
-      client: { type: "string", describe: "only this client IP" },
-      malicious: { type: "boolean", describe: "only verifications that found malicious addresses" },
-      limit: { type: "number", describe: "rows at most" },
-    },
-  },
-];
+type Spec = VerbSpec<unknown, unknown>;
 
 interface StatusResult extends Record<string, unknown> {
   components: { name: string; details: Record<string, unknown>; [k: string]: unknown }[];
@@ -186,86 +52,197 @@ async function targetFrom(argv: Record<string, unknown>): Promise<ControlTarget>
   const remote = await remoteTargetFrom(argv);
   if (remote) return remote;
   if (typeof argv.socket === "string" && argv.socket) return { path: argv.socket };
-  return { path: await socketPathFromConfig(argv.config as string | undefined) };
+  const found = await socketPathFromConfig(configPathOf(argv));
+  if (found.warning) console.error(`vigia ctl: warning: ${found.warning}`);
+  return { path: found.path };
 }
 
-async function runVerb(spec: VerbSpec, argv: Record<string, unknown>): Promise<void> {
+/** The request arguments of a verb from the parsed command line (as given: the daemon parses them). */
+function requestArgs(spec: Spec, argv: Record<string, unknown>): Record<string, unknown> {
   const args: Record<string, unknown> = {};
-  for (const p of spec.positionals ?? []) if (argv[p] !== undefined) args[p] = argv[p];
-  for (const o of Object.keys(spec.options ?? {})) if (argv[o] !== undefined) args[o] = argv[o];
+  for (const name of Object.keys(spec.args)) if (argv[name] !== undefined) args[name] = argv[name];
+  return args;
+}
+
+function printJsonRows(rows: unknown[]): void {
+  for (const r of rows) console.log(JSON.stringify(r));
+}
+
+async function runVerb(spec: Spec, argv: Record<string, unknown>): Promise<void> {
+  const prefix = `vigia ctl ${spec.name}`;
   try {
+    const args = requestArgs(spec, argv);
+    // Validated here the way the daemon will parse them: a bad value never leaves the CLI.
+    parseArgs(spec.args, args);
     const target = await targetFrom(argv);
-    const result = await callControl(target, spec.verb, { args, timeoutMs: spec.timeoutMs });
-    const json = Boolean(argv.json);
-    const text = !json && spec.verb === "status"
-      ? renderStatus(result as StatusResult)
-      : renderResult(result, json);
-    if (text) console.log(text);
-    if (!json && isPaged(result) && result.next_cursor) {
-      console.error(`more: --cursor ${result.next_cursor}`);
+    const json = argv.json === true;
+    const call = (a: Record<string, unknown>) =>
+      callControl(target, spec.name, { args: a, timeoutMs: spec.timeoutMs });
+    if (spec.output === "paged") {
+      await runPaged(call, args, { json, all: argv.all === true });
+    } else {
+      const result = await call(args);
+      const text = !json && spec.name === "status"
+        ? renderStatus(result as StatusResult)
+        : renderResult(result, json);
+      if (text) console.log(text);
     }
     exit.code = 0;
   } catch (e) {
-    console.error(`vigia ctl ${spec.verb}: ${(e as Error).message}`);
-    exit.code = 1;
+    const usage = e instanceof VerbUsageError || e instanceof UsageError ||
+      (e instanceof ControlError && e.usage);
+    console.error(`${prefix}: ${(e as Error).message}`);
+    exit.code = usage ? 2 : 1;
   }
 }
 
-function addVerbs(y: Argv, specs: VerbSpec[]): Argv {
-  for (const spec of specs) {
+/** Pages bounded: `--all` stops after this many (a cursor that never ends would loop forever). */
+const MAX_PAGES = 1_000_000;
+
+async function runPaged(
+  call: (args: Record<string, unknown>) => Promise<unknown>,
+  args: Record<string, unknown>,
+  options: { json: boolean; all: boolean },
+): Promise<void> {
+  const collected: unknown[] = [];
+  let cursor: string | undefined;
+  for (let page = 0; page < MAX_PAGES; page++) {
+    const result = await call(cursor === undefined ? args : { ...args, cursor });
+    if (!isPaged(result)) throw new Error("the daemon did not answer with a page of rows");
+    cursor = result.next_cursor ?? undefined;
+    if (options.json) printJsonRows(result.rows);
+    else collected.push(...result.rows);
+    if (!options.all || cursor === undefined) break;
+  }
+  if (options.json) {
+    console.log(JSON.stringify({ next_cursor: options.all ? null : cursor ?? null }));
+    return;
+  }
+  console.log(renderResult(collected, false));
+  if (!options.all && cursor !== undefined) console.error(`more: --cursor ${cursor}`);
+}
+
+/** The yargs command string of a verb: its last word and its positionals. */
+export function commandOf(spec: Spec): string {
+  const words = spec.name.split(" ");
+  const positionals = Object.entries(spec.args).filter(([, a]) => a.positional)
+    .map(([name, a]) => (a.required ? `<${name}>` : `[${name}]`));
+  return [words[words.length - 1], ...positionals].join(" ");
+}
+
+/** The `--flag` options of a verb, with `--all` for paged verbs. */
+export function flagsOf(spec: Spec): [string, ArgSpec][] {
+  const flags = Object.entries(spec.args).filter(([, a]) => !a.positional);
+  if (spec.output === "paged") {
+    flags.push(["all", { type: "boolean", describe: "every page, one after the other" }]);
+  }
+  return flags;
+}
+
+function helpOf(a: ArgSpec): string {
+  return a.choices ? `${a.describe} (${a.choices.join(", ")})` : a.describe;
+}
+
+function addVerb(y: Argv, spec: Spec): Argv {
+  return y.command(
+    commandOf(spec),
+    spec.describe,
+    (b: Argv) => {
+      for (const [name, a] of Object.entries(spec.args)) {
+        if (a.positional) b = b.positional(name, { type: "string", describe: helpOf(a) });
+      }
+      for (const [name, a] of flagsOf(spec)) {
+        // Values arrive as text and are checked by the argument layer (one message style).
+        b = b.option(name, {
+          type: a.type === "boolean" ? "boolean" : "string",
+          describe: helpOf(a),
+        });
+      }
+      return b;
+    },
+    (argv: Record<string, unknown>) => runVerb(spec, argv),
+  );
+}
+
+/** Verb groups and verbs below `prefix` (`""` for the top level, `"deny"`, ...). */
+function addLevel(y: Argv, catalogue: VerbCatalogue, prefix: string[]): Argv {
+  const depth = prefix.length;
+  const below = catalogue.verbs.filter((v) => {
+    const words = v.name.split(" ");
+    return words.length > depth && prefix.every((w, i) => words[i] === w);
+  });
+  const seen = new Set<string>();
+  for (const v of below) {
+    const words = v.name.split(" ");
+    const word = words[depth];
+    if (seen.has(word)) continue;
+    seen.add(word);
+    if (words.length === depth + 1) {
+      y = addVerb(y, v);
+      continue;
+    }
+    const group = [...prefix, word];
+    const names = namesBelow(catalogue, group);
     y = y.command(
-      spec.command,
-      spec.describe,
-      (b: Argv) => {
-        for (const [name, o] of Object.entries(spec.options ?? {})) {
-          b = b.option(name, { type: o.type, describe: o.describe, choices: o.choices });
-        }
-        return b;
-      },
-      (argv: Record<string, unknown>) => runVerb(spec, argv),
+      word,
+      catalogue.groups[group.join(" ")] ?? group.join(" "),
+      (g: Argv) =>
+        addLevel(g, catalogue, group).demandCommand(
+          1,
+          `name a ${group.join(" ")} verb: ${names.join(", ")}`,
+        ),
     );
   }
   return y;
 }
 
+/** The words that may follow `prefix`. */
+export function namesBelow(catalogue: VerbCatalogue, prefix: string[]): string[] {
+  const out: string[] = [];
+  for (const v of catalogue.verbs) {
+    const words = v.name.split(" ");
+    if (words.length > prefix.length && prefix.every((w, i) => words[i] === w)) {
+      if (!out.includes(words[prefix.length])) out.push(words[prefix.length]);
+    }
+  }
+  return out;
+}
+
 /** Adds `ctl` and its verbs to a yargs program. */
-export function ctlCommand(y: Argv): Argv {
+export function ctlCommand(y: Argv, catalogue: VerbCatalogue = verbCatalogue(components)): Argv {
   return y.command(
     "ctl",
     "talk to the running daemon",
     (b: Argv) => {
       b = b
-        .option("socket", { type: "string", describe: "control socket (default: from the config)" })
+        .option("socket", {
+          type: "string",
+          describe: "control socket file (default: <paths.runtime_dir>/control.sock of the config)",
+        })
         .option("config", { type: "string", describe: "config file (to find the socket)" })
         .option("json", { type: "boolean", describe: "machine-readable output" });
       b = remoteOptions(b);
-      b = addVerbs(b, FLAT_VERBS);
-      b = b.command("deny", "unauthorized DNS servers and MACs", (d: Argv) =>
-        d
-          .command("dns", "unauthorized DNS servers", (x: Argv) =>
-            addVerbs(x, DENY_VERBS("dns")).demandCommand(1))
-          .command("mac", "unauthorized MACs", (x: Argv) =>
-            addVerbs(x, DENY_VERBS("mac")).demandCommand(1))
-          .demandCommand(1));
-      b = b.command(
-        "zone",
-        "records served by the dns component",
-        (z: Argv) => addVerbs(z, ZONE_VERBS).demandCommand(1),
-      );
-      b = b.command(
-        "scan",
-        "fault-tolerance scans",
-        (s: Argv) => addVerbs(s, SCAN_VERBS).demandCommand(1),
-      );
-      b = b.command(
-        "veridns",
-        "VeriDNS verifications",
-        (v: Argv) => addVerbs(v, VERIDNS_VERBS).demandCommand(1),
-      );
-      return b.demandCommand(
-        1,
-        "name a verb: status, reload, stop, stats, logs, devices, alerts, deny, zone, scan, veridns",
-      );
+      b = addLevel(b, catalogue, []);
+      return b.demandCommand(1, `name a verb: ${namesBelow(catalogue, []).join(", ")}`);
     },
   );
+}
+
+/** A verb's usage line, e.g. `vigia ctl logs [--mac M] ...` (for the README synopsis). */
+export function usageLine(spec: Spec): string {
+  const positionals = Object.entries(spec.args).filter(([, a]) => a.positional)
+    .map(([name, a]) => (a.required ? `<${name}>` : `[${name}]`));
+  const flags = flagsOf(spec).map(([name, a]) =>
+    a.type === "boolean" ? `[--${name}]` : `[--${name} ${metavar(name, a)}]`
+  );
+  return ["vigia ctl", spec.name, ...positionals, ...flags].join(" ");
+}
+
+function metavar(name: string, a: ArgSpec): string {
+  if (a.choices) return a.choices.join("|");
+  if (a.type === "time") return "TIME";
+  if (a.type === "day") return "YYYY-MM-DD";
+  if (a.type === "integer") return "N";
+  if (a.type === "cursor") return "C";
+  return name.toUpperCase();
 }

@@ -10,7 +10,13 @@ import yargs, { type Argv } from "yargs";
 import { ConfigError, formatIssue, renderToml } from "../config/mod.ts";
 import { components, configSchema } from "../app/mod.ts";
 import { runDaemon, VERSION } from "../daemon/mod.ts";
-import { defaultConfigPath, loadAppConfig, UsageError } from "./common.ts";
+import {
+  configName,
+  configPathOf,
+  defaultConfigPath,
+  loadAppConfig,
+  UsageError,
+} from "./common.ts";
 import { ctlCommand, exit } from "./ctl.ts";
 import { extraCommands } from "./extra.ts";
 import { tokenCommand } from "./token.ts";
@@ -29,13 +35,15 @@ function configCommand(y: Argv): Argv {
         "check",
         "validate a config: exit 0, or 1 with FILE:LINE:COL: message",
         (b: Argv) =>
-          b.option("config", { type: "string", describe: "config file (default: embedded)" }),
+          b.option("config", {
+            type: "string",
+            describe: "config file (default: $VIGIA_CONFIG, else the embedded default)",
+          }),
         async (argv: Record<string, unknown>) => {
+          const path = configPathOf(argv);
           try {
-            await loadAppConfig((argv.config as string | undefined) ?? defaultConfigPath(), {
-              checks: true,
-            });
-            console.log(`${argv.config ?? "<embedded>"}: ok`);
+            await loadAppConfig(path, { checks: true });
+            console.log(`${configName(path)}: ok`);
             exit.code = 0;
           } catch (e) {
             if (!(e instanceof ConfigError)) throw e;

@@ -9,6 +9,7 @@ import type { Argv } from "yargs";
 import type { ControlTarget } from "../control/mod.ts";
 import { looksLikeToken } from "../control/token.ts";
 import { remoteTarget } from "../control/remote_client.ts";
+import { UsageError } from "./common.ts";
 
 /** Adds the remote options to `ctl` (inherited by every verb). */
 export function remoteOptions(y: Argv): Argv {
@@ -32,15 +33,8 @@ export function remoteOptions(y: Argv): Argv {
     .option("insecure", {
       type: "boolean",
       describe: "with --remote: do not check the server certificate (still encrypted)",
-    })
-    .conflicts("remote", "socket")
-    .conflicts("ca", ["insecure", "fingerprint"])
-    .conflicts("insecure", "fingerprint")
-    .implies("remote", "token-file")
-    .implies("token-file", "remote")
-    .implies("ca", "remote")
-    .implies("fingerprint", "remote")
-    .implies("insecure", "remote");
+    });
+  // Which options go together is checked by remoteTargetFrom, in vigia's words (not yargs').
 }
 
 async function readText(path: string, what: string): Promise<string> {
@@ -79,17 +73,32 @@ export async function remoteTargetFrom(
   argv: Record<string, unknown>,
 ): Promise<ControlTarget | undefined> {
   const address = argv.remote;
-  // Checked here as well as by yargs: its validation reports but does not stop the handler.
   if (typeof address !== "string" || address === "") {
     for (const o of ["token-file", "ca", "fingerprint", "insecure"]) {
-      if (argv[o] !== undefined && argv[o] !== false) throw new Error(`--${o} needs --remote`);
+      if (argv[o] !== undefined && argv[o] !== false) {
+        throw new UsageError(
+          `--${o} goes with --remote HOST[:PORT] (it is for remote access only)`,
+        );
+      }
     }
     return undefined;
   }
-  if (typeof argv.socket === "string") throw new Error("--remote and --socket exclude each other");
+  if (typeof argv.socket === "string") {
+    throw new UsageError("--remote and --socket exclude each other: give one way to the daemon");
+  }
+  const pins = ["ca", "fingerprint", "insecure"].filter((o) =>
+    argv[o] !== undefined && argv[o] !== false
+  );
+  if (pins.length > 1) {
+    throw new UsageError(
+      `--${pins.join(" and --")} exclude each other: give one way to trust the server`,
+    );
+  }
   const tokenFile = argv["token-file"];
   if (typeof tokenFile !== "string" || tokenFile === "") {
-    throw new Error("--remote needs --token-file FILE");
+    throw new UsageError(
+      "--remote needs --token-file FILE: the file holding a token made by vigia token new",
+    );
   }
   const token = await readTokenFile(tokenFile);
   const ca = typeof argv.ca === "string" ? await readText(argv.ca, "--ca") : undefined;

@@ -412,3 +412,21 @@ function renderSection(
     }
   }
 }
+
+/**
+ * The values of the part of a TOML text that parses: all of it, or the
+ * lines before the first syntax error; unvalidated. For finding one key of
+ * a config that does not load (`vigia ctl` looking for the socket).
+ */
+export function parsablePart(text: string): Record<string, unknown> {
+  try {
+    return parse(text) as Record<string, unknown>;
+  } catch (e) {
+    if (!(e instanceof TomlError) || e.line <= 1) return {};
+    try {
+      return parse(text.split("\n").slice(0, e.line - 1).join("\n")) as Record<string, unknown>;
+    } catch {
+      return {};
+    }
+  }
+}

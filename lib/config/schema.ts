@@ -164,9 +164,14 @@ function field<T>(
   };
 }
 
-/** A string field; `oneOf` and `nonEmpty` restrict it. */
+/** A string field; `oneOf` restricts it to some values (and its type to their union). */
+export function str<const T extends string>(
+  options: FieldOptions<NoInfer<T>> & { oneOf: readonly T[]; nonEmpty?: boolean },
+): Field<T>;
+/** A string field. */
+export function str(options: FieldOptions<string> & { nonEmpty?: boolean }): Field<string>;
 export function str(
-  options: FieldOptions<string> & { oneOf?: string[]; nonEmpty?: boolean },
+  options: FieldOptions<string> & { oneOf?: readonly string[]; nonEmpty?: boolean },
 ): Field<string> {
   const expects = options.oneOf
     ? `one of ${options.oneOf.map((v) => `"${v}"`).join(", ")}`

@@ -23,9 +23,12 @@ export {
 
 /** A request that the daemon answered with `ok: false`. */
 export class ControlError extends Error {
-  constructor(message: string) {
+  /** The daemon refused the arguments (a usage error: `vigia ctl` exits 2). */
+  readonly usage: boolean;
+  constructor(message: string, options: { usage?: boolean } = {}) {
     super(message);
     this.name = "ControlError";
+    this.usage = options.usage === true;
   }
 }
 
@@ -57,14 +60,9 @@ export async function callControl(
     try {
       conn = await Deno.connect({ transport: "unix", path: target.path });
     } catch (e) {
-      const why = e instanceof Deno.errors.NotFound
-        ? "no socket there (is the daemon running? is the config the same?)"
-        : e instanceof Deno.errors.ConnectionRefused
-        ? "connection refused (stale socket: the daemon is not running)"
-        : e instanceof Deno.errors.PermissionDenied
-        ? "permission denied (join the socket's group)"
-        : (e as Error).message;
-      throw new Error(`cannot reach vigia at ${target.path}: ${why}`);
+      throw new Error(
+        `cannot reach vigia at ${target.path}: ${await whyUnreachable(target.path, e)}`,
+      );
     }
   } else {
     conn = await target.connect();
@@ -90,7 +88,7 @@ export async function callControl(
     });
     if (line === null) throw new Error(`no answer from vigia within ${timeoutMs} ms`);
     const response = JSON.parse(line) as ControlResponse;
-    if (!response.ok) throw new ControlError(response.error);
+    if (!response.ok) throw new ControlError(response.error, { usage: response.usage });
     return response.result;
   } finally {
     clearTimeout(timer);
@@ -98,6 +96,30 @@ export async function callControl(
       conn.close();
     } catch { /* closed by the timer or the server */ }
   }
+}
+
+/** Why connecting to a socket path failed, in the user's terms. */
+async function whyUnreachable(path: string, error: unknown): Promise<string> {
+  if (error instanceof Deno.errors.NotFound) {
+    return "no socket there (is the daemon running? is the config the same?)";
+  }
+  if (error instanceof Deno.errors.PermissionDenied) {
+    return "permission denied (join the socket's group)";
+  }
+  let info: Deno.FileInfo | undefined;
+  try {
+    info = await Deno.stat(path);
+  } catch { /* gone meanwhile */ }
+  if (info?.isDirectory) {
+    return `it is a directory; --socket names the socket file itself (${
+      path.replace(/\/+$/, "")
+    }/control.sock?)`;
+  }
+  if (info && !info.isSocket) return "it is not a socket (--socket names the control socket file)";
+  if (error instanceof Deno.errors.ConnectionRefused) {
+    return "connection refused (stale socket: the daemon is not running)";
+  }
+  return (error as Error).message;
 }
 
 /** True when a live daemon answers on the socket. */

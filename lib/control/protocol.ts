@@ -7,6 +7,7 @@
  * → {"id":1,"verb":"deny dns add","args":{"value":"203.0.113.9"}}
  * ← {"id":1,"ok":true,"result":{"added":"203.0.113.9"}}
  * ← {"id":2,"ok":false,"error":"unknown verb \"nope\""}
+ * ← {"id":3,"ok":false,"error":"--limit must be ...","usage":true}
  * ```
  *
  * Remote connections add `"token"` to each request.
@@ -29,7 +30,7 @@ export interface ControlRequest {
 /** A response line. */
 export type ControlResponse =
   | { id?: number | string; ok: true; result: unknown }
-  | { id?: number | string; ok: false; error: string };
+  | { id?: number | string; ok: false; error: string; usage?: boolean };
 
 /**
  * Reads newline-terminated lines from a stream with a hard cap on line

@@ -2,7 +2,7 @@
  * Remote access to the control API: the same JSON-line protocol as the local
  * socket, over TLS 1.2/1.3 (`tls_transport.ts` says why it is `node:tls`
  * and not `Deno.listenTls`), for clients holding a bearer token. Each token
- * has a role; `read` tokens may use only the verbs in {@linkcode READ_VERBS}.
+ * has a role; `read` tokens may use only the verbs declared `read`.
  *
  * Guards, outermost first:
  * - per address: a ban after too many failed authentications, a cap on
@@ -51,16 +51,16 @@ import { DEFAULT_REMOTE_PORT, type RemoteConfig } from "./remote_config.ts";
 import {
   looksLikeToken,
   parseTokenHash,
-  READ_VERBS,
   type Role,
   roleAllows,
   tokenDigest,
   type TokenHash,
+  type VerbRoles,
   verifyToken,
 } from "./token.ts";
 
 export { DEFAULT_REMOTE_PORT, type RemoteConfig, remoteSection } from "./remote_config.ts";
-export { READ_VERBS, type Role, roleAllows } from "./token.ts";
+export { type Role, roleAllows, type VerbRoles } from "./token.ts";
 
 /** The origin of a remote request once its token was accepted. */
 export interface RemoteOrigin extends RequestOrigin {
@@ -78,13 +78,13 @@ export interface RemoteOrigin extends RequestOrigin {
  * role (set only after its token was accepted) that allows the verb. Local
  * requests pass. Throws an Error with a clear message otherwise.
  */
-export function authoriseRemote(verb: string, origin: RequestOrigin): void {
+export function authoriseRemote(verb: string, origin: RequestOrigin, roles: VerbRoles): void {
   if (origin.transport !== "remote") return;
   const role = (origin as Partial<RemoteOrigin>).role;
   if (role !== "read" && role !== "admin") {
     throw new Error("remote request without an accepted token: refused");
   }
-  if (!roleAllows(role, verb)) {
+  if (!roleAllows(role, roles(verb))) {
     throw new Error(`the token's role "${role}" does not allow "${verb}"`);
   }
 }
@@ -97,6 +97,8 @@ export interface RemoteControlOptions {
   dispatch: Dispatch;
   /** Where audit events go (the alert bus: store + alerts file + log). */
   audit: AlertPublisher;
+  /** The role each verb needs (from the verb specs). */
+  roles: VerbRoles;
   /** Logger for the listener. */
   log: Logger;
 }
@@ -479,7 +481,8 @@ export class RemoteControl {
       );
     }
     const verb = request.verb;
-    if (!roleAllows(entry.role, verb)) {
+    const needed = this.#options.roles(verb);
+    if (!roleAllows(entry.role, needed)) {
       this.#counters.role_refusals++;
       this.#options.audit.publish({
         kind: "remote-denied",
@@ -498,7 +501,7 @@ export class RemoteControl {
       role: entry.role,
     };
     const { token: _drop, ...clean } = request;
-    if (READ_VERBS.has(verb)) return await this.#options.dispatch(clean, authed);
+    if (needed === "read") return await this.#options.dispatch(clean, authed);
     let result: unknown;
     try {
       result = await this.#options.dispatch(clean, authed);

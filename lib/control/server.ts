@@ -138,7 +138,14 @@ async function handleConnection(
         const result = await withTimeout(dispatch(request, origin), timeout, `"${request.verb}"`);
         response = { id: request.id, ok: true, result: result ?? null };
       } catch (e) {
-        response = { id: request.id, ok: false, error: (e as Error).message };
+        // Refused arguments (a VerbUsageError) are marked, so the CLI exits 2 for them.
+        const usage = e instanceof Error && e.name === "VerbUsageError";
+        response = {
+          id: request.id,
+          ok: false,
+          error: (e as Error).message,
+          ...(usage ? { usage } : {}),
+        };
       }
       await writeLine(conn, response);
     }

@@ -1,7 +1,7 @@
 /**
  * Bearer tokens for remote control access: making fresh tokens, the salted
  * slow hash kept in the config, checking a presented token against it, and
- * which verbs each role may use.
+ * whether a role may use a verb.
  *
  * A token is `vgt_` followed by 32 random bytes in base64url (256 bits), so
  * it cannot be guessed; the config keeps only
@@ -25,26 +25,17 @@ export const ROLES = ["read", "admin"] as const;
 export type Role = typeof ROLES[number];
 
 /**
- * Verbs a `read` token may use: an explicit allow-list, so a verb added
- * later is admin-only until someone decides otherwise.
+ * True when a token of `role` may use a verb that needs `needed`: admin
+ * tokens every verb, read tokens the read verbs. What each verb needs is
+ * declared with the verb (its spec's `role`); a verb nobody declared needs
+ * admin.
  */
-export const READ_VERBS: ReadonlySet<string> = new Set([
-  "status",
-  "stats",
-  "logs",
-  "devices",
-  "alerts",
-  "scan results",
-  "zone list",
-  "zone status",
-  "deny dns list",
-  "deny mac list",
-]);
-
-/** True when `role` may use `verb` (admin: every verb; read: {@linkcode READ_VERBS}). */
-export function roleAllows(role: Role, verb: string): boolean {
-  return role === "admin" || READ_VERBS.has(verb);
+export function roleAllows(role: Role, needed: Role): boolean {
+  return role === "admin" || needed === "read";
 }
+
+/** The role each verb needs, by verb name (a verb not known needs `admin`). */
+export type VerbRoles = (verb: string) => Role;
 
 /** Prefix of every token, so one is recognisable in a file or a leak scanner. */
 export const TOKEN_PREFIX = "vgt_";

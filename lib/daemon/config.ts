@@ -5,8 +5,18 @@
  * @module
  */
 
-import type { ConfigCheck } from "../config/mod.ts";
-import { duration, int, section, type SectionValue, str } from "../config/schema.ts";
+import type { AlertsConfig } from "../alerts/config.ts";
+import { type ConfigCheck, loadConfig } from "../config/mod.ts";
+import {
+  duration,
+  int,
+  type Section,
+  section,
+  type SectionValue,
+  type Spec,
+  str,
+  type ValueOf,
+} from "../config/schema.ts";
 import { remoteSection } from "../control/remote_config.ts";
 import { directoryProblem } from "./dirs.ts";
 
@@ -137,8 +147,32 @@ export type PathsConfig = SectionValue<typeof pathsSection>;
 export type LogConfig = SectionValue<typeof logSection>;
 /** Validated `[store]`. */
 export type StoreConfig = SectionValue<typeof storeSection>;
+/** Validated `[geoip]`. */
+export type GeoipConfig = SectionValue<typeof geoipSection>;
 /** Validated `[control]`. */
 export type ControlConfig = SectionValue<typeof controlSection>;
+
+/** The sections every component may read besides its own. */
+export interface SharedConfig {
+  /** `[paths]`. */
+  paths: PathsConfig;
+  /** `[log]`. */
+  log: LogConfig;
+  /** `[store]`. */
+  store: StoreConfig;
+  /** `[geoip]`. */
+  geoip: GeoipConfig;
+  /** `[alerts]`. */
+  alerts: AlertsConfig;
+  /** `[control]`. */
+  control: ControlConfig;
+}
+
+/**
+ * The validated whole config: the shared sections typed, each component's
+ * section by its name (a component reads its own, typed, as `section`).
+ */
+export type VigiaConfig = SharedConfig & { readonly [section: string]: unknown };
 
 /** Components that read the GeoIP databases. */
 const GEOIP_USERS = ["veridns", "scanner"];
@@ -149,14 +183,15 @@ const GEOIP_USERS = ["veridns", "scanner"];
  * The built-in default path may be absent (no database installed); the
  * components then run with empty geo fields and say so once.
  */
-export const geoipCheck: ConfigCheck<Record<string, Record<string, unknown>>> = (
-  config,
-  report,
-) => {
-  const users = GEOIP_USERS.filter((name) => config[name]?.enabled === true);
+export const geoipCheck: ConfigCheck<VigiaConfig> = (config, report) => {
+  const users = GEOIP_USERS.filter((name) => {
+    const section = config[name];
+    return typeof section === "object" && section !== null && "enabled" in section &&
+      section.enabled === true;
+  });
   if (users.length === 0) return;
   for (const key of ["city_db", "asn_db"] as const) {
-    const path = String(config.geoip[key] ?? "");
+    const path = config.geoip[key];
     const field = geoipSection.fields[key];
     if (path === "" || path === field.default) continue;
     // Relative paths are relative to the daemon's working directory, as the components open them.
@@ -199,3 +234,56 @@ export const pathsCheck: ConfigCheck<{ paths: PathsConfig }> = (config, report) 
     if (problem) report(`paths.${key}`, problem);
   }
 };
+/** The files vigia keeps under `[paths]` (see the README's files table). */
+export interface VigiaFiles {
+  /** The store: devices, alerts, deny lists, zone table, scans. */
+  store: string;
+  /** The events database: every DNS/DHCP event (back it up with the store). */
+  eventsDb: string;
+  /** The control socket. */
+  socket: string;
+}
+
+/** Where vigia keeps its files: the one place their names are spelled. */
+export function vigiaFiles(paths: { state_dir: string; runtime_dir: string }): VigiaFiles {
+  return {
+    store: `${paths.state_dir}/vigia.db`,
+    eventsDb: `${paths.state_dir}/vigia-events.db`,
+    socket: `${paths.runtime_dir}/control.sock`,
+  };
+}
+
+/** Options for {@linkcode loadVigiaConfig}. */
+export interface LoadVigiaOptions {
+  /** Config file; absent: the embedded default (the schema's defaults). */
+  path?: string;
+  /** The config text (instead of reading `path`, which then only names it in messages). */
+  text?: string;
+  /** Semantic checks to run after the shapes are valid. */
+  checks?: ConfigCheck<VigiaConfig>[];
+}
+
+/**
+ * Loads a config with the whole schema (`lib/app`'s `configSchema()`: the
+ * shared sections above plus one per component), typed as
+ * {@linkcode VigiaConfig}. Throws `ConfigError` listing every problem.
+ */
+export async function loadVigiaConfig(
+  schema: Section<Spec>,
+  options: LoadVigiaOptions = {},
+): Promise<{ config: VigiaConfig; text: string }> {
+  const checks = (options.checks ?? []).map(
+    (check): ConfigCheck<ValueOf<Spec>> => (config, report, context) =>
+      check(asVigiaConfig(config), report, context),
+  );
+  const loaded = await loadConfig(schema, { path: options.path, text: options.text, checks });
+  return { config: asVigiaConfig(loaded.config), text: loaded.text };
+}
+
+/**
+ * The one place the whole config gets its type: the loader validated it
+ * against the whole schema, which holds every shared section.
+ */
+function asVigiaConfig(value: ValueOf<Spec>): VigiaConfig {
+  return value as unknown as VigiaConfig;
+}

@@ -13,16 +13,15 @@
  * @module
  */
 
-import { AlertBus, type AlertsConfig } from "../alerts/mod.ts";
+import { AlertBus } from "../alerts/mod.ts";
 import {
   type ConfigCheck,
   ConfigError,
   formatIssue,
-  loadConfig,
   type Section,
   type Spec,
 } from "../config/mod.ts";
-import { geoipCheck, pathsCheck, sealKeyCheck } from "./config.ts";
+import { geoipCheck, loadVigiaConfig, pathsCheck, sealKeyCheck, vigiaFiles } from "./config.ts";
 import { ensureDirectory } from "./dirs.ts";
 import { type DirectoryLocks, lockDirectories } from "./lock.ts";
 import { DailyLog } from "../daylog/mod.ts";
@@ -37,27 +36,48 @@ import {
 import { authoriseRemote, RemoteControl } from "../control/remote.ts";
 import { Supervisor } from "./supervisor.ts";
 import {
-  type AnyConfig,
+  type Component,
   type ComponentContext,
   type ComponentModule,
+  type PruneCounts,
+  type PruneCutoffs,
+  sectionOf,
+  type VerbArgs,
   type VerbEnv,
   VerbError,
-  type VerbHandler,
+  type VerbSpec,
+  type VigiaConfig,
 } from "./types.ts";
-import { coreVerbs } from "./verbs.ts";
+import { verbCatalogue, verbRoles } from "./verbs.ts";
 import { MetricsRegistry } from "../metrics/registry.ts";
 import { ControlRequestCounter, registerDaemonMetrics } from "./metrics.ts";
 
-export { ComponentUnavailable, VerbError } from "./types.ts";
+export {
+  ComponentUnavailable,
+  sectionOf,
+  VerbError,
+  verbNamed,
+  verbsOf,
+  VerbUsageError,
+} from "./types.ts";
 export type {
-  AnyConfig,
   Component,
   ComponentContext,
   ComponentModule,
+  PruneCounts,
+  PruneCutoffs,
+  PruneEnv,
+  SharedConfig,
+  VerbArgs,
+  VerbDeclaration,
   VerbEnv,
-  VerbHandler,
+  VerbOutput,
+  VerbSpec,
+  VigiaConfig,
 } from "./types.ts";
 export { Supervisor } from "./supervisor.ts";
+export { type VerbCatalogue, verbCatalogue, verbRoles } from "./verbs.ts";
+export { type VigiaFiles, vigiaFiles } from "./config.ts";
 
 /** The program version, printed by `vigia --version` and `ctl status`. */
 export const VERSION = "0.1.0";
@@ -75,20 +95,29 @@ export interface DaemonOptions {
 }
 
 /** Every semantic config check: the daemon's own and each module's. */
-export function moduleChecks(modules: ComponentModule[]): ConfigCheck<AnyConfig>[] {
-  return [
-    pathsCheck as ConfigCheck<AnyConfig>,
-    geoipCheck as ConfigCheck<AnyConfig>,
-    sealKeyCheck as ConfigCheck<AnyConfig>,
-    ...modules.flatMap((m) => m.checks ?? []),
-  ];
+export function moduleChecks(modules: readonly ComponentModule[]): ConfigCheck<VigiaConfig>[] {
+  return [pathsCheck, geoipCheck, sealKeyCheck, ...modules.flatMap((m) => m.checks ?? [])];
+}
+
+/** Whether `[metrics]` is on (absent, as in a daemon without the metrics module: on). */
+function metricsEnabled(config: VigiaConfig): boolean {
+  const section = config.metrics;
+  return !(typeof section === "object" && section !== null && "enabled" in section &&
+    section.enabled === false);
+}
+
+/** A verb bound to this daemon: its spec and how to answer it. */
+interface BoundVerb {
+  spec: VerbSpec<unknown, unknown>;
+  module?: ComponentModule;
+  answer(args: VerbArgs): unknown;
 }
 
 /** The checks of {@linkcode moduleChecks} plus the live ones, run by the daemon itself. */
 function daemonChecks(
-  modules: ComponentModule[],
-  running: AnyConfig | undefined,
-): ConfigCheck<AnyConfig>[] {
+  modules: readonly ComponentModule[],
+  running: VigiaConfig | undefined,
+): ConfigCheck<VigiaConfig>[] {
   return [
     ...moduleChecks(modules),
     ...modules.flatMap((m) => m.liveCheck ? [m.liveCheck(running)] : []),
@@ -99,13 +128,16 @@ function daemonChecks(
 export class Daemon {
   readonly #options: DaemonOptions;
   readonly #log: Logger & { setLevel(l: LogLevel): void };
-  #config: AnyConfig;
+  #config: VigiaConfig;
   #configText: string;
   #store!: Store;
   #dailyLog!: DailyLog;
   #alerts!: AlertBus;
   #supervisors: Supervisor[] = [];
-  #verbs = new Map<string, { handler: VerbHandler; module?: ComponentModule }>();
+  #verbs = new Map<string, BoundVerb>();
+  #roleOf: (verb: string) => "read" | "admin";
+  #prunes: { name: string; prune(cutoffs: PruneCutoffs): PruneCounts | Promise<PruneCounts> }[] =
+    [];
   #listener: Deno.Listener | undefined;
   #serving: Promise<void> | undefined;
   #remote: RemoteControl | undefined;
@@ -120,7 +152,7 @@ export class Daemon {
   readonly #metrics = new MetricsRegistry();
   readonly #requests = new ControlRequestCounter(() => new Set(this.#verbs.keys()));
 
-  constructor(options: DaemonOptions, config: AnyConfig, configText: string) {
+  constructor(options: DaemonOptions, config: VigiaConfig, configText: string) {
     this.#options = options;
     this.#config = config;
     this.#configText = configText;
@@ -128,10 +160,11 @@ export class Daemon {
     let resolve!: () => void;
     const promise = new Promise<void>((r) => (resolve = r));
     this.#stopped = { resolve, promise };
+    this.#roleOf = verbRoles(verbCatalogue(options.modules));
   }
 
   /** The current config. */
-  get config(): AnyConfig {
+  get config(): VigiaConfig {
     return this.#config;
   }
 
@@ -146,13 +179,14 @@ export class Daemon {
     for (const key of ["state_dir", "log_dir", "runtime_dir"] as const) {
       await ensureDirectory(paths[key], `paths.${key}`);
     }
-    this.#socketPath = `${paths.runtime_dir}/control.sock`;
+    const files = vigiaFiles(paths);
+    this.#socketPath = files.socket;
     await this.#claimSocket();
     this.#locks = lockDirectories([["paths.state_dir", paths.state_dir], [
       "paths.log_dir",
       paths.log_dir,
     ]]);
-    this.#store = openStore(`${paths.state_dir}/vigia.db`, {
+    this.#store = openStore(files.store, {
       batchRows: this.#config.store.batch_rows,
       batchInterval: this.#config.store.batch_interval,
     });
@@ -168,12 +202,15 @@ export class Daemon {
       store: this.#store,
       dailyLog: this.#dailyLog,
       log: this.#log.child("alerts"),
-      config: this.#config.alerts as AlertsConfig,
+      config: this.#config.alerts,
     });
-    for (const [name, handler] of Object.entries(coreVerbs(this))) {
-      this.#verbs.set(name, { handler });
+    for (const spec of verbCatalogue([]).verbs) {
+      this.#verbs.set(spec.name, {
+        spec,
+        answer: (args) => spec.run(args, { ...this.#verbEnv("control"), running: () => this }),
+      });
     }
-    this.#metrics.enabled = this.#config.metrics?.enabled !== false;
+    this.#metrics.enabled = metricsEnabled(this.#config);
     registerDaemonMetrics(this.#metrics.scope("daemon"), {
       version: VERSION,
       supervisors: () => this.#supervisors,
@@ -182,23 +219,20 @@ export class Daemon {
       remote: () => this.#remote,
     });
     this.#requests.register(this.#metrics.scope("daemon"));
-    for (const m of this.#options.modules) {
-      if (m.migrations) this.#store.migrate(m.name, m.migrations);
-      for (const [name, handler] of Object.entries(m.verbs ?? {})) {
-        this.#verbs.set(name, { handler, module: m });
-      }
-      this.#supervisors.push(
-        new Supervisor(m, this.#contextFor(m), {
-          backoffMaxMs: this.#config.control.restart_backoff_max,
-          stopTimeoutMs: this.#config.control.shutdown_timeout,
-        }),
-      );
-    }
+    this.#prunes.push({
+      name: "alerts",
+      prune: ({ before }) => ({
+        alerts: before === undefined
+          ? 0
+          : this.#store.run("DELETE FROM alerts WHERE time < ?", before).changes,
+      }),
+    });
+    for (const m of this.#options.modules) this.#add(m);
     await this.#listen();
     this.#installSignals();
     await Promise.all(this.#supervisors.map((s) => s.start()));
-    this.prune();
-    this.#pruneTimer = setInterval(() => this.prune(), 3_600_000);
+    void this.prune();
+    this.#pruneTimer = setInterval(() => void this.prune(), 3_600_000);
     this.#log.info("ready", { version: VERSION, pid: Deno.pid, socket: this.#socketPath });
   }
 
@@ -239,6 +273,7 @@ export class Daemon {
         stateDir: this.#config.paths.state_dir,
         dispatch: (req, origin) => this.dispatch(req, origin),
         audit: this.#alerts,
+        roles: this.#roleOf,
         log: this.#log.child("remote"),
       });
     }
@@ -254,9 +289,53 @@ export class Daemon {
     on("SIGINT", () => void this.stop("SIGINT"));
   }
 
-  #contextFor(m: ComponentModule): ComponentContext {
+  /**
+   * Adds a module: migrations, a supervisor, its verbs and prune, all bound
+   * to the same supervisor, so `running()` is the module's own instance type.
+   */
+  #add<C, I extends Component>(m: ComponentModule<C, I>): void {
+    if (m.migrations) this.#store.migrate(m.name, m.migrations);
+    const supervisor = new Supervisor(m, this.#contextFor(m), {
+      backoffMaxMs: this.#config.control.restart_backoff_max,
+      stopTimeoutMs: this.#config.control.shutdown_timeout,
+    });
+    this.#supervisors.push(supervisor);
+    for (const spec of m.verbs ?? []) {
+      this.#verbs.set(spec.name, {
+        spec,
+        module: m,
+        answer: (args) =>
+          spec.run(args, {
+            ...this.#verbEnv(m.name),
+            section: sectionOf(m, this.#config),
+            running: () => supervisor.instance,
+          }),
+      });
+    }
+    const prune = m.prune;
+    if (prune) {
+      this.#prunes.push({
+        name: m.name,
+        prune: (cutoffs) =>
+          prune.call(m, { store: this.#store, running: () => supervisor.instance }, cutoffs),
+      });
+    }
+  }
+
+  #verbEnv(name: string): Omit<VerbEnv, "running"> {
     return {
-      section: this.#config[m.name],
+      store: this.#store,
+      config: this.#config,
+      section: undefined,
+      alerts: this.#alerts,
+      dailyLog: this.#dailyLog,
+      log: this.#log.child(name),
+    };
+  }
+
+  #contextFor<C>(m: ComponentModule<C>): ComponentContext<C> {
+    return {
+      section: sectionOf(m, this.#config),
       config: this.#config,
       store: this.#store,
       alerts: this.#alerts,
@@ -270,7 +349,7 @@ export class Daemon {
   async dispatch(request: ControlRequest, origin: RequestOrigin): Promise<unknown> {
     // Remote requests arrive with the role of their accepted token; checked again here.
     try {
-      authoriseRemote(request.verb, origin);
+      authoriseRemote(request.verb, origin, this.#roleOf);
     } catch (e) {
       this.#requests.count(origin.transport, request.verb, "refused");
       throw e;
@@ -292,48 +371,41 @@ export class Daemon {
         `unknown verb "${request.verb}"; known: ${[...this.#verbs.keys()].sort().join(", ")}`,
       );
     }
-    const supervisor = verb.module
-      ? this.#supervisors.find((s) => s.module === verb.module)
-      : undefined;
-    const env: VerbEnv = {
-      store: this.#store,
-      config: this.#config,
-      alerts: this.#alerts,
-      dailyLog: this.#dailyLog,
-      log: this.#log.child(verb.module?.name ?? "control"),
-      running: () => supervisor?.instance,
-    };
     const args = { ...(request.args ?? {}) };
     delete args.timeout_ms;
     // Queued rows become visible to readers first, so a verb sees what was published before it.
     this.#store.flush();
-    return await verb.handler(args, env);
+    return await verb.answer(args);
   }
 
   /**
    * Deletes stored events older than `store.retention_days` and ingested
-   * captures older than `store.ingest_retention_days` (0 keeps everything);
-   * returns rows deleted.
+   * captures older than `store.ingest_retention_days` (0 keeps everything)
+   * in every module; logs and returns the rows deleted by table.
    */
-  prune(): number {
+  async prune(): Promise<PruneCounts> {
     const days = this.#config.store.retention_days;
     const ingestDays = this.#config.store.ingest_retention_days < 0
       ? days
       : this.#config.store.ingest_retention_days;
-    if (!days && !ingestDays) return 0;
-    // 0 keeps everything: a cutoff before the epoch deletes nothing.
-    const before = days ? Date.now() - days * 86_400_000 : 0;
-    const ingestBefore = ingestDays ? Date.now() - ingestDays * 86_400_000 : undefined;
-    let deleted = days ? this.#store.run("DELETE FROM alerts WHERE time < ?", before).changes : 0;
-    for (const m of this.#options.modules) {
-      if (!m.prune) continue;
+    const deleted: PruneCounts = {};
+    if (!days && !ingestDays) return deleted;
+    const cutoffs: PruneCutoffs = {
+      before: days ? Date.now() - days * 86_400_000 : undefined,
+      ingestBefore: ingestDays ? Date.now() - ingestDays * 86_400_000 : undefined,
+    };
+    for (const p of this.#prunes) {
       try {
-        deleted += m.prune(this.#store, before, { ingestBefore });
+        for (const [table, n] of Object.entries(await p.prune(cutoffs))) {
+          deleted[table] = (deleted[table] ?? 0) + n;
+        }
       } catch (e) {
-        this.#log.child(m.name).error("prune failed", { error: e });
+        this.#log.child(p.name).error("prune failed", { error: e });
       }
     }
-    if (deleted > 0) this.#log.info("pruned old events", { rows: deleted, retention_days: days });
+    if (Object.values(deleted).some((n) => n > 0)) {
+      this.#log.info("pruned old events", { ...deleted, retention_days: days });
+    }
     return deleted;
   }
 
@@ -380,7 +452,7 @@ export class Daemon {
     const log = this.#log.child("reload");
     let loaded;
     try {
-      loaded = await loadConfig(this.#options.schema, {
+      loaded = await loadVigiaConfig(this.#options.schema, {
         path: this.#options.configPath,
         checks: daemonChecks(this.#options.modules, this.#config),
       });
@@ -393,14 +465,16 @@ export class Daemon {
       log.error("config invalid; keeping the running config", { error: msg });
       throw new VerbError(`config invalid, kept the running one: ${msg}`);
     }
-    const next = loaded.config as AnyConfig;
+    const next: VigiaConfig = loaded.config;
     const prev = this.#config;
     const warnings: string[] = [];
-    for (const key of ["paths", "store"] as const) {
-      if (JSON.stringify(prev[key]) !== JSON.stringify(next[key])) {
-        warnings.push(`[${key}] changed: takes effect at the next restart`);
-        next[key] = prev[key];
-      }
+    if (JSON.stringify(prev.paths) !== JSON.stringify(next.paths)) {
+      warnings.push("[paths] changed: takes effect at the next restart");
+      next.paths = prev.paths;
+    }
+    if (JSON.stringify(prev.store) !== JSON.stringify(next.store)) {
+      warnings.push("[store] changed: takes effect at the next restart");
+      next.store = prev.store;
     }
     const { remote: prevRemote, ...prevLocal } = prev.control;
     const { remote: nextRemote, ...nextLocal } = next.control;
@@ -423,7 +497,7 @@ export class Daemon {
     this.#config = next;
     this.#configText = loaded.text;
     this.#log.setLevel(next.log.level);
-    this.#metrics.enabled = next.metrics?.enabled !== false;
+    this.#metrics.enabled = metricsEnabled(next);
     await this.#alerts.reconfigure(next.alerts);
     const restarted: string[] = [], unchanged: string[] = [];
     for (const s of this.#supervisors) {
@@ -510,7 +584,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
   const boot = options.log ?? createLogger();
   let loaded;
   try {
-    loaded = await loadConfig(options.schema, {
+    loaded = await loadVigiaConfig(options.schema, {
       path: options.configPath,
       checks: daemonChecks(options.modules, undefined),
     });

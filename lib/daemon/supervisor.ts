@@ -52,13 +52,13 @@ export interface SupervisorOptions {
 }
 
 /** Supervises one instance of a component module. */
-export class Supervisor {
-  readonly module: ComponentModule;
+export class Supervisor<C = unknown, I extends Component = Component> {
+  readonly module: ComponentModule<C, I>;
   readonly #log: Logger;
   readonly #backoffMaxMs: number;
   readonly #stopTimeoutMs: number;
-  #context: ComponentContext;
-  #instance: Component | undefined;
+  #context: ComponentContext<C>;
+  #instance: I | undefined;
   #stateValue: ComponentState = "stopped";
   readonly #onState?: (state: ComponentState) => void;
   #startedAt = 0;
@@ -69,7 +69,11 @@ export class Supervisor {
   #generation = 0;
   #enabled: boolean;
 
-  constructor(module: ComponentModule, context: ComponentContext, options: SupervisorOptions = {}) {
+  constructor(
+    module: ComponentModule<C, I>,
+    context: ComponentContext<C>,
+    options: SupervisorOptions = {},
+  ) {
     this.module = module;
     this.#context = context;
     this.#log = context.log;
@@ -90,7 +94,7 @@ export class Supervisor {
   }
 
   /** The running instance, if any. */
-  get instance(): Component | undefined {
+  get instance(): I | undefined {
     return this.#state === "running" ? this.#instance : undefined;
   }
 
@@ -106,7 +110,7 @@ export class Supervisor {
   async #attempt(generation: number, attempt: number): Promise<void> {
     if (generation !== this.#generation) return;
     this.#state = "starting";
-    let instance: Component | undefined;
+    let instance: I | undefined;
     try {
       instance = this.module.create(this.#context);
       this.#instance = instance;
@@ -195,7 +199,7 @@ export class Supervisor {
   }
 
   /** Replaces the context (new config) and restarts: used when the component's section changed. */
-  async restartWith(context: ComponentContext): Promise<void> {
+  async restartWith(context: ComponentContext<C>): Promise<void> {
     await this.stop();
     this.#context = context;
     this.#enabled = this.module.enabled(context.section);
@@ -205,7 +209,7 @@ export class Supervisor {
   }
 
   /** Updates the context without a restart (the section is unchanged). */
-  updateContext(context: ComponentContext): void {
+  updateContext(context: ComponentContext<C>): void {
     this.#context = context;
   }
 

@@ -1,80 +1,107 @@
 /**
  * Control verbs the daemon answers itself: status, reload, stop, stats and
- * alerts. Component verbs come from their modules.
+ * alerts. Component verbs come from their modules; {@linkcode verbCatalogue}
+ * lists them all, for the daemon, the CLI, the remote role check and tests.
  *
  * @module
  */
 
 import { ZonedClock } from "../daylog/mod.ts";
-import type { VerbHandler } from "./types.ts";
-import { VerbError } from "./types.ts";
+import { decodeCursor, encodeCursor, type Page, paging, timeRange } from "./args.ts";
+import { type ComponentModule, verbsOf, type VerbSpec } from "./types.ts";
 
-/** What the core verbs need from the daemon. */
+/** What the core verbs need from the daemon (their `env.running()`). */
 export interface DaemonHandle {
+  /** `ctl status`. */
   status(): Record<string, unknown>;
+  /** `ctl stats`. */
   stats(): Record<string, unknown>;
+  /** `ctl reload`. */
   reload(): Promise<unknown>;
+  /** `ctl stop`. */
   stop(reason?: string): Promise<void>;
 }
 
-/** Parses an absolute ISO time or a relative age like `90m`, `2h`, `7d` into ms since the epoch. */
-export function parseTimeArg(text: unknown, name: string): number | undefined {
-  if (text === undefined || text === null || text === "") return undefined;
-  const s = String(text).trim();
-  const rel = /^(\d+(?:\.\d+)?)(s|m|h|d)$/.exec(s);
-  if (rel) {
-    const unit =
-      { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[rel[2] as "s" | "m" | "h" | "d"];
-    return Date.now() - Number(rel[1]) * unit;
-  }
-  const t = Date.parse(/^\d{4}-\d{2}-\d{2}$/.test(s) ? `${s}T00:00:00` : s);
-  if (Number.isNaN(t)) {
-    throw new VerbError(
-      `--${name} must be an ISO time (2026-11-21T10:00) or an age like 90m, 2h, 7d: got "${s}"`,
-    );
-  }
-  return t;
+const verb = verbsOf<unknown, DaemonHandle>();
+
+function daemonOf(env: { running(): DaemonHandle | undefined }): DaemonHandle {
+  const daemon = env.running();
+  if (!daemon) throw new Error("the daemon's own verbs need the daemon");
+  return daemon;
 }
 
-/** Parses a positive integer limit with a default and a cap. */
-export function parseLimit(value: unknown, fallback: number, max = 10_000): number {
-  if (value === undefined || value === null || value === "") return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > max) {
-    throw new VerbError(`--limit must be an integer from 1 to ${max}: got "${value}"`);
-  }
-  return n;
-}
-
-/** The core verbs bound to a daemon. */
-export function coreVerbs(daemon: DaemonHandle): Record<string, VerbHandler> {
-  return {
-    status: () => daemon.status(),
-    stats: () => daemon.stats(),
-    reload: () => daemon.reload(),
-    stop: () => {
+/** The daemon's own verbs. */
+export const coreVerbs: VerbSpec<unknown, DaemonHandle>[] = [
+  verb({
+    name: "status",
+    describe: "daemon and component state",
+    role: "read",
+    output: "document",
+    run: (_args, env) => daemonOf(env).status(),
+  }),
+  verb({
+    name: "reload",
+    describe: "re-read the config (keeps the old one if invalid)",
+    role: "admin",
+    output: "document",
+    run: (_args, env) => daemonOf(env).reload(),
+  }),
+  verb({
+    name: "stop",
+    describe: "stop the daemon",
+    role: "admin",
+    output: "document",
+    run: (_args, env) => {
+      const daemon = daemonOf(env);
       // Answer first, then stop: the client gets its reply before the socket goes away.
       setTimeout(() => void daemon.stop("ctl stop"), 20);
       return { stopping: true };
     },
-    alerts: (args, env) => {
-      const since = parseTimeArg(args.since, "since");
-      const limit = parseLimit(args.limit, 100);
+  }),
+  verb({
+    name: "stats",
+    describe: "counters of every component",
+    role: "read",
+    output: "document",
+    run: (_args, env) => daemonOf(env).stats(),
+  }),
+  verb({
+    name: "alerts",
+    describe: "recent alerts, newest first",
+    role: "read",
+    output: "paged",
+    args: {
+      ...timeRange(),
+      by: {
+        type: "string",
+        describe: "which time --since/--until mean: raised (by vigia) or event (a packet's time)",
+        choices: ["raised", "event"],
+        default: "raised",
+      },
+      kind: { type: "string", describe: "alert kind, e.g. dns-flood" },
+      ...paging(100),
+    },
+    run: (args, env): Page => {
       // --since means "raised since" unless asked for the event's own time (a packet's, for ingest).
-      const by = args.by === undefined || args.by === "" ? "raised" : String(args.by);
-      if (by !== "raised" && by !== "event") {
-        throw new VerbError(`--by must be "raised" or "event": got "${by}"`);
-      }
-      const timeColumn = by === "raised" ? "raised_at" : "time";
+      const timeColumn = args.by === "event" ? "time" : "raised_at";
       const where: string[] = [];
       const params: (string | number)[] = [];
-      if (since !== undefined) {
+      if (args.since !== undefined) {
         where.push(`${timeColumn} >= ?`);
-        params.push(since);
+        params.push(args.since);
       }
-      if (args.kind) {
+      if (args.until !== undefined) {
+        where.push(`${timeColumn} < ?`);
+        params.push(args.until);
+      }
+      if (args.kind !== undefined) {
         where.push("kind = ?");
-        params.push(String(args.kind));
+        params.push(args.kind);
+      }
+      if (args.cursor !== undefined) {
+        const [t, id] = decodeCursor(args.cursor, ["number", "number"]);
+        where.push(`(${timeColumn} < ? OR (${timeColumn} = ? AND id < ?))`);
+        params.push(t, t, id);
       }
       const rows = env.store.query<
         {
@@ -92,19 +119,56 @@ export function coreVerbs(daemon: DaemonHandle): Record<string, VerbHandler> {
           where.length ? `WHERE ${where.join(" AND ")}` : ""
         } ORDER BY ${timeColumn} DESC, id DESC LIMIT ?`,
         ...params,
-        limit,
+        args.limit + 1,
       );
+      const more = rows.length > args.limit;
+      if (more) rows.length = args.limit;
       // Times read like the daily files: in the configured zone, with its offset.
-      const clock = new ZonedClock(env.config.log?.timezone || undefined);
-      return rows.map((r) => ({
-        time: clock.stamp(new Date(r.time)).timestamp,
-        raised: clock.stamp(new Date(r.raised_at)).timestamp,
-        kind: r.kind,
-        severity: r.severity,
-        subject: r.subject,
-        repeats: r.repeats,
-        details: JSON.parse(r.details),
-      }));
+      const clock = new ZonedClock(env.config.log.timezone || undefined);
+      const page: Page = {
+        rows: rows.map((r) => ({
+          time: clock.stamp(new Date(r.time)).timestamp,
+          raised: clock.stamp(new Date(r.raised_at)).timestamp,
+          kind: r.kind,
+          severity: r.severity,
+          subject: r.subject,
+          repeats: r.repeats,
+          details: JSON.parse(r.details),
+        })),
+      };
+      const last = rows[rows.length - 1];
+      if (more && last) {
+        page.next_cursor = encodeCursor([
+          args.by === "event" ? last.time : last.raised_at,
+          last.id,
+        ]);
+      }
+      return page;
     },
-  };
+  }),
+];
+
+/** Every verb of a daemon made of `modules`, with the help lines of their groups. */
+export interface VerbCatalogue {
+  /** Every verb: the daemon's own, then each module's. */
+  verbs: VerbSpec<unknown, unknown>[];
+  /** Help lines of verb groups (`deny`, `zone`, ...). */
+  groups: Record<string, string>;
+}
+
+/** The verbs of a daemon made of `modules`. */
+export function verbCatalogue(modules: readonly ComponentModule[]): VerbCatalogue {
+  const verbs: VerbSpec<unknown, unknown>[] = [...coreVerbs];
+  const groups: Record<string, string> = {};
+  for (const m of modules) {
+    verbs.push(...(m.verbs ?? []));
+    Object.assign(groups, m.verbGroups);
+  }
+  return { verbs, groups };
+}
+
+/** The least role each verb needs; a verb not in the catalogue needs `admin`. */
+export function verbRoles(catalogue: VerbCatalogue): (verb: string) => "read" | "admin" {
+  const roles = new Map(catalogue.verbs.map((v) => [v.name, v.role]));
+  return (verb) => roles.get(verb) ?? "admin";
 }

@@ -58,12 +58,12 @@
  */
 
 import type { ConfigCheck } from "../config/mod.ts";
-import type { AnyConfig, ComponentModule } from "../daemon/types.ts";
+import { type ComponentModule, sectionOf, type VigiaConfig } from "../daemon/types.ts";
 import { type DnsConfig, dnsSection } from "./config.ts";
 import { DnsServer } from "./component.ts";
 import { configRecords, fileRecords } from "./sources.ts";
 import { dnsMigrations } from "./schema.ts";
-import { dnsVerbs } from "./verbs.ts";
+import { dnsVerbGroups, dnsVerbs } from "./verbs.ts";
 import { checkDnsTransfers } from "./transfer_config.ts";
 import { buildZoneDb } from "./zone_db.ts";
 import type { ZoneProblem } from "./zone_file.ts";
@@ -79,8 +79,8 @@ export { dnsVerbs } from "./verbs.ts";
  * zone, NS at the apex, CNAME exclusivity, no data outside every zone, glue
  * for in-zone name servers, nothing but glue below a delegation.
  */
-export const checkDnsZones: ConfigCheck<AnyConfig> = (config, report) => {
-  const dns = config.dns as DnsConfig | undefined;
+export const checkDnsZones: ConfigCheck<VigiaConfig> = (config, report) => {
+  const dns = sectionOf(dnsModule, config);
   if (!dns || !dns.enabled) return;
   const inline = configRecords(dns);
   const files = fileRecords(dns);
@@ -100,12 +100,18 @@ export const checkDnsZones: ConfigCheck<AnyConfig> = (config, report) => {
 };
 
 /** The `dns` component module, registered in `lib/app/mod.ts`. */
-export const dnsModule: ComponentModule<DnsConfig> = {
+export const dnsModule: ComponentModule<DnsConfig, DnsServer> = {
   name: "dns",
   schema: dnsSection,
-  checks: [checkDnsZones, checkDnsTransfers],
+  checks: [
+    checkDnsZones,
+    // Reads only its own section.
+    (config, report, context) =>
+      checkDnsTransfers({ dns: sectionOf(dnsModule, config) }, report, context),
+  ],
   enabled: (section) => section.enabled,
   migrations: dnsMigrations,
   create: (context) => new DnsServer(context),
   verbs: dnsVerbs,
+  verbGroups: dnsVerbGroups,
 };

@@ -7,7 +7,6 @@
  */
 
 import type { ConfigCheck } from "../config/mod.ts";
-import type { AnyConfig } from "../daemon/types.ts";
 import type { DnsConfig } from "./config.ts";
 import { parseTsigKey, tsigKeyLookup, type TsigKeyText } from "./tsig.ts";
 import type { TransferPolicyInit } from "./xfr_out.ts";
@@ -80,8 +79,11 @@ export function transferPolicyInit(
 }
 
 /** `config check` for keys and transfer rules. */
-export const checkDnsTransfers: ConfigCheck<AnyConfig> = (config, report) => {
-  const dns = config.dns as DnsConfig | undefined;
+export const checkDnsTransfers: ConfigCheck<{ dns: DnsConfig | undefined }> = (
+  config,
+  report,
+) => {
+  const dns = config.dns;
   if (!dns || !dns.enabled) return;
   for (const p of transferPolicyInit(dns).problems) report(p.path, p.message);
 };

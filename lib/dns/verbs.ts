@@ -1,5 +1,6 @@
 /**
- * Control verbs of the `dns` component: `zone list`, `zone add`, `zone del`.
+ * Control verbs of the `dns` component: `zone list`, `zone add`, `zone del`,
+ * `zone status`.
  * They edit the zone table in the store; a running server rebuilds its
  * answers at once (and would notice an edit made by another process within
  * `dns.table_poll` anyway). With the daemon down they just edit the table.
@@ -7,7 +8,7 @@
  * @module
  */
 
-import { type VerbArgs, type VerbEnv, VerbError, type VerbHandler } from "../daemon/types.ts";
+import { type VerbEnv, VerbError, verbsOf, type VerbSpec } from "../daemon/types.ts";
 import type { DnsConfig } from "./config.ts";
 import { formatRdata, parseTtl } from "./rdata.ts";
 import type { DnsServer } from "./component.ts";
@@ -28,19 +29,10 @@ import { keyToText, nameFromText, nameKey, TYPE, typeFromName, typeName } from "
 import { buildZoneDb, findZone } from "./zone_db.ts";
 import type { ZoneRecord } from "./zone_file.ts";
 
-function dnsConfig(env: VerbEnv): DnsConfig {
-  return env.config.dns as DnsConfig;
-}
+/** What the zone verbs use. */
+type ZoneEnv = Pick<VerbEnv<DnsConfig, DnsServer>, "store" | "section" | "running">;
 
-function text(args: VerbArgs, key: string, required: boolean): string | undefined {
-  const v = args[key];
-  if (v === undefined || v === null || v === "") {
-    if (required) throw new VerbError(`missing ${key}`);
-    return undefined;
-  }
-  if (typeof v !== "string" && typeof v !== "number") throw new VerbError(`${key} must be text`);
-  return String(v);
-}
+const verb = verbsOf<DnsConfig, DnsServer>();
 
 function absoluteName(name: string): string {
   const n = name.endsWith(".") ? name : `${name}.`;
@@ -51,8 +43,8 @@ function absoluteName(name: string): string {
   }
 }
 
-function allRecords(env: VerbEnv): { records: ZoneRecord[]; problems: string[] } {
-  const config = dnsConfig(env);
+function allRecords(env: ZoneEnv): { records: ZoneRecord[]; problems: string[] } {
+  const config = env.section;
   const s = staticRecords(config);
   const t = tableRecords(env.store, config.default_ttl);
   return {
@@ -61,13 +53,12 @@ function allRecords(env: VerbEnv): { records: ZoneRecord[]; problems: string[] }
   };
 }
 
-function reload(env: VerbEnv): void {
-  const running = env.running() as DnsServer | undefined;
-  running?.reloadZones?.();
+function reload(env: ZoneEnv): void {
+  env.running()?.reloadZones();
 }
 
-/** `zone list` {}: every record served, from every source. */
-export const zoneList: VerbHandler = (_args, env) => {
+/** `zone list`: every record served, from every source. */
+function zoneList(env: ZoneEnv) {
   const { records } = allRecords(env);
   const { db } = buildZoneDb(records);
   const rows = records.map((r) => {
@@ -83,17 +74,20 @@ export const zoneList: VerbHandler = (_args, env) => {
   });
   rows.sort((a, b) => a.zone.localeCompare(b.zone) || a.name.localeCompare(b.name));
   return rows;
-};
+}
 
-/** `zone add` {name, type, value, ttl?}: adds a record to the zone table. */
-export const zoneAdd: VerbHandler = (args, env) => {
-  const config = dnsConfig(env);
-  const name = absoluteName(text(args, "name", true)!);
-  const typeText = text(args, "type", true)!.toUpperCase();
+/** `zone add NAME TYPE VALUE [--ttl T]`: adds a record to the zone table. */
+function zoneAdd(
+  args: { name: string; type: string; value: string; ttl?: string },
+  env: ZoneEnv,
+) {
+  const config = env.section;
+  const name = absoluteName(args.name);
+  const typeText = args.type.toUpperCase();
   const type = typeFromName(typeText);
   if (type === undefined) throw new VerbError(`unknown type "${typeText}"`);
-  const value = text(args, "value", true)!;
-  const ttlText = text(args, "ttl", false);
+  const value = args.value;
+  const ttlText = args.ttl;
   let ttl: number | null = null;
   if (ttlText !== undefined) {
     ttl = parseTtl(ttlText);
@@ -153,19 +147,19 @@ export const zoneAdd: VerbHandler = (args, env) => {
     value: formatRdata(type, record.rdata),
     ...(fresh.length > 0 ? { warnings: fresh.map((p) => p.message).join("; ") } : {}),
   };
-};
+}
 
 /**
  * `zone status` {zone?}: per zone, role, serial, records and the errors of
  * its sources (from the running server; read from the sources when the
  * daemon's dns component is not running).
  */
-export const zoneStatus: VerbHandler = (args, env) => {
-  const running = env.running() as DnsServer | undefined;
+function zoneStatus(wanted: string | undefined, env: ZoneEnv): ZoneStatus[] {
+  const running = env.running();
   let rows: ZoneStatus[];
-  if (running?.zoneStatus) rows = running.zoneStatus();
+  if (running) rows = running.zoneStatus();
   else {
-    const config = dnsConfig(env);
+    const config = env.section;
     const files = new Map(
       config.zone_files.map((p) => [p, zoneFileRecords(p, config.default_ttl)] as const),
     );
@@ -179,7 +173,6 @@ export const zoneStatus: VerbHandler = (args, env) => {
       loadedAt: new Date().toISOString(),
     });
   }
-  const wanted = text(args, "zone", false);
   if (wanted === undefined) return rows;
   const zone = absoluteName(wanted);
   const found = rows.filter((r) => r.zone === zone);
@@ -189,12 +182,12 @@ export const zoneStatus: VerbHandler = (args, env) => {
     );
   }
   return found;
-};
+}
 
-/** `zone del` {name, type?}: removes zone-table records of a name (and type). */
-export const zoneDel: VerbHandler = (args, env) => {
-  const name = absoluteName(text(args, "name", true)!);
-  const typeText = text(args, "type", false);
+/** `zone del NAME [TYPE]`: removes zone-table records of a name (and type). */
+function zoneDel(args: { name: string; type?: string }, env: ZoneEnv) {
+  const name = absoluteName(args.name);
+  const typeText = args.type;
   let typeLabel: string | undefined;
   if (typeText !== undefined) {
     const type = typeFromName(typeText);
@@ -221,18 +214,63 @@ export const zoneDel: VerbHandler = (args, env) => {
   });
   reload(env);
   return { deleted, name, ...(typeLabel ? { type: typeLabel } : {}) };
-};
+}
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 /** Every verb of the component. */
-export const dnsVerbs: Record<string, VerbHandler> = {
-  "zone list": zoneList,
-  "zone add": zoneAdd,
-  "zone del": zoneDel,
-  "zone status": zoneStatus,
+export const dnsVerbs: VerbSpec<DnsConfig, DnsServer>[] = [
+  verb({
+    name: "zone list",
+    describe: "records served, with their source",
+    role: "read",
+    output: "list",
+    run: (_args, env) => zoneList(env),
+  }),
+  verb({
+    name: "zone add",
+    describe: "add a record (served at once)",
+    role: "admin",
+    output: "document",
+    args: {
+      name: { type: "string", positional: true, required: true, describe: "owner name" },
+      type: {
+        type: "string",
+        positional: true,
+        required: true,
+        describe: "record type (A, MX, ...)",
+      },
+      value: { type: "string", positional: true, required: true, describe: "record data" },
+      ttl: { type: "string", describe: "TTL in seconds or with units (1h)" },
+    },
+    run: (args, env) => zoneAdd(args, env),
+  }),
+  verb({
+    name: "zone del",
+    describe: "delete records of a name",
+    role: "admin",
+    output: "document",
+    args: {
+      name: { type: "string", positional: true, required: true, describe: "owner name" },
+      type: { type: "string", positional: true, describe: "only this record type" },
+    },
+    run: (args, env) => zoneDel(args, env),
+  }),
+  verb({
+    name: "zone status",
+    describe: "per zone: role, serial, records, errors of its sources",
+    role: "read",
+    output: "list",
+    args: { zone: { type: "string", positional: true, describe: "only this zone" } },
+    run: (args, env) => zoneStatus(args.zone, env),
+  }),
+];
+
+/** Help lines of the component's verb groups. */
+export const dnsVerbGroups: Record<string, string> = {
+  zone: "records served by the dns component",
 };
 
 /** Verbs' access to zone problems (used by tests). */

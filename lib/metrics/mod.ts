@@ -20,8 +20,7 @@
  * @module
  */
 
-import type { AnyConfig, ComponentModule } from "../daemon/types.ts";
-import type { ConfigCheck } from "../config/mod.ts";
+import { type ComponentModule, sectionOf, type VigiaConfig } from "../daemon/types.ts";
 import { listenCheck, type MetricsConfig, metricsSection, tokenFileCheck } from "./config.ts";
 import { MetricsServer } from "./component.ts";
 
@@ -38,13 +37,18 @@ export {
 export { negotiate, OPENMETRICS_TYPE, render, TEXT_TYPE } from "./exposition.ts";
 export { registerProcessMetrics } from "./process.ts";
 
+function own(config: VigiaConfig): { metrics: MetricsConfig } {
+  return { metrics: sectionOf(metricsModule, config) };
+}
+
 /** The `metrics` component module, registered in `lib/app/mod.ts`. */
-export const metricsModule: ComponentModule<MetricsConfig> = {
+export const metricsModule: ComponentModule<MetricsConfig, MetricsServer> = {
   name: "metrics",
   schema: metricsSection,
-  checks: [tokenFileCheck as ConfigCheck<AnyConfig>],
-  liveCheck: (running) =>
-    listenCheck(running as { metrics: MetricsConfig } | undefined) as ConfigCheck<AnyConfig>,
+  // The checks read only their own section.
+  checks: [(config, report, context) => tokenFileCheck(own(config), report, context)],
+  liveCheck: (running) => (config, report, context) =>
+    listenCheck(running && own(running))(own(config), report, context),
   enabled: (section) => section.enabled,
   create: (context) => new MetricsServer(context),
 };

@@ -15,7 +15,7 @@
  */
 
 import type { AlertPublisher } from "../alerts/mod.ts";
-import type { AnyConfig, Component, ComponentContext } from "../daemon/types.ts";
+import type { Component, ComponentContext, VigiaConfig } from "../daemon/types.ts";
 import type { DailyLog } from "../daylog/mod.ts";
 import { type GeoDb, openGeo } from "../geo/mod.ts";
 import type { Logger } from "../log/mod.ts";
@@ -67,7 +67,7 @@ export interface ScanDeps {
   /** A logger. */
   log: Logger;
   /** The whole config (`paths.log_dir`). */
-  config: AnyConfig;
+  config: VigiaConfig;
   /** The `[scanner]` section. */
   section: ScannerConfig;
   /** Open geolocation databases. */

@@ -15,7 +15,7 @@
  */
 
 import { geoipSection } from "../daemon/config.ts";
-import type { AnyConfig, ComponentModule } from "../daemon/types.ts";
+import { type ComponentModule, sectionOf, type VigiaConfig } from "../daemon/types.ts";
 import { openGeo } from "../geo/mod.ts";
 import { parseResolver, type ResolverAddress } from "../resolver/mod.ts";
 import { analyseDomain, normaliseDomain } from "./analyse.ts";
@@ -24,7 +24,7 @@ import { scannerChecks, type ScannerConfig, scannerSection } from "./config.ts";
 import { renderReport } from "./report.ts";
 import type { ScanResult } from "./types.ts";
 import { scannerMigrations } from "./schema.ts";
-import { scanResultsVerb, scanRunVerb } from "./verbs.ts";
+import { scannerVerbGroups, scannerVerbs } from "./verbs.ts";
 
 export { analyseDomain, type AnalyseOptions, normaliseDomain } from "./analyse.ts";
 export { renderReport } from "./report.ts";
@@ -54,17 +54,15 @@ export type { ResolverAddress } from "../resolver/mod.ts";
 export type { GeoDb } from "../geo/mod.ts";
 
 /** The scanner's component module for the daemon. */
-export const scannerModule: ComponentModule<ScannerConfig> = {
+export const scannerModule: ComponentModule<ScannerConfig, ScannerComponent> = {
   name: "scanner",
   schema: scannerSection,
   checks: scannerChecks,
   enabled: (section) => section.enabled,
   migrations: scannerMigrations,
   create: (ctx) => new ScannerComponent(ctx),
-  verbs: {
-    "scan run": scanRunVerb,
-    "scan results": scanResultsVerb,
-  },
+  verbs: scannerVerbs,
+  verbGroups: scannerVerbGroups,
 };
 
 /** Options for {@linkcode runAnalyse}. */
@@ -76,7 +74,7 @@ export interface RunAnalyseOptions {
   /** Print the ScanResult JSON instead of the report. */
   json?: boolean;
   /** The validated whole config (`geoip`, `scanner`); absent = built-in defaults. */
-  config?: AnyConfig;
+  config?: VigiaConfig;
   /** Overrides `scanner.rounds`. */
   rounds?: number;
   /** Overrides `scanner.query_timeout` (ms). */
@@ -112,7 +110,9 @@ export async function runAnalyse(options: RunAnalyseOptions): Promise<RunAnalyse
     return { code: 2, stdout: "", stderr: `vigia analyse: ${(e as Error).message}\n` };
   }
   const defaults = scannerSection.fields;
-  const section: Partial<ScannerConfig> = options.config?.scanner ?? {};
+  const section: Partial<ScannerConfig> = options.config
+    ? sectionOf(scannerModule, options.config)
+    : {};
   let resolvers: ResolverAddress[];
   try {
     if (options.resolvers && options.resolvers.length > 0) {
@@ -130,10 +130,10 @@ export async function runAnalyse(options: RunAnalyseOptions): Promise<RunAnalyse
   } catch (e) {
     return { code: 2, stdout: "", stderr: `vigia analyse: ${(e as Error).message}\n` };
   }
-  const geoConfig = options.config?.geoip ?? {};
+  const geoConfig = options.config?.geoip;
   const geo = await openGeo({
-    cityDb: geoConfig.city_db ?? geoipSection.fields.city_db.default,
-    asnDb: geoConfig.asn_db ?? geoipSection.fields.asn_db.default,
+    cityDb: geoConfig?.city_db ?? geoipSection.fields.city_db.default,
+    asnDb: geoConfig?.asn_db ?? geoipSection.fields.asn_db.default,
   });
   const result = await analyseDomain(domain, {
     resolvers,

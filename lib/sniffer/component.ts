@@ -14,10 +14,9 @@ import {
   startLiveCapture,
 } from "../capture/mod.ts";
 import { type Component, type ComponentContext, ComponentUnavailable } from "../daemon/types.ts";
-import type { Store } from "../store/mod.ts";
 import type { SnifferConfig } from "./config.ts";
-import { type EventWriter, openEventWriter, openWriters } from "./event_writer.ts";
-import { eventsDbPath, pruneEventsDb } from "./events_db.ts";
+import { type EventWriter, openEventWriter } from "./event_writer.ts";
+import type { PruneCutoffs } from "./events_db.ts";
 import { Pipeline } from "./pipeline.ts";
 import { registerSnifferMetrics } from "./metrics.ts";
 
@@ -125,6 +124,15 @@ export class Sniffer implements Component {
     this.#pipeline?.reloadPolicy();
   }
 
+  /**
+   * Deletes events older than the cutoffs through the running writer, so
+   * the deletion never competes with the inserts for the file; resolves
+   * with the events deleted.
+   */
+  async pruneEvents(cutoffs: PruneCutoffs): Promise<number> {
+    return this.#writer ? await this.#writer.prune(cutoffs) : 0;
+  }
+
   /** Writes every pending event row and device (called before queries). */
   async flushEvents(): Promise<void> {
     await this.#pipeline?.flush();
@@ -179,28 +187,4 @@ export class Sniffer implements Component {
       interfaces: perIface,
     };
   }
-}
-
-/** Cutoffs of the prune hook besides the live one. */
-export interface PruneOptions {
-  /** Ingested captures recorded before this (ms) go, with their events; undefined keeps them. */
-  ingestBefore?: number;
-}
-
-/**
- * The daemon's hourly prune hook: deletes live events older than `before`
- * (ms) and the captures ingested before `options.ingestBefore`. With a
- * writer running in this process, the deletion is queued to it (so it
- * never competes with the inserts for the file) and its count logged
- * later; otherwise it runs here on its own connection.
- */
-export function pruneEvents(store: Store, before: number, options: PruneOptions = {}): number {
-  const path = eventsDbPath(store);
-  const cutoffs = { before, ingestBefore: options.ingestBefore };
-  const writer = openWriters.get(path);
-  if (writer) {
-    void writer.prune(cutoffs);
-    return 0;
-  }
-  return pruneEventsDb(path, cutoffs);
 }

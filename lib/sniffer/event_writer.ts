@@ -308,22 +308,16 @@ export abstract class EventWriter {
   }
 }
 
-/** Writers open in this process, by events database path (the module's prune hook uses them). */
-export const openWriters: Map<string, EventWriter> = new Map();
-
 class WorkerEventWriter extends EventWriter {
   readonly #worker: Worker;
-  readonly #path: string;
   #seq = 0;
   #closedSignal: (() => void) | undefined;
   #pruned: ((n: number) => void)[] = [];
   #dead = false;
 
-  constructor(worker: Worker, path: string, options: EventWriterOptions) {
+  constructor(worker: Worker, options: EventWriterOptions) {
     super(options);
     this.#worker = worker;
-    this.#path = path;
-    openWriters.set(path, this);
     worker.onmessage = (e: MessageEvent<WriterReply>) => {
       const m = e.data;
       if (m.type === "written") this.settled(m.rows, m.failed, m.ms, m.error);
@@ -362,7 +356,6 @@ class WorkerEventWriter extends EventWriter {
   #die(error: Error): void {
     if (this.#dead) return;
     this.#dead = true;
-    if (openWriters.get(this.#path) === this) openWriters.delete(this.#path);
     for (const r of this.#pruned.splice(0)) r(0);
     this.log.error("event writer stopped", { error });
     this.stats_.rows_failed += this.stats_.rows_pending;
@@ -391,7 +384,6 @@ class WorkerEventWriter extends EventWriter {
     if (this.closed) return;
     await this.flush();
     this.closed = true;
-    if (openWriters.get(this.#path) === this) openWriters.delete(this.#path);
     for (const r of this.#pruned.splice(0)) r(0);
     if (this.#dead) return;
     const done = new Promise<void>((resolve) => (this.#closedSignal = resolve));
@@ -441,5 +433,5 @@ export async function openEventWriter(
     worker.terminate();
     throw new Error(`cannot open the events database ${path}: ${(e as Error).message}`);
   }
-  return new WorkerEventWriter(worker, path, options);
+  return new WorkerEventWriter(worker, options);
 }

@@ -11,10 +11,8 @@
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { migrate, type SqlValue, type Store } from "../store/mod.ts";
 import { pruneCaptures } from "./captures.ts";
+import { vigiaFiles } from "../daemon/config.ts";
 import { eventMigrations } from "./schema.ts";
-
-/** File name of the events database, beside the store's file. */
-export const EVENTS_DB_NAME = "vigia-events.db";
 
 /** Path of the events database that goes with `store`. */
 export function eventsDbPath(store: Store): string {
@@ -24,7 +22,8 @@ export function eventsDbPath(store: Store): string {
     );
   }
   const slash = store.path.lastIndexOf("/");
-  return `${slash < 0 ? "." : store.path.slice(0, slash)}/${EVENTS_DB_NAME}`;
+  const dir = slash < 0 ? "." : store.path.slice(0, slash);
+  return vigiaFiles({ state_dir: dir, runtime_dir: dir }).eventsDb;
 }
 
 /** Applies the events migrations (own version table in the events file). */

@@ -27,7 +27,14 @@
 import type { AlertPublisher } from "../alerts/mod.ts";
 import { type CaptureCounters, CaptureError, readCaptureFile } from "../capture/mod.ts";
 import type { DailyLog } from "../daylog/mod.ts";
-import type { AnyConfig, ComponentModule } from "../daemon/types.ts";
+import {
+  type ComponentModule,
+  type PruneCounts,
+  type PruneCutoffs,
+  type PruneEnv,
+  sectionOf,
+  type VigiaConfig,
+} from "../daemon/types.ts";
 import type { Logger } from "../log/mod.ts";
 import type { Store } from "../store/mod.ts";
 import { snifferChecks, type SnifferConfig, snifferSection } from "./config.ts";
@@ -42,29 +49,49 @@ import {
 import { eventsDbPath, openEventsDb } from "./events_db.ts";
 import { Pipeline } from "./pipeline.ts";
 import { snifferMigrations } from "./schema.ts";
-import { snifferVerbs } from "./verbs.ts";
-import { pruneEvents, Sniffer } from "./component.ts";
+import { snifferVerbGroups, snifferVerbs } from "./verbs.ts";
+import { Sniffer } from "./component.ts";
+import { pruneEventsDb } from "./events_db.ts";
 
 export { type SnifferConfig, snifferSection } from "./config.ts";
-export { EVENTS_DB_NAME, eventsDbPath, EventsReader } from "./events_db.ts";
+export { eventsDbPath, EventsReader } from "./events_db.ts";
 export { vendorOf } from "./oui.ts";
 
 /** The sniffer component module. */
-export const snifferModule: ComponentModule<SnifferConfig> = {
+export const snifferModule: ComponentModule<SnifferConfig, Sniffer> = {
   name: "sniffer",
   schema: snifferSection,
-  checks: snifferChecks as unknown as ComponentModule["checks"],
+  checks: snifferChecks,
   enabled: (section) => section.enabled,
   migrations: snifferMigrations,
   create: (ctx) => new Sniffer(ctx),
   verbs: snifferVerbs,
-  prune: pruneEvents,
+  verbGroups: snifferVerbGroups,
+  prune: pruneSnifferEvents,
 };
+
+/**
+ * The module's prune: deletes live events older than `cutoffs.before` and
+ * the captures ingested before `cutoffs.ingestBefore` (ms) through the
+ * running sniffer's writer (so the deletion never competes with its
+ * inserts), else on a connection of its own.
+ */
+export async function pruneSnifferEvents(
+  env: PruneEnv<Pick<Sniffer, "pruneEvents">>,
+  cutoffs: PruneCutoffs,
+): Promise<PruneCounts> {
+  const sniffer = env.running();
+  return {
+    events: sniffer
+      ? await sniffer.pruneEvents(cutoffs)
+      : pruneEventsDb(eventsDbPath(env.store), cutoffs),
+  };
+}
 
 /** What {@linkcode runIngest} needs. */
 export interface IngestOptions {
   /** The whole validated config (its `[sniffer]` section applies, whatever `enabled` says). */
-  config: AnyConfig;
+  config: VigiaConfig;
   /** A logger. */
   log: Logger;
   /** The store (migrations are applied here if needed). */
@@ -121,7 +148,7 @@ function isoMicros(us: number): string {
  */
 export async function runIngest(file: string, options: IngestOptions): Promise<IngestResult> {
   const { config, log, store, dailyLog, alerts } = options;
-  const section = config.sniffer as SnifferConfig;
+  const section = sectionOf(snifferModule, config);
   const t0 = performance.now();
   store.migrate("sniffer", snifferMigrations);
   const facts = await describeCaptureFile(file);

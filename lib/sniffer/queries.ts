@@ -28,7 +28,17 @@
  * @module
  */
 
-import { VerbError } from "../daemon/types.ts";
+import {
+  type ArgSpecs,
+  type ArgValues,
+  dayStart,
+  nextDay,
+  paging,
+  parseArgs,
+  type ParseOptions,
+  timeRange,
+} from "../daemon/args.ts";
+import { VerbUsageError } from "../daemon/errors.ts";
 import { ZonedClock } from "../daylog/mod.ts";
 import { parseMac } from "../net/mod.ts";
 import type { SqlValue } from "../store/mod.ts";
@@ -116,7 +126,7 @@ export function decodeCursor(text: string, sort: string, desc: boolean, size: nu
     parsed = JSON.parse(atob(text.replace(/-/g, "+").replace(/_/g, "/")));
     const key = parsed.k.map(decodeValue);
     if (parsed.s !== sort || Boolean(parsed.d) !== desc) {
-      throw new VerbError(
+      throw new VerbUsageError(
         `--cursor was made for --sort ${parsed.s}${
           parsed.d ? " --desc" : ""
         }; repeat the same sort`,
@@ -125,116 +135,85 @@ export function decodeCursor(text: string, sort: string, desc: boolean, size: nu
     if (key.length !== size) throw new Error("size");
     return key;
   } catch (e) {
-    if (e instanceof VerbError) throw e;
-    throw new VerbError(`--cursor is not a cursor printed by an earlier page: "${text}"`);
+    if (e instanceof VerbUsageError) throw e;
+    throw new VerbUsageError(`--cursor must be a cursor printed by an earlier page: got "${text}"`);
   }
 }
 
 // ---------------------------------------------------------------- arguments
 
-const REL = /^(\d+(?:\.\d+)?)(s|m|h|d|w)$/;
-const UNIT: Record<string, number> = {
-  s: 1000,
-  m: 60_000,
-  h: 3_600_000,
-  d: 86_400_000,
-  w: 604_800_000,
-};
+const LOG_SORTS = ["date", "time", "ip", "mac", "vendor"] as const;
 
-/** Local midnight starting `day` (YYYY-MM-DD) in the clock's zone, ms. */
-export function dayStart(day: string, clock: ZonedClock): number {
-  const utc = Date.parse(`${day}T00:00:00Z`);
-  let t = utc - clock.offsetMinutes(new Date(utc)) * 60_000;
-  // Once more at the guessed instant, for days whose offset differs from the one at UTC midnight.
-  t = utc - clock.offsetMinutes(new Date(t)) * 60_000;
-  return t;
-}
+/** The arguments of `ctl logs` (parsed by the daemon's argument layer). */
+export const logArgs = {
+  mac: { type: "string", describe: "client station MAC (querier, answered host, DHCP client)" },
+  vendor: { type: "string", describe: "client's maker contains TEXT (case-insensitive)" },
+  kind: { type: "string", describe: "dns or dhcp", choices: ["dns", "dhcp"] },
+  ip: { type: "string", describe: "client or server IP, or a CIDR range" },
+  day: { type: "day", describe: "local day YYYY-MM-DD (in log.timezone)" },
+  ...timeRange(),
+  sort: {
+    type: "string",
+    describe: "sort key (date and time: chronological)",
+    choices: LOG_SORTS,
+    default: "date",
+  },
+  desc: { type: "boolean", describe: "descending order", default: false },
+  ...paging(50),
+} as const satisfies ArgSpecs;
 
-function parseTime(text: unknown, name: string, clock: ZonedClock, now: number): number {
-  const s = String(text).trim();
-  const rel = REL.exec(s);
-  if (rel) return now - Number(rel[1]) * UNIT[rel[2]];
-  if (/^\d{4}-\d{2}-\d{2}$/.test(s)) return dayStart(s, clock);
-  const t = Date.parse(s);
-  if (Number.isNaN(t)) {
-    throw new VerbError(
-      `--${name} must be an ISO time (2026-11-21T10:00:00Z) or an age like 90m, 2h, 7d: got "${s}"`,
-    );
-  }
-  return t;
-}
+/** The arguments of `ctl devices`. */
+export const deviceArgs = {
+  vendor: { type: "string", describe: "vendor name contains TEXT" },
+  ...paging(100),
+} as const satisfies ArgSpecs;
 
-/** Parses the `logs` verb arguments; throws VerbError with a clear message. */
+/**
+ * Parses the `logs` verb arguments (raw, as a request carries them, or
+ * already parsed); throws VerbUsageError with a clear message.
+ */
 export function parseLogArgs(
   args: Record<string, unknown>,
-  options: { timeZone?: string; now?: number } = {},
+  options: ParseOptions = {},
 ): LogQuery {
-  const clock = new ZonedClock(options.timeZone || undefined);
-  const now = options.now ?? Date.now();
-  const q: LogQuery = { sort: "date", desc: false, limit: 50 };
-  const given = (v: unknown) => v !== undefined && v !== null && v !== "";
-  if (given(args.mac)) {
-    const m = parseMac(String(args.mac));
+  return logQuery(parseArgs(logArgs, args, options), options);
+}
+
+/** The query of parsed `logs` arguments. */
+export function logQuery(args: ArgValues<typeof logArgs>, options: ParseOptions = {}): LogQuery {
+  const sort = args.sort === "time" ? "date" : args.sort as LogSort;
+  const q: LogQuery = { sort, desc: args.desc, limit: args.limit };
+  if (args.mac !== undefined) {
+    const m = parseMac(args.mac);
     if (!m) {
-      throw new VerbError(`--mac must be a MAC address like aa:bb:cc:dd:ee:ff: got "${args.mac}"`);
+      throw new VerbUsageError(
+        `--mac must be a MAC address like aa:bb:cc:dd:ee:ff: got "${args.mac}"`,
+      );
     }
     q.mac = macToInt(m)!;
   }
-  if (given(args.vendor)) q.vendor = String(args.vendor).trim().toLowerCase();
-  if (given(args.kind)) {
-    if (args.kind !== "dns" && args.kind !== "dhcp") {
-      throw new VerbError(`--kind must be dns or dhcp: got "${args.kind}"`);
-    }
-    q.kind = args.kind;
-  }
-  if (given(args.ip)) {
-    const r = cidrToKeyRange(String(args.ip).trim());
+  if (args.vendor !== undefined) q.vendor = args.vendor.toLowerCase();
+  if (args.kind === "dns" || args.kind === "dhcp") q.kind = args.kind;
+  if (args.ip !== undefined) {
+    const r = cidrToKeyRange(args.ip);
     if (!r) {
-      throw new VerbError(
+      throw new VerbUsageError(
         `--ip must be an IP address or a CIDR range like 10.0.0.0/8: got "${args.ip}"`,
       );
     }
     q.ip = r;
   }
   let from: number | undefined, to: number | undefined;
-  if (given(args.day)) {
-    const day = String(args.day).trim();
-    if (!/^\d{4}-\d{2}-\d{2}$/.test(day) || Number.isNaN(Date.parse(`${day}T00:00:00Z`))) {
-      throw new VerbError(`--day must be a date YYYY-MM-DD: got "${args.day}"`);
-    }
-    const start = dayStart(day, clock);
-    const next = new Date(Date.parse(`${day}T00:00:00Z`) + 86_400_000).toISOString().slice(0, 10);
-    from = start;
-    to = dayStart(next, clock);
+  if (args.day !== undefined) {
+    from = dayStart(args.day, options.timeZone);
+    to = dayStart(nextDay(args.day), options.timeZone);
   }
-  if (given(args.since)) {
-    const t = parseTime(args.since, "since", clock, now);
-    from = from === undefined ? t : Math.max(from, t);
-  }
-  if (given(args.until)) {
-    const t = parseTime(args.until, "until", clock, now);
-    to = to === undefined ? t : Math.min(to, t);
-  }
+  if (args.since !== undefined) from = from === undefined ? args.since : Math.max(from, args.since);
+  if (args.until !== undefined) to = to === undefined ? args.until : Math.min(to, args.until);
   if (from !== undefined) q.from = Math.round(from * 1000);
   if (to !== undefined) q.to = Math.round(to * 1000);
-  if (given(args.sort)) {
-    const s = String(args.sort);
-    if (!["date", "time", "ip", "mac", "vendor"].includes(s)) {
-      throw new VerbError(`--sort must be one of ip, date, time, mac, vendor: got "${s}"`);
-    }
-    q.sort = s as LogSort;
-  }
-  if (q.sort === "time") q.sort = "date";
-  q.desc = args.desc === true || args.desc === "true" || args.desc === 1;
-  if (given(args.limit)) {
-    const n = Number(args.limit);
-    if (!Number.isInteger(n) || n < 1 || n > 10_000) {
-      throw new VerbError(`--limit must be an integer from 1 to 10000: got "${args.limit}"`);
-    }
-    q.limit = n;
-  }
-  if (given(args.cursor)) {
-    q.cursor = decodeCursor(String(args.cursor), q.sort, q.desc, keySize(q.sort));
+  if (args.cursor !== undefined) {
+    q.cursor = decodeCursor(args.cursor, q.sort, q.desc, keySize(q.sort));
   }
   return q;
 }
@@ -571,9 +550,17 @@ function cursorOf(sort: LogSort, r: EventRow): CursorKey {
 export function logsPage(
   store: Reader,
   args: Record<string, unknown>,
-  options: { timeZone?: string; now?: number } = {},
+  options: ParseOptions = {},
 ): Page<Record<string, unknown>> {
-  const q = parseLogArgs(args, options);
+  return logsPageOf(store, parseLogArgs(args, options), options);
+}
+
+/** `ctl logs` of a parsed query: plans, runs and presents one page. */
+export function logsPageOf(
+  store: Reader,
+  q: LogQuery,
+  options: { timeZone?: string } = {},
+): Page<Record<string, unknown>> {
   const { rows, next } = queryLogs(store, q);
   const clock = new ZonedClock(options.timeZone || undefined);
   const page: Page<Record<string, unknown>> = { rows: rows.map((r) => presentEvent(r, clock)) };
@@ -584,27 +571,21 @@ export function logsPage(
 /** `ctl devices`: every MAC seen, in MAC order, optionally by maker. */
 export function devicesPage(
   store: Reader,
-  args: Record<string, unknown>,
+  raw: Record<string, unknown>,
   options: { timeZone?: string } = {},
 ): Page<Record<string, unknown>> {
   const clock = new ZonedClock(options.timeZone || undefined);
-  const given = (v: unknown) => v !== undefined && v !== null && v !== "";
-  let limit = 100;
-  if (given(args.limit)) {
-    limit = Number(args.limit);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) {
-      throw new VerbError(`--limit must be an integer from 1 to 10000: got "${args.limit}"`);
-    }
-  }
+  const args = parseArgs(deviceArgs, raw, options);
+  const limit = args.limit;
   const where: string[] = [];
   const params: SqlValue[] = [];
-  if (given(args.vendor)) {
+  if (args.vendor !== undefined) {
     where.push("instr(lower(vendor), ?) > 0");
-    params.push(String(args.vendor).trim().toLowerCase());
+    params.push(args.vendor.toLowerCase());
   }
-  if (given(args.cursor)) {
-    const [mac] = decodeCursor(String(args.cursor), "mac", false, 1);
-    if (typeof mac !== "number") throw new VerbError(`--cursor is not a devices cursor`);
+  if (args.cursor !== undefined) {
+    const [mac] = decodeCursor(args.cursor, "mac", false, 1);
+    if (typeof mac !== "number") throw new VerbUsageError(`--cursor is not a devices cursor`);
     where.push("mac > ?");
     params.push(mac);
   }

@@ -5,43 +5,20 @@
  * @module
  */
 
-import { type Component, VerbError, type VerbHandler } from "../daemon/types.ts";
+import { type VerbEnv, VerbError, verbsOf, type VerbSpec } from "../daemon/types.ts";
 import { parseMac } from "../net/mod.ts";
-import type { Store } from "../store/mod.ts";
+import type { Sniffer } from "./component.ts";
 import type { SnifferConfig } from "./config.ts";
 import { denyLists, normaliseDnsValue } from "./policy.ts";
-import { devicesPage, logsPage } from "./queries.ts";
+import { deviceArgs, devicesPage, logArgs, logQuery, logsPageOf } from "./queries.ts";
 import { eventsDbPath, eventsReader } from "./events_db.ts";
 
-/** What the verbs need from a running sniffer (duck-typed through `env.running()`). */
-export interface SnifferControl {
-  /** Re-reads the deny lists. */
-  reloadPolicy(): void;
-  /** Writes every pending event row and device. */
-  flushEvents(): Promise<void>;
-}
+/** What the verbs use of a running sniffer. */
+export type SnifferControl = Pick<Sniffer, "reloadPolicy" | "flushEvents">;
 
-function control(c: Component | undefined): SnifferControl | undefined {
-  return c && "reloadPolicy" in c && "flushEvents" in c
-    ? c as unknown as SnifferControl
-    : undefined;
-}
+const verb = verbsOf<SnifferConfig, SnifferControl>();
 
-function sectionOf(config: Record<string, unknown>): SnifferConfig {
-  return config.sniffer as SnifferConfig;
-}
-
-function requireValue(args: Record<string, unknown>, what: string): string {
-  const v = args.value;
-  if (v === undefined || v === null || String(v).trim() === "") {
-    throw new VerbError(
-      `name the ${what}: vigia ctl deny ${what === "MAC" ? "mac" : "dns"} add VALUE`,
-    );
-  }
-  return String(v).trim();
-}
-
-function denyVerbs(kind: "dns" | "mac"): Record<string, VerbHandler> {
+function denyVerbs(kind: "dns" | "mac"): VerbSpec<SnifferConfig, SnifferControl>[] {
   const table = kind === "dns" ? "deny_dns" : "deny_macs";
   const col = kind === "dns" ? "value" : "mac";
   const configKey = kind === "dns" ? "unauthorized_dns" : "unauthorized_macs";
@@ -57,56 +34,103 @@ function denyVerbs(kind: "dns" | "mac"): Record<string, VerbHandler> {
     }
     return n;
   };
-  const list = (store: Store, section: SnifferConfig) => {
-    const lists = denyLists(store, section);
+  const list = (env: VerbEnv<SnifferConfig, SnifferControl>) => {
+    const lists = denyLists(env.store, env.section);
     return kind === "dns" ? lists.dns : lists.macs;
   };
-  return {
-    [`deny ${kind} add`]: (args, env) => {
-      const value = normalise(requireValue(args, what));
-      const section = sectionOf(env.config);
-      const existing = list(env.store, section).find((e) => e.value === value);
-      if (existing) {
-        return { value, added: false, reason: `already listed (${existing.source})` };
-      }
-      env.store.run(`INSERT INTO ${table} (${col}, added_at) VALUES (?, ?)`, value, Date.now());
-      control(env.running())?.reloadPolicy();
-      env.log.info(`unauthorized ${what} added`, { value });
-      return { value, added: true };
+  const value = {
+    value: {
+      type: "string",
+      positional: true,
+      required: true,
+      describe: kind === "dns" ? "IP address or CIDR range" : "MAC address",
     },
-    [`deny ${kind} del`]: (args, env) => {
-      const value = normalise(requireValue(args, what));
-      const removed = env.store.run(`DELETE FROM ${table} WHERE ${col} = ?`, value).changes;
-      if (removed === 0) {
-        const inConfig = list(env.store, sectionOf(env.config)).some((e) =>
-          e.value === value && e.source === "config"
-        );
-        throw new VerbError(
-          inConfig
-            ? `${value} comes from the config file (sniffer.${configKey}); remove it there and run vigia ctl reload`
-            : `${value} is not on the unauthorized ${what} list`,
-        );
-      }
-      control(env.running())?.reloadPolicy();
-      env.log.info(`unauthorized ${what} removed`, { value });
-      return { value, removed: true };
-    },
-    [`deny ${kind} list`]: (_args, env) => list(env.store, sectionOf(env.config)),
-  };
+  } as const;
+  return [
+    verb({
+      name: `deny ${kind} add`,
+      describe: `add an unauthorized ${what}`,
+      role: "admin",
+      output: "document",
+      args: value,
+      run: (args, env) => {
+        const v = normalise(args.value);
+        const existing = list(env).find((e) => e.value === v);
+        if (existing) {
+          return { value: v, added: false, reason: `already listed (${existing.source})` };
+        }
+        env.store.run(`INSERT INTO ${table} (${col}, added_at) VALUES (?, ?)`, v, Date.now());
+        env.running()?.reloadPolicy();
+        env.log.info(`unauthorized ${what} added`, { value: v });
+        return { value: v, added: true };
+      },
+    }),
+    verb({
+      name: `deny ${kind} del`,
+      describe: "remove it",
+      role: "admin",
+      output: "document",
+      args: value,
+      run: (args, env) => {
+        const v = normalise(args.value);
+        const removed = env.store.run(`DELETE FROM ${table} WHERE ${col} = ?`, v).changes;
+        if (removed === 0) {
+          const inConfig = list(env).some((e) => e.value === v && e.source === "config");
+          throw new VerbError(
+            inConfig
+              ? `${v} comes from the config file (sniffer.${configKey}); remove it there and run vigia ctl reload`
+              : `${v} is not on the unauthorized ${what} list`,
+          );
+        }
+        env.running()?.reloadPolicy();
+        env.log.info(`unauthorized ${what} removed`, { value: v });
+        return { value: v, removed: true };
+      },
+    }),
+    verb({
+      name: `deny ${kind} list`,
+      describe: "list them",
+      role: "read",
+      output: "list",
+      run: (_args, env) => list(env),
+    }),
+  ];
 }
 
 /** Every verb of the sniffer module. */
-export const snifferVerbs: Record<string, VerbHandler> = {
-  logs: async (args, env) => {
-    await control(env.running())?.flushEvents();
-    return logsPage(eventsReader(eventsDbPath(env.store)), args, {
-      timeZone: env.config.log?.timezone,
-    });
-  },
-  devices: async (args, env) => {
-    await control(env.running())?.flushEvents();
-    return devicesPage(env.store, args, { timeZone: env.config.log?.timezone });
-  },
+export const snifferVerbs: VerbSpec<SnifferConfig, SnifferControl>[] = [
+  verb({
+    name: "logs",
+    describe: "logged DNS/DHCP events",
+    role: "read",
+    output: "paged",
+    args: logArgs,
+    run: async (args, env) => {
+      await env.running()?.flushEvents();
+      const timeZone = env.config.log.timezone || undefined;
+      return logsPageOf(eventsReader(eventsDbPath(env.store)), logQuery(args, { timeZone }), {
+        timeZone,
+      });
+    },
+  }),
+  verb({
+    name: "devices",
+    describe: "every MAC seen, with vendor, IPs, first/last seen",
+    role: "read",
+    output: "paged",
+    args: deviceArgs,
+    run: async (args, env) => {
+      await env.running()?.flushEvents();
+      return devicesPage(env.store, args, { timeZone: env.config.log.timezone || undefined });
+    },
+  }),
   ...denyVerbs("dns"),
   ...denyVerbs("mac"),
+];
+
+/** Help lines of the sniffer's verb groups. */
+export const snifferVerbGroups: Record<string, string> = {
+  deny: "unauthorized DNS servers and MACs",
+  "deny dns": "unauthorized DNS servers",
+  "deny mac": "unauthorized MACs",
 };

@@ -20,12 +20,11 @@
  * @module
  */
 
-import type { ConfigCheck } from "../config/mod.ts";
-import type { AnyConfig, ComponentModule } from "../daemon/types.ts";
+import { type ComponentModule, sectionOf } from "../daemon/types.ts";
 import { veridnsChecks, type VeridnsConfig, veridnsSection } from "./config.ts";
 import { VeridnsComponent } from "./component.ts";
 import { veridnsMigrations } from "./schema.ts";
-import { eventsVerb } from "./verbs.ts";
+import { veridnsVerbGroups, veridnsVerbs } from "./verbs.ts";
 
 export {
   type BranchResult,
@@ -42,15 +41,21 @@ export { type VeridnsConfig, veridnsSection } from "./config.ts";
 export { veridnsMigrations } from "./schema.ts";
 
 /** The component module registered in `lib/app/mod.ts`. */
-export const veridnsModule: ComponentModule<VeridnsConfig> = {
+export const veridnsModule: ComponentModule<VeridnsConfig, VeridnsComponent> = {
   name: "veridns",
   schema: veridnsSection,
-  checks: veridnsChecks as unknown as ConfigCheck<AnyConfig>[],
+  // The checks read only their own section.
+  checks: veridnsChecks.map((check) => (config, report, context) =>
+    check({ veridns: sectionOf(veridnsModule, config) }, report, context)
+  ),
   enabled: (section) => section.enabled,
   migrations: veridnsMigrations,
   create: (ctx) => new VeridnsComponent(ctx),
-  verbs: {
-    "veridns events": (args, env) => eventsVerb(args, env),
-  },
-  prune: (store, before) => store.run("DELETE FROM veridns_events WHERE time < ?", before).changes,
+  verbs: veridnsVerbs,
+  verbGroups: veridnsVerbGroups,
+  prune: ({ store }, { before }) => ({
+    veridns_events: before === undefined
+      ? 0
+      : store.run("DELETE FROM veridns_events WHERE time < ?", before).changes,
+  }),
 };

@@ -13,11 +13,11 @@
  */
 
 import { parseArgs } from "node:util";
-import { loadConfig } from "../../lib/config/mod.ts";
+import { loadVigiaConfig } from "../../lib/daemon/config.ts";
 import { configSchema } from "../../lib/app/mod.ts";
 import { openStore } from "../../lib/store/mod.ts";
 import { DailyLog } from "../../lib/daylog/mod.ts";
-import { AlertBus, type AlertsConfig } from "../../lib/alerts/mod.ts";
+import { AlertBus } from "../../lib/alerts/mod.ts";
 import { createLogger } from "../../lib/log/mod.ts";
 import { eventsDbPath, EventsReader, runIngest } from "../../lib/sniffer/mod.ts";
 import { writeDnsCapture } from "./ingest_data.ts";
@@ -94,12 +94,12 @@ async function timeIngest(): Promise<
   const dir = await Deno.makeTempDir({ dir: benchDir, prefix: "ingest-" });
   const text =
     `[paths]\nstate_dir = "${dir}/lib"\nlog_dir = "${dir}/log"\nruntime_dir = "${dir}/run"\n[log]\ntimezone = "UTC"\n`;
-  const { config } = await loadConfig(configSchema(), { text });
+  const { config } = await loadVigiaConfig(configSchema(), { text });
   await Deno.mkdir(`${dir}/lib`, { recursive: true });
   const store = openStore(`${dir}/lib/vigia.db`);
   const dailyLog = new DailyLog({ dir: `${dir}/log`, timeZone: "UTC", retentionDays: 0 });
   const log = createLogger({ level: "error" });
-  const alerts = new AlertBus({ store, dailyLog, log, config: config.alerts as AlertsConfig });
+  const alerts = new AlertBus({ store, dailyLog, log, config: config.alerts });
   const r = await runIngest(capture, { config, log, store, dailyLog, alerts });
   await alerts.close();
   await dailyLog.close();

@@ -17,9 +17,10 @@
 
 import { parseArgs } from "node:util";
 import { enterNetns, startBenchDns, tcpdumpReference } from "./_netns_dns.ts";
-import { AlertBus, type AlertsConfig } from "../../lib/alerts/mod.ts";
+import { AlertBus } from "../../lib/alerts/mod.ts";
 import { configSchema } from "../../lib/app/mod.ts";
-import { loadConfig } from "../../lib/config/mod.ts";
+import { loadVigiaConfig } from "../../lib/daemon/config.ts";
+import { sectionOf } from "../../lib/daemon/types.ts";
 import { DailyLog } from "../../lib/daylog/mod.ts";
 import { createLogger } from "../../lib/log/mod.ts";
 import { eventsDbPath, EventsReader, snifferModule } from "../../lib/sniffer/mod.ts";
@@ -75,15 +76,15 @@ if (!values["no-tcpdump"]) {
 const text =
   `[paths]\nstate_dir = "${dir}/lib"\nlog_dir = "${dir}/log"\nruntime_dir = "${dir}/run"\n` +
   `[log]\ntimezone = "UTC"\n[sniffer]\ninterfaces = ["lo"]\nfilter = "udp port 53"\nnew_station_alert = false\n`;
-const { config } = await loadConfig(configSchema(), { text });
+const { config } = await loadVigiaConfig(configSchema(), { text });
 await Deno.mkdir(`${dir}/lib`, { recursive: true });
 const store = openStore(`${dir}/lib/vigia.db`);
 store.migrate("sniffer", snifferModule.migrations!);
 const dailyLog = new DailyLog({ dir: `${dir}/log`, timeZone: "UTC", retentionDays: 0 });
 const log = createLogger({ level: "warn" });
-const alerts = new AlertBus({ store, dailyLog, log, config: config.alerts as AlertsConfig });
+const alerts = new AlertBus({ store, dailyLog, log, config: config.alerts });
 const sniffer = snifferModule.create({
-  section: config.sniffer,
+  section: sectionOf(snifferModule, config),
   config,
   store,
   alerts,

@@ -17,9 +17,9 @@ import {
 import { indexPositions } from "../../lib/config/positions.ts";
 import { components, configSchema } from "../../lib/app/mod.ts";
 import { moduleChecks } from "../../lib/daemon/mod.ts";
+import { loadVigiaConfig } from "../../lib/daemon/config.ts";
 import { REFERENCE_HEADER } from "../../lib/cli/mod.ts";
 import { repoRoot } from "../_helpers.ts";
-import type { AnyConfig } from "../../lib/daemon/types.ts";
 
 const schema = section("test", {
   net: section("net", {
@@ -201,16 +201,14 @@ Deno.test("config: config/vigia.toml is the rendered reference config and is val
     expected,
     "config/vigia.toml is stale: regenerate with `deno task vigia config reference > config/vigia.toml`",
   );
-  const { config } = await loadConfig(configSchema(), {
+  const { config } = await loadVigiaConfig(configSchema(), {
     text: file,
     path: "config/vigia.toml",
-  }) as {
-    config: AnyConfig;
-  };
+  });
   assert.equal(config.paths.state_dir, "/var/lib/vigia");
   assert.equal(config.paths.runtime_dir, "/run/vigia");
   // A fresh install runs `vigia config check` before starting (ExecStartPre): it must pass as shipped.
-  await loadConfig(configSchema(), {
+  await loadVigiaConfig(configSchema(), {
     text: file,
     path: "config/vigia.toml",
     checks: moduleChecks(components),

@@ -21,6 +21,8 @@ import { remoteTarget } from "../../lib/control/remote_client.ts";
 import { hashToken, newToken } from "../../lib/control/token.ts";
 import { generateSelfSigned } from "../../lib/tls/mod.ts";
 import { freePort } from "../_helpers.ts";
+import { components } from "../../lib/app/mod.ts";
+import { verbCatalogue, verbRoles } from "../../lib/daemon/mod.ts";
 
 function section(overrides: Partial<RemoteConfig>): RemoteConfig {
   return {
@@ -42,6 +44,9 @@ function section(overrides: Partial<RemoteConfig>): RemoteConfig {
   };
 }
 
+/** The roles of the real verbs; a test verb ("fail", ...) needs admin like any unknown verb. */
+const roles = verbRoles(verbCatalogue(components));
+
 async function harness(overrides: Partial<RemoteConfig>) {
   const dir = await Deno.makeTempDir({ prefix: "vigia-remote-unit-" });
   const alerts: AlertInput[] = [];
@@ -49,11 +54,12 @@ async function harness(overrides: Partial<RemoteConfig>) {
   const remote = await RemoteControl.start(section(overrides), {
     stateDir: dir,
     dispatch: (request, origin) => {
-      authoriseRemote(request.verb, origin);
+      authoriseRemote(request.verb, origin, roles);
       seen.push({ request, origin });
       if (request.verb === "fail") throw new Error("it failed");
       return Promise.resolve({ verb: request.verb });
     },
+    roles,
     audit: {
       publish: (a) => {
         alerts.push(a);

@@ -24,7 +24,7 @@ import {
   type TestDaemon,
 } from "../_helpers.ts";
 
-const hasVerb = (verb: string) => components.some((c) => c.verbs && verb in c.verbs);
+const hasVerb = (verb: string) => components.some((c) => c.verbs?.some((v) => v.name === verb));
 const hasSniffer = hasVerb("deny dns add") && hasVerb("deny dns list");
 const denyVerbsReason = "no registered component has the deny dns verbs yet";
 if (!hasSniffer) console.log(`NOTE: deny dns add/list steps skipped: ${denyVerbsReason}`);

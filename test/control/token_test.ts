@@ -4,7 +4,6 @@ import {
   looksLikeToken,
   newToken,
   parseTokenHash,
-  READ_VERBS,
   roleAllows,
   verifyToken,
 } from "../../lib/control/token.ts";
@@ -12,6 +11,8 @@ import { FailureTracker, TokenBucket } from "../../lib/control/limits.ts";
 import { authoriseRemote, clientKey } from "../../lib/control/remote.ts";
 import { normaliseFingerprint, parseRemoteAddress } from "../../lib/control/remote_client.ts";
 import { makeToken } from "../../lib/cli/token.ts";
+import { components } from "../../lib/app/mod.ts";
+import { verbCatalogue, verbRoles } from "../../lib/daemon/mod.ts";
 
 Deno.test("token: fresh tokens are distinct, well-formed, and verify only against their own hash", async () => {
   const a = newToken(), b = newToken();
@@ -41,22 +42,43 @@ Deno.test("token: hash strings are checked with clear messages", () => {
   assert.equal((ok as { key: Uint8Array }).key.length, 32);
 });
 
-Deno.test("roles: read is an explicit allow-list; unknown verbs are admin-only", () => {
-  for (const v of READ_VERBS) assert.equal(roleAllows("read", v), true, v);
+Deno.test("roles: each verb declares its role; read verbs change nothing; unknown verbs are admin-only", () => {
+  const roles = verbRoles(verbCatalogue(components));
+  const read = [
+    "status",
+    "stats",
+    "logs",
+    "devices",
+    "alerts",
+    "scan results",
+    "zone list",
+    "deny dns list",
+    "deny mac list",
+    "veridns events",
+  ];
+  for (const v of read) {
+    assert.equal(roles(v), "read", v);
+    assert.equal(roleAllows("read", roles(v)), true, v);
+  }
   for (
     const v of ["reload", "stop", "deny dns add", "deny mac del", "zone add", "scan run", "nope"]
   ) {
-    assert.equal(roleAllows("read", v), false, v);
-    assert.equal(roleAllows("admin", v), true, v);
+    assert.equal(roles(v), "admin", v);
+    assert.equal(roleAllows("read", roles(v)), false, v);
+    assert.equal(roleAllows("admin", roles(v)), true, v);
   }
+  // Every verb of the catalogue is one or the other, and those listed are all the read ones.
+  const declaredRead = verbCatalogue(components).verbs.filter((v) => v.role === "read")
+    .map((v) => v.name);
+  assert.deepEqual(declaredRead.sort(), [...read].sort());
   // The daemon's own check: local passes, remote needs an accepted role.
-  authoriseRemote("reload", { transport: "local" });
+  authoriseRemote("reload", { transport: "local" }, roles);
   assert.throws(
-    () => authoriseRemote("status", { transport: "remote", address: "x:1" }),
+    () => authoriseRemote("status", { transport: "remote", address: "x:1" }, roles),
     /without an accepted token/,
   );
   assert.throws(
-    () => authoriseRemote("reload", { transport: "remote", role: "read" } as never),
+    () => authoriseRemote("reload", { transport: "remote", role: "read" } as never, roles),
     /role "read" does not allow "reload"/,
   );
 });

@@ -6,13 +6,14 @@
  * @module
  */
 
-import { AlertBus, type AlertsConfig, alertsSection } from "../../lib/alerts/mod.ts";
-import { loadConfig, section } from "../../lib/config/mod.ts";
+import { AlertBus } from "../../lib/alerts/mod.ts";
+import { configSchema } from "../../lib/app/mod.ts";
+import { loadVigiaConfig } from "../../lib/daemon/config.ts";
 import { DailyLog } from "../../lib/daylog/mod.ts";
 import { createLogger } from "../../lib/log/mod.ts";
 import { openStore, type Store } from "../../lib/store/mod.ts";
-import { type DnsConfig, dnsModule, dnsSection, type DnsServer } from "../../lib/dns/mod.ts";
-import type { VerbEnv } from "../../lib/daemon/types.ts";
+import { type DnsConfig, dnsModule, type DnsServer } from "../../lib/dns/mod.ts";
+import { sectionOf, type VerbEnv } from "../../lib/daemon/types.ts";
 import { MetricsRegistry } from "../../lib/metrics/registry.ts";
 
 /** A DNS component running for a test. */
@@ -28,7 +29,7 @@ export interface TestDns {
   /** The validated `[dns]` section. */
   section: DnsConfig;
   /** Environment for calling the component's verbs. */
-  env: VerbEnv;
+  env: VerbEnv<DnsConfig, DnsServer>;
   /** Stops everything and removes the temp dir. */
   stop(): Promise<void>;
 }
@@ -54,11 +55,11 @@ export async function freeDnsPort(): Promise<number> {
 export async function startDns(dnsToml = "", options: { port?: number } = {}): Promise<TestDns> {
   const dir = await Deno.makeTempDir({ prefix: "vigia-dns-" });
   const port = options.port ?? await freeDnsPort();
-  const text = `[dns]\n${
-    /^listen\s*=/m.test(dnsToml) ? "" : `listen = ["127.0.0.1:${port}"]\n`
-  }${dnsToml}`;
-  const schema = section("test", { dns: dnsSection, alerts: alertsSection });
-  const { config } = await loadConfig(schema, {
+  const text =
+    `[paths]\nstate_dir = "${dir}"\nlog_dir = "${dir}/log"\nruntime_dir = "${dir}"\n[dns]\n${
+      /^listen\s*=/m.test(dnsToml) ? "" : `listen = ["127.0.0.1:${port}"]\n`
+    }${dnsToml}`;
+  const { config } = await loadVigiaConfig(configSchema(), {
     text,
     path: `${dir}/vigia.toml`,
     checks: dnsModule.checks,
@@ -71,21 +72,18 @@ export async function startDns(dnsToml = "", options: { port?: number } = {}): P
     store,
     dailyLog,
     log: log.child("alerts"),
-    config: config.alerts as AlertsConfig,
+    config: config.alerts,
   });
-  const fullConfig = {
-    ...config,
-    paths: { state_dir: dir, log_dir: `${dir}/log`, runtime_dir: dir },
-  };
+  const section = sectionOf(dnsModule, config);
   const server = dnsModule.create({
-    section: config.dns,
-    config: fullConfig,
+    section,
+    config,
     store,
     alerts,
     dailyLog,
     log: log.child("dns"),
     metrics: new MetricsRegistry().scope("dns"),
-  }) as DnsServer;
+  });
   try {
     await server.start();
   } catch (e) {
@@ -95,9 +93,10 @@ export async function startDns(dnsToml = "", options: { port?: number } = {}): P
     throw e;
   }
   let running = true;
-  const env: VerbEnv = {
+  const env: VerbEnv<DnsConfig, DnsServer> = {
     store,
-    config: fullConfig,
+    config,
+    section,
     alerts,
     dailyLog,
     log,
@@ -108,7 +107,7 @@ export async function startDns(dnsToml = "", options: { port?: number } = {}): P
     port,
     dir,
     store,
-    section: config.dns,
+    section,
     env,
     stop: async () => {
       running = false;

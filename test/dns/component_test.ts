@@ -4,6 +4,7 @@
  */
 
 import assert from "node:assert/strict";
+import { verbNamed } from "../../lib/daemon/types.ts";
 import { hasCommand } from "../_helpers.ts";
 import { dnsVerbs } from "../../lib/dns/mod.ts";
 import {
@@ -186,7 +187,7 @@ dnsTest(
   "ctl zone add/del/list edit the zone table and the running server answers at once",
   async () => {
     await withDns("", async (t) => {
-      const add = dnsVerbs["zone add"];
+      const add = verbNamed(dnsVerbs, "zone add").run;
       const added = await add({
         name: "printer.vigia.test",
         type: "A",
@@ -202,7 +203,10 @@ dnsTest(
       const tcp = await kdig(t.port, ["+norec", "+tcp", "+short", "printer.vigia.test", "A"]);
       assert.equal(tcp.out.trim(), "192.0.2.50");
       await add({ name: "printer.vigia.test.", type: "TXT", value: '"floor 2"' }, t.env);
-      const list = await dnsVerbs["zone list"]({}, t.env) as Record<string, unknown>[];
+      const list = await verbNamed(dnsVerbs, "zone list").run({}, t.env) as Record<
+        string,
+        unknown
+      >[];
       const mine = list.filter((r) => r.name === "printer.vigia.test.");
       assert.deepEqual(
         mine.map((r) => [r.type, r.value, r.ttl, String(r.source).startsWith("table #")]),
@@ -234,20 +238,23 @@ dnsTest(
           await add({ name: "printer.vigia.test", type: "A", value: "192.0.2.50" }, t.env),
         /already served/,
       );
-      const del = await dnsVerbs["zone del"]({ name: "printer.vigia.test", type: "A" }, t.env) as {
+      const del = await verbNamed(dnsVerbs, "zone del").run({
+        name: "printer.vigia.test",
+        type: "A",
+      }, t.env) as {
         deleted: number;
       };
       assert.equal(del.deleted, 1);
       const gone = await dig(t.port, ["+norec", "printer.vigia.test", "A"]);
       assert.equal(status(gone.out), "NOERROR", "NODATA: the TXT is still there");
       assert.deepEqual(section(gone.out, "ANSWER"), []);
-      await dnsVerbs["zone del"]({ name: "printer.vigia.test" }, t.env);
+      await verbNamed(dnsVerbs, "zone del").run({ name: "printer.vigia.test" }, t.env);
       assert.equal(
         status((await dig(t.port, ["+norec", "printer.vigia.test", "TXT"])).out),
         "NXDOMAIN",
       );
       await assert.rejects(
-        async () => await dnsVerbs["zone del"]({ name: "www.vigia.test" }, t.env),
+        async () => await verbNamed(dnsVerbs, "zone del").run({ name: "www.vigia.test" }, t.env),
         /config or zone files/,
       );
     });
@@ -266,7 +273,11 @@ dnsTest(
     try {
       await withDns(`zone_files = ["${zonePath}"]\ntable_poll = "100ms"\n`, async (t) => {
         // The daemon is "not running" for this env: the verb only edits the table, as the CLI would offline.
-        await dnsVerbs["zone add"]({ name: "nas.lan.test", type: "A", value: "10.0.0.9" }, {
+        await verbNamed(dnsVerbs, "zone add").run({
+          name: "nas.lan.test",
+          type: "A",
+          value: "10.0.0.9",
+        }, {
           ...t.env,
           running: () => undefined,
         });
@@ -411,7 +422,11 @@ dnsTest(
     const t = await startDns(`udp_workers = 2\nfast_path = "ffi"\n`, { port });
     try {
       assert.match((t.server.status().listen as { udp: string }[])[0].udp, /2 worker/);
-      await dnsVerbs["zone add"]({ name: "two.vigia.test", type: "A", value: "192.0.2.2" }, t.env);
+      await verbNamed(dnsVerbs, "zone add").run({
+        name: "two.vigia.test",
+        type: "A",
+        value: "192.0.2.2",
+      }, t.env);
       // Many source ports, so the kernel spreads the queries over both sockets.
       const answers = await Promise.all(Array.from({ length: 40 }, async (_, i) => {
         const r = await udpExchange(port, buildQuery("two.vigia.test", "A", { id: i + 1 }));

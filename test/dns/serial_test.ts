@@ -5,6 +5,7 @@
  */
 
 import assert from "node:assert/strict";
+import { verbNamed } from "../../lib/daemon/types.ts";
 import { hasCommand } from "../_helpers.ts";
 import { nextSerial, serialGreater, soaSerial, withSerial } from "../../lib/dns/serial.ts";
 import { dnsModule, type DnsServer, dnsVerbs } from "../../lib/dns/mod.ts";
@@ -57,9 +58,13 @@ Deno.test({
     let server = t.server;
     try {
       assert.equal(await servedSerial(t.port, "example.test"), 10);
-      await dnsVerbs["zone add"]({ name: "a.example.test", type: "A", value: "192.0.2.1" }, t.env);
+      await verbNamed(dnsVerbs, "zone add").run({
+        name: "a.example.test",
+        type: "A",
+        value: "192.0.2.1",
+      }, t.env);
       assert.equal(await servedSerial(t.port, "example.test"), 11, "zone add bumps");
-      await dnsVerbs["zone del"]({ name: "a.example.test" }, t.env);
+      await verbNamed(dnsVerbs, "zone del").run({ name: "a.example.test" }, t.env);
       assert.equal(await servedSerial(t.port, "example.test"), 12, "zone del bumps");
       server.reloadZones(true);
       assert.equal(await servedSerial(t.port, "example.test"), 12, "no change: same serial");

@@ -7,6 +7,7 @@
  */
 
 import assert from "node:assert/strict";
+import { verbNamed } from "../../lib/daemon/types.ts";
 import { hasCommand } from "../_helpers.ts";
 import { dnsVerbs } from "../../lib/dns/mod.ts";
 import { newTsigSecret, parseTsigKey, signMessage, TSIG_ERROR } from "../../lib/dns/tsig.ts";
@@ -129,7 +130,11 @@ Deno.test({
       assert.match(refusedZone.out, /REFUSED/, refusedZone.out);
 
       // ctl zone add: a new serial, and IXFR from the old one gives just that change.
-      await dnsVerbs["zone add"]({ name: "new.big.test", type: "A", value: "192.0.2.99" }, t.env);
+      await verbNamed(dnsVerbs, "zone add").run({
+        name: "new.big.test",
+        type: "A",
+        value: "192.0.2.99",
+      }, t.env);
       const ixfr = await kdig(t.port, [...key, "+tcp", "IXFR=100", "big.test."]);
       r = parseXfr(ixfr.out);
       assert.deepEqual(
@@ -149,7 +154,7 @@ Deno.test({
 
       // Four more changes with a journal of 3: IXFR from 100 gets the whole zone.
       for (let i = 0; i < 4; i++) {
-        await dnsVerbs["zone add"](
+        await verbNamed(dnsVerbs, "zone add").run(
           { name: `n${i}.big.test`, type: "A", value: `192.0.2.${i}` },
           t.env,
         );

@@ -1,6 +1,9 @@
 import assert from "node:assert/strict";
-import { ConfigError, loadConfig, section } from "../../lib/config/mod.ts";
-import { dnsModule, dnsSection } from "../../lib/dns/mod.ts";
+import { ConfigError } from "../../lib/config/mod.ts";
+import { configSchema } from "../../lib/app/mod.ts";
+import { loadVigiaConfig } from "../../lib/daemon/config.ts";
+import { sectionOf } from "../../lib/daemon/types.ts";
+import { dnsModule } from "../../lib/dns/mod.ts";
 import { buildZoneDb } from "../../lib/dns/zone_db.ts";
 import { parseZoneText } from "../../lib/dns/zone_file.ts";
 import { TYPE } from "../../lib/dns/wire.ts";
@@ -90,8 +93,7 @@ records = ["@ SOA ns h 1 2 3 4 5", "@ NS ns", "ns A 192.0.2.2", "x MX 10"]
 origin = "c.test."
 records = ["@ NS ns.b.test."]
 `;
-    const schema = section("t", { dns: dnsSection });
-    const error = await loadConfig(schema, {
+    const error = await loadVigiaConfig(configSchema(), {
       text,
       path: `${dir}/vigia.toml`,
       checks: dnsModule.checks,
@@ -117,10 +119,8 @@ records = ["@ NS ns.b.test."]
 });
 
 Deno.test("the embedded default serves vigia.test. with SOA, NS, A, AAAA, MX, TXT and passes the checks", async () => {
-  const { config } = await loadConfig(section("t", { dns: dnsSection }), {
-    checks: dnsModule.checks,
-  });
-  const dns = config.dns;
+  const { config } = await loadVigiaConfig(configSchema(), { checks: dnsModule.checks });
+  const dns = sectionOf(dnsModule, config);
   assert.deepEqual(dns.listen, ["127.0.0.1:5300"]);
   assert.deepEqual(dns.zone_files, []);
   assert.equal(dns.zone[0].origin, "vigia.test.");

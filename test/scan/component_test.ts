@@ -1,8 +1,10 @@
 import assert from "node:assert/strict";
-import { type Alert, AlertBus, alertsSection } from "../../lib/alerts/mod.ts";
-import { ConfigError, loadConfig, section } from "../../lib/config/mod.ts";
-import { geoipSection, logSection, pathsSection } from "../../lib/daemon/config.ts";
-import { type AnyConfig, type VerbEnv, VerbError } from "../../lib/daemon/types.ts";
+import { verbNamed } from "../../lib/daemon/types.ts";
+import { type Alert, AlertBus } from "../../lib/alerts/mod.ts";
+import { ConfigError } from "../../lib/config/mod.ts";
+import { configSchema } from "../../lib/app/mod.ts";
+import { loadVigiaConfig } from "../../lib/daemon/config.ts";
+import { sectionOf, type VerbEnv, VerbError, type VigiaConfig } from "../../lib/daemon/types.ts";
 import { DailyLog } from "../../lib/daylog/mod.ts";
 import { createLogger } from "../../lib/log/mod.ts";
 import { ScannerComponent, type ScannerConfig, scannerModule } from "../../lib/scan/mod.ts";
@@ -11,13 +13,7 @@ import { openStore, type Store } from "../../lib/store/mod.ts";
 import { MetricsRegistry } from "../../lib/metrics/registry.ts";
 import { startZoneServer, type ZoneRecord, type ZoneServer } from "../resolver/_zone_server.ts";
 
-const schema = section("test config", {
-  paths: pathsSection,
-  log: logSection,
-  geoip: geoipSection,
-  alerts: alertsSection,
-  scanner: scannerModule.schema,
-});
+const schema = configSchema();
 
 const SOA = {
   mname: "ns1.a.test",
@@ -49,8 +45,8 @@ interface Harness {
   bus: AlertBus;
   alerts: Alert[];
   logLines: string[];
-  config: AnyConfig;
-  env: VerbEnv;
+  config: VigiaConfig;
+  env: VerbEnv<ScannerConfig, ScannerComponent>;
   close(): Promise<void>;
 }
 
@@ -59,7 +55,7 @@ async function harness(extra = "", running?: () => ScannerComponent | undefined)
   const server = await startZoneServer({
     records: records(["192.0.2.1", "198.51.100.1", "203.0.113.1"]),
   });
-  const { config } = await loadConfig(schema, {
+  const { config } = await loadVigiaConfig(schema, {
     text: `
 [paths]
 state_dir = "${dir}/lib"
@@ -88,9 +84,10 @@ ${extra}
   const bus = new AlertBus({ store, dailyLog, log, config: config.alerts });
   const alerts: Alert[] = [];
   bus.listeners.add((a) => alerts.push(a));
-  const env: VerbEnv = {
+  const env: VerbEnv<ScannerConfig, ScannerComponent> = {
     store,
     config,
+    section: sectionOf(scannerModule, config),
     alerts: bus,
     dailyLog,
     log,
@@ -117,9 +114,9 @@ ${extra}
 }
 
 const run = (h: Harness, args: Record<string, unknown> = {}) =>
-  scannerModule.verbs!["scan run"](args, h.env) as Promise<Record<string, unknown>[]>;
+  verbNamed(scannerModule.verbs, "scan run").run(args, h.env) as Promise<Record<string, unknown>[]>;
 const results = (h: Harness, args: Record<string, unknown> = {}) =>
-  scannerModule.verbs!["scan results"](args, h.env) as Record<string, unknown>[];
+  verbNamed(scannerModule.verbs, "scan results").run(args, h.env) as Record<string, unknown>[];
 
 Deno.test("scan run without a running component scans once and records everywhere", async () => {
   const h = await harness();
@@ -320,8 +317,8 @@ Deno.test("pruneScans deletes old scans and old report files only", async () => 
 });
 
 Deno.test("[scanner] config: defaults, validation of resolvers and domains, the resolver check", async () => {
-  const { config } = await loadConfig(schema, { text: "" });
-  const s = config.scanner as ScannerConfig;
+  const { config } = await loadVigiaConfig(schema, { text: "" });
+  const s = sectionOf(scannerModule, config);
   assert.deepEqual(s.resolvers, ["system"]);
   assert.deepEqual(s.public_resolvers, []);
   assert.equal(s.domains.length, 5);
@@ -330,7 +327,7 @@ Deno.test("[scanner] config: defaults, validation of resolvers and domains, the 
   assert.equal(scannerModule.enabled(s), true);
 
   await assert.rejects(
-    loadConfig(schema, {
+    loadVigiaConfig(schema, {
       path: "vigia.toml",
       text: '[scanner]\nresolvers = ["127.0.0.1:5300", "resolver.example"]\n',
     }),
@@ -339,19 +336,19 @@ Deno.test("[scanner] config: defaults, validation of resolvers and domains, the 
       /vigia\.toml:2:\d+: .*resolver\.example/.test(e.message),
   );
   await assert.rejects(
-    loadConfig(schema, { text: '[scanner]\ndomains = ["ok.example", "not ok"]\n' }),
+    loadVigiaConfig(schema, { text: '[scanner]\ndomains = ["ok.example", "not ok"]\n' }),
     (e) => e instanceof ConfigError && /not ok/.test(e.message),
   );
   await assert.rejects(
-    loadConfig(schema, {
+    loadVigiaConfig(schema, {
       text: "[scanner]\nresolvers = []\n",
       checks: scannerModule.checks,
     }),
     (e) => e instanceof ConfigError && /needs at least one resolver/.test(e.message),
   );
-  const { config: c2 } = await loadConfig(schema, {
+  const { config: c2 } = await loadVigiaConfig(schema, {
     text: '[scanner]\nresolvers = ["[::1]:5353", "system"]\ndomains = ["Example.TEST."]\n',
     checks: scannerModule.checks,
   });
-  assert.deepEqual((c2.scanner as ScannerConfig).domains, ["example.test"]);
+  assert.deepEqual(sectionOf(scannerModule, c2).domains, ["example.test"]);
 });

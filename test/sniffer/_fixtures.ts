@@ -6,11 +6,13 @@
  * @module
  */
 
-import { AlertBus, type AlertsConfig } from "../../lib/alerts/mod.ts";
+import { AlertBus } from "../../lib/alerts/mod.ts";
 import { configSchema } from "../../lib/app/mod.ts";
 import type { DhcpFields, DnsFields, PacketMeta, SniffedEvent } from "../../lib/capture/mod.ts";
-import { loadConfig } from "../../lib/config/mod.ts";
-import type { AnyConfig } from "../../lib/daemon/types.ts";
+import { loadVigiaConfig } from "../../lib/daemon/config.ts";
+import { sectionOf, type VerbEnv, type VigiaConfig } from "../../lib/daemon/types.ts";
+import { type SnifferConfig, snifferModule } from "../../lib/sniffer/mod.ts";
+import type { SnifferControl } from "../../lib/sniffer/verbs.ts";
 import { DailyLog } from "../../lib/daylog/mod.ts";
 import { createLogger, type Logger } from "../../lib/log/mod.ts";
 import { openStore, type Store } from "../../lib/store/mod.ts";
@@ -32,7 +34,7 @@ import {
 /** A test environment. */
 export interface Env {
   dir: string;
-  config: AnyConfig;
+  config: VigiaConfig;
   store: Store;
   dailyLog: DailyLog;
   log: Logger;
@@ -46,20 +48,36 @@ export interface Env {
   close(): Promise<void>;
 }
 
+/** The environment of a sniffer verb call over `env` (`running`: the sniffer, if any). */
+export function verbEnv(
+  env: Env,
+  running?: SnifferControl,
+): VerbEnv<SnifferConfig, SnifferControl> {
+  return {
+    store: env.store,
+    config: env.config,
+    section: sectionOf(snifferModule, env.config),
+    alerts: env.bus,
+    dailyLog: env.dailyLog,
+    log: env.log,
+    running: () => running,
+  };
+}
+
 /** Builds a temp environment from TOML (paths and `log.timezone = "UTC"` are added). */
 export async function makeEnv(toml = ""): Promise<Env> {
   const dir = await Deno.makeTempDir({ prefix: "vigia-sniffer-" });
   const text =
     `[paths]\nstate_dir = "${dir}/lib"\nlog_dir = "${dir}/log"\nruntime_dir = "${dir}/run"\n` +
     (/^\[log\]/m.test(toml) ? "" : `[log]\ntimezone = "UTC"\n`) + toml;
-  const { config } = await loadConfig(configSchema(), { text });
+  const { config } = await loadVigiaConfig(configSchema(), { text });
   await Deno.mkdir(`${dir}/lib`, { recursive: true });
   const store = openStore(`${dir}/lib/vigia.db`);
   store.migrate("sniffer", snifferMigrations);
   const dailyLog = new DailyLog({ dir: `${dir}/log`, timeZone: "UTC", retentionDays: 0 });
   const logLines: string[] = [];
   const log = createLogger({ write: (l) => logLines.push(l), journal: false, level: "debug" });
-  const bus = new AlertBus({ store, dailyLog, log, config: config.alerts as AlertsConfig });
+  const bus = new AlertBus({ store, dailyLog, log, config: config.alerts });
   const events = new EventsReader(eventsDbPath(store));
   return {
     dir,

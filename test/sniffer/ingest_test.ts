@@ -5,8 +5,9 @@
  */
 
 import assert from "node:assert/strict";
-import { runIngest, snifferModule } from "../../lib/sniffer/mod.ts";
+import { pruneSnifferEvents, runIngest } from "../../lib/sniffer/mod.ts";
 import { openEventWriter } from "../../lib/sniffer/event_writer.ts";
+import type { PruneCutoffs } from "../../lib/sniffer/events_db.ts";
 import { dnsTypeName, dnsTypeNumber } from "../../lib/net/dns_names.ts";
 import { intToMac, keyToIp } from "../../lib/sniffer/codec.ts";
 import { CaptureError } from "../../lib/capture/mod.ts";
@@ -216,17 +217,25 @@ Deno.test("prune: the hook keeps ingested events by packet time and deletes them
       "SELECT (SELECT count(*) FROM events) AS n, (SELECT count(*) FROM flows) AS f",
     )!;
   assert.deepEqual({ ...count() }, { n: 20, f: 10 });
-  // No writer in this process: the hook deletes on its own connection.
+  // No sniffer running: the hook deletes on its own connection.
   // Ingested events age by their ingestion time, not their packet time: a packet-time cutoff keeps them.
-  assert.equal(snifferModule.prune!(env.store, T0 + 2.5 * 3_600_000), 0);
-  assert.deepEqual({ ...count() }, { n: 20, f: 10 });
-  // A writer is open: the hook hands the work to it (and reports 0 now).
-  const writer = await openEventWriter(env.store, { log: env.log });
-  assert.equal(
-    snifferModule.prune!(env.store, T0 + 5.5 * 3_600_000, { ingestBefore: Date.now() + 1000 }),
-    0,
+  assert.deepEqual(
+    await pruneSnifferEvents({ store: env.store, running: () => undefined }, {
+      before: T0 + 2.5 * 3_600_000,
+    }),
+    { events: 0 },
   );
-  await writer.prune({}); // queued after the hook's request: both are done when it answers
+  assert.deepEqual({ ...count() }, { n: 20, f: 10 });
+  // A sniffer is running: the hook hands the work to its writer and reports what it deleted.
+  const writer = await openEventWriter(env.store, { log: env.log });
+  const running = { pruneEvents: (cutoffs: PruneCutoffs) => writer.prune(cutoffs) };
+  assert.deepEqual(
+    await pruneSnifferEvents({ store: env.store, running: () => running }, {
+      before: T0 + 5.5 * 3_600_000,
+      ingestBefore: Date.now() + 1000,
+    }),
+    { events: 20 },
+  );
   assert.deepEqual({ ...count() }, { n: 0, f: 4 }); // flows idle since the live cutoff go too
   await writer.close();
   await env.close();

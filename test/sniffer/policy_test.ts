@@ -5,12 +5,12 @@
  */
 
 import assert from "node:assert/strict";
+import { verbNamed } from "../../lib/daemon/types.ts";
 import { runIngest } from "../../lib/sniffer/mod.ts";
 import { snifferVerbs } from "../../lib/sniffer/verbs.ts";
-import type { VerbEnv } from "../../lib/daemon/types.ts";
 import { startSmtp } from "../_helpers.ts";
 import { dnsMessage, ethernet, udpIp } from "../capture/_frames.ts";
-import { dhcpExchange, dnsPair, type Env, makeEnv, T0, writePcap } from "./_fixtures.ts";
+import { dhcpExchange, dnsPair, type Env, makeEnv, T0, verbEnv, writePcap } from "./_fixtures.ts";
 
 interface StoredAlert {
   kind: string;
@@ -27,23 +27,12 @@ function alerts(env: Env, kind: string): StoredAlert[] {
   ).map((r) => ({ ...r, details: JSON.parse(r.details) }));
 }
 
-function verbEnv(env: Env): VerbEnv {
-  return {
-    store: env.store,
-    config: env.config,
-    alerts: env.bus,
-    dailyLog: env.dailyLog,
-    log: env.log,
-    running: () => undefined,
-  };
-}
-
 Deno.test("alerts: unauthorized-dns for a query to a denied server and for an answer from one", async () => {
   const env = await makeEnv(
     '[sniffer]\nnew_station_alert = false\nunauthorized_dns = ["203.0.113.0/24"]\n',
   );
   // A ctl-added entry counts too.
-  await snifferVerbs["deny dns add"]({ value: "198.51.100.53" }, verbEnv(env));
+  await verbNamed(snifferVerbs, "deny dns add").run({ value: "198.51.100.53" }, verbEnv(env));
   const q = dnsMessage({ id: 77, qname: "evil.example", qtype: 1 });
   const records = [
     // A query to a denied server, no answer seen.
@@ -100,7 +89,7 @@ Deno.test("alerts: unauthorized-mac for any DHCP from a denied MAC; rogue-dhcp f
   const env = await makeEnv(
     '[sniffer]\nnew_station_alert = false\nunauthorized_macs = ["da:a1:19:00:00:07"]\nallowed_dhcp_servers = ["10.0.0.1", "00:11:22:33:44:66"]\n',
   );
-  await snifferVerbs["deny mac add"]({ value: "F0-D1-A9-00-00-09" }, verbEnv(env));
+  await verbNamed(snifferVerbs, "deny mac add").run({ value: "F0-D1-A9-00-00-09" }, verbEnv(env));
   const records = [
     // A denied client and the real (allowed) server.
     ...dhcpExchange({

@@ -5,13 +5,14 @@
  */
 
 import assert from "node:assert/strict";
+import { verbNamed } from "../../lib/daemon/types.ts";
 import { runIngest } from "../../lib/sniffer/mod.ts";
 import { snifferVerbs } from "../../lib/sniffer/verbs.ts";
 import { compareKeys, encodeCursor, parseLogArgs, queryLogs } from "../../lib/sniffer/queries.ts";
 import type { SqlValue } from "../../lib/store/mod.ts";
-import { type VerbEnv, VerbError } from "../../lib/daemon/types.ts";
+import { VerbError } from "../../lib/daemon/types.ts";
 import { dnsMessage, nullLoop, pcapBytes, udpIp } from "../capture/_frames.ts";
-import { dhcpExchange, dnsPair, type Env, makeEnv, writePcap } from "./_fixtures.ts";
+import { dhcpExchange, dnsPair, type Env, makeEnv, verbEnv, writePcap } from "./_fixtures.ts";
 
 const DAY1 = Date.parse("2026-11-20T10:00:00Z");
 const DAY2 = Date.parse("2026-11-21T10:00:00Z");
@@ -182,15 +183,8 @@ Deno.test("logs: every filter and sort, both directions, page by page, match the
 
 Deno.test("logs verb: presented rows, cursor hint, and clear errors for bad arguments", async () => {
   const env = await dataset();
-  const venv: VerbEnv = {
-    store: env.store,
-    config: env.config,
-    alerts: env.bus,
-    dailyLog: env.dailyLog,
-    log: env.log,
-    running: () => undefined,
-  };
-  const page = await snifferVerbs.logs({ kind: "dhcp", limit: 3 }, venv) as {
+  const venv = verbEnv(env);
+  const page = await verbNamed(snifferVerbs, "logs").run({ kind: "dhcp", limit: 3 }, venv) as {
     rows: Record<string, unknown>[];
     next_cursor?: string;
   };
@@ -212,14 +206,17 @@ Deno.test("logs verb: presented rows, cursor hint, and clear errors for bad argu
     client_software: "android-dhcp-14",
     param_list: "1,3,6,15",
   });
-  const next = await snifferVerbs.logs(
+  const next = await verbNamed(snifferVerbs, "logs").run(
     { kind: "dhcp", limit: 3, cursor: page.next_cursor },
     venv,
   ) as {
     rows: Record<string, unknown>[];
   };
   assert.deepEqual(next.rows.map((r) => r.msg_type), ["ACK", "DISCOVER", "OFFER"]);
-  const dns = await snifferVerbs.logs({ ip: "2001:db8::5", limit: 2, sort: "ip" }, venv) as {
+  const dns = await verbNamed(snifferVerbs, "logs").run(
+    { ip: "2001:db8::5", limit: 2, sort: "ip" },
+    venv,
+  ) as {
     rows: Record<string, unknown>[];
   };
   assert.equal(dns.rows[0].src_ip, "2001:db8::5");
@@ -238,29 +235,29 @@ Deno.test("logs verb: presented rows, cursor hint, and clear errors for bad argu
       [{ sort: "ip", cursor: page.next_cursor }, /--cursor was made for --sort date/],
     ] as [Record<string, unknown>, RegExp][]
   ) {
-    await assert.rejects(async () => await snifferVerbs.logs(args, venv), (e: Error) => {
-      assert.ok(e instanceof VerbError, String(e));
-      assert.match(e.message, message);
-      return true;
-    });
+    await assert.rejects(
+      async () => await verbNamed(snifferVerbs, "logs").run(args, venv),
+      (e: Error) => {
+        assert.ok(e instanceof VerbError, String(e));
+        assert.match(e.message, message);
+        return true;
+      },
+    );
   }
   // Relative times count back from now: nothing in the last hour of this old data set.
-  const recent = await snifferVerbs.logs({ since: "1h" }, venv) as { rows: unknown[] };
+  const recent = await verbNamed(snifferVerbs, "logs").run({ since: "1h" }, venv) as {
+    rows: unknown[];
+  };
   assert.equal(recent.rows.length, 0);
   await env.close();
 });
 
 Deno.test("devices verb: every MAC seen, by maker, paged", async () => {
   const env = await dataset();
-  const venv = {
-    store: env.store,
-    config: env.config,
-    alerts: env.bus,
-    dailyLog: env.dailyLog,
-    log: env.log,
-    running: () => undefined,
-  } as VerbEnv;
-  const all = await snifferVerbs.devices({}, venv) as { rows: Record<string, unknown>[] };
+  const venv = verbEnv(env);
+  const all = await verbNamed(snifferVerbs, "devices").run({}, venv) as {
+    rows: Record<string, unknown>[];
+  };
   assert.deepEqual(all.rows.map((r) => r.mac), [
     "00:11:22:33:44:55",
     "00:50:56:00:00:03",
@@ -274,12 +271,18 @@ Deno.test("devices verb: every MAC seen, by maker, paged", async () => {
   assert.equal(phone.ips, "10.0.1.5");
   assert.equal(phone.dhcp, 8); // two exchanges of four messages about it
   assert.equal(phone.first_seen, "2026-11-20T07:04:00.007-03:00"); // its first query, local time
-  const apple = await snifferVerbs.devices({ vendor: "APPLE", limit: 2 }, venv) as {
+  const apple = await verbNamed(snifferVerbs, "devices").run(
+    { vendor: "APPLE", limit: 2 },
+    venv,
+  ) as {
     rows: Record<string, unknown>[];
     next_cursor: string;
   };
   assert.deepEqual(apple.rows.map((r) => r.mac), ["3c:22:fb:00:00:01", "3c:22:fb:00:00:02"]);
-  const rest = await snifferVerbs.devices({ vendor: "apple", cursor: apple.next_cursor }, venv) as {
+  const rest = await verbNamed(snifferVerbs, "devices").run({
+    vendor: "apple",
+    cursor: apple.next_cursor,
+  }, venv) as {
     rows: Record<string, unknown>[];
     next_cursor?: string;
   };
@@ -299,75 +302,68 @@ Deno.test("deny verbs: add, list (config and ctl entries), del, and errors", asy
     reloadPolicy: () => reloaded.push("policy"),
     flushEvents: () => Promise.resolve(),
   };
-  const venv = {
-    store: env.store,
-    config: env.config,
-    alerts: env.bus,
-    dailyLog: env.dailyLog,
-    log: env.log,
-    running: () => running,
-  } as VerbEnv;
-  const v = snifferVerbs;
-  assert.deepEqual(await v["deny dns add"]({ value: "198.51.100.7" }, venv), {
+  const venv = verbEnv(env, running);
+  const v = (name: string) => verbNamed(snifferVerbs, name).run;
+  assert.deepEqual(await v("deny dns add")({ value: "198.51.100.7" }, venv), {
     value: "198.51.100.7",
     added: true,
   });
-  assert.deepEqual(await v["deny dns add"]({ value: "198.51.100.0/24" }, venv), {
+  assert.deepEqual(await v("deny dns add")({ value: "198.51.100.0/24" }, venv), {
     value: "198.51.100.0/24",
     added: true,
   });
-  assert.deepEqual(await v["deny dns add"]({ value: "2001:DB8::1/128" }, venv), {
+  assert.deepEqual(await v("deny dns add")({ value: "2001:DB8::1/128" }, venv), {
     value: "2001:db8::1",
     added: true,
   });
-  assert.deepEqual(await v["deny dns add"]({ value: "198.51.100.7/32" }, venv), {
+  assert.deepEqual(await v("deny dns add")({ value: "198.51.100.7/32" }, venv), {
     value: "198.51.100.7",
     added: false,
     reason: "already listed (ctl)",
   });
   assert.deepEqual(
-    (await v["deny dns add"]({ value: "203.0.113.0/24" }, venv) as { reason: string }).reason,
+    (await v("deny dns add")({ value: "203.0.113.0/24" }, venv) as { reason: string }).reason,
     "already listed (config)",
   );
   assert.equal(reloaded.length, 3);
-  const list = await v["deny dns list"]({}, venv) as { value: string; source: string }[];
+  const list = await v("deny dns list")({}, venv) as { value: string; source: string }[];
   assert.deepEqual(list.map((e) => [e.value, e.source]), [
     ["203.0.113.0/24", "config"],
     ["198.51.100.0/24", "ctl"],
     ["198.51.100.7", "ctl"],
     ["2001:db8::1", "ctl"],
   ]);
-  assert.deepEqual(await v["deny dns del"]({ value: "198.51.100.7" }, venv), {
+  assert.deepEqual(await v("deny dns del")({ value: "198.51.100.7" }, venv), {
     value: "198.51.100.7",
     removed: true,
   });
   await assert.rejects(
-    async () => await v["deny dns del"]({ value: "203.0.113.0/24" }, venv),
+    async () => await v("deny dns del")({ value: "203.0.113.0/24" }, venv),
     /comes from the config file/,
   );
   await assert.rejects(
-    async () => await v["deny dns del"]({ value: "192.0.2.1" }, venv),
+    async () => await v("deny dns del")({ value: "192.0.2.1" }, venv),
     /is not on the unauthorized DNS server list/,
   );
   await assert.rejects(
-    async () => await v["deny dns add"]({ value: "not-an-ip" }, venv),
+    async () => await v("deny dns add")({ value: "not-an-ip" }, venv),
     VerbError,
   );
-  await assert.rejects(async () => await v["deny dns add"]({}, venv), /name the DNS server/);
+  await assert.rejects(async () => await v("deny dns add")({}, venv), /name the DNS server/);
 
-  assert.deepEqual(await v["deny mac add"]({ value: "AA-BB-CC-DD-EE-FF" }, venv), {
+  assert.deepEqual(await v("deny mac add")({ value: "AA-BB-CC-DD-EE-FF" }, venv), {
     value: "aa:bb:cc:dd:ee:ff",
     added: true,
   });
-  const macs = await v["deny mac list"]({}, venv) as { value: string; source: string }[];
+  const macs = await v("deny mac list")({}, venv) as { value: string; source: string }[];
   assert.deepEqual(macs.map((e) => [e.value, e.source]), [
     ["02:00:00:00:00:01", "config"],
     ["aa:bb:cc:dd:ee:ff", "ctl"],
   ]);
-  await v["deny mac del"]({ value: "aa:bb:cc:dd:ee:ff" }, venv);
-  assert.equal((await v["deny mac list"]({}, venv) as unknown[]).length, 1);
+  await v("deny mac del")({ value: "aa:bb:cc:dd:ee:ff" }, venv);
+  assert.equal((await v("deny mac list")({}, venv) as unknown[]).length, 1);
   await assert.rejects(
-    async () => await v["deny mac add"]({ value: "aa:bb" }, venv),
+    async () => await v("deny mac add")({ value: "aa:bb" }, venv),
     /is not a MAC address/,
   );
   await env.close();

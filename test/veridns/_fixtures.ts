@@ -13,8 +13,9 @@ import dgram from "node:dgram";
 import { Buffer } from "node:buffer";
 import { AlertBus } from "../../lib/alerts/mod.ts";
 import { configSchema } from "../../lib/app/mod.ts";
-import { loadConfig } from "../../lib/config/mod.ts";
-import type { AnyConfig, Component } from "../../lib/daemon/types.ts";
+import { loadVigiaConfig } from "../../lib/daemon/config.ts";
+import type { Component, VigiaConfig } from "../../lib/daemon/types.ts";
+import { sectionOf } from "../../lib/daemon/types.ts";
 import { DailyLog } from "../../lib/daylog/mod.ts";
 import { createLogger } from "../../lib/log/mod.ts";
 import { openStore, type Store } from "../../lib/store/mod.ts";
@@ -309,7 +310,7 @@ export async function writeGeoDb(path: string, entries: GeoEntry[]): Promise<voi
 /** A running component with its surroundings. */
 export interface Harness {
   dir: string;
-  config: AnyConfig;
+  config: VigiaConfig;
   component: Component & { openLists?: { ready: Promise<void> } };
   store: Store;
   dailyLog: DailyLog;
@@ -339,7 +340,7 @@ export async function startHarness(toml: string, dir?: string): Promise<Harness>
   dir ??= await Deno.makeTempDir({ prefix: "vigia-veridns-" });
   const text =
     `[paths]\nstate_dir = "${dir}/lib"\nlog_dir = "${dir}/log"\nruntime_dir = "${dir}/run"\n\n${toml}`;
-  const { config } = await loadConfig(configSchema(), {
+  const { config } = await loadVigiaConfig(configSchema(), {
     path: `${dir}/vigia.toml`,
     text,
     checks: veridnsModule.checks,
@@ -352,8 +353,7 @@ export async function startHarness(toml: string, dir?: string): Promise<Harness>
   const dailyLog = new DailyLog({ dir: `${dir}/log`, timeZone: "UTC", flushInterval: 20 });
   const alerts = new AlertBus({ store, dailyLog, log: log.child("alerts"), config: config.alerts });
   const component = veridnsModule.create({
-    // deno-lint-ignore no-explicit-any
-    section: config.veridns as any,
+    section: sectionOf(veridnsModule, config),
     config,
     store,
     alerts,

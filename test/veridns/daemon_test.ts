@@ -116,10 +116,9 @@ address = "${dns.address}"
       const stats = await daemon.call("stats") as Record<string, Record<string, number>>;
       assert.equal(stats.veridns.verifications, 3);
       assert.equal(stats.veridns.malicious_addresses, 2);
-      const events = await daemon.call("veridns events", { malicious: true }) as {
-        domain: string;
-        malicious: string;
-      }[];
+      const events = (await daemon.call("veridns events", { malicious: true }) as {
+        rows: { domain: string; malicious: string }[];
+      }).rows;
       assert.equal(events.length, 2);
       assert.deepEqual([events[0].domain, events[0].malicious], [
         "www.example.test",

@@ -7,6 +7,8 @@
  */
 
 import assert from "node:assert/strict";
+import { sectionOf, verbNamed } from "../../lib/daemon/types.ts";
+import { createLogger } from "../../lib/log/mod.ts";
 import { ensureSelfSigned } from "../../lib/tls/mod.ts";
 import { veridnsBranch, VeridnsSession, veridnsVerify } from "../../lib/veridns/mod.ts";
 import { veridnsModule } from "../../lib/veridns/mod.ts";
@@ -355,15 +357,28 @@ Deno.test({
         const blacklist = await Deno.readTextFile(`${w.harness.dir}/log/alerts-${day}.log`);
         assert.match(blacklist, /veridns-malicious/);
         // The events verb reads them back.
-        const listed = await veridnsModule.verbs!["veridns events"](
+        const { config, store, dailyLog } = w.harness;
+        const listed = (await verbNamed(veridnsModule.verbs, "veridns events").run(
           { domain: "www.example.test", malicious: true },
-          // deno-lint-ignore no-explicit-any
-          { store: w.harness.store } as any,
-        ) as Record<string, unknown>[];
+          {
+            store,
+            config,
+            section: sectionOf(veridnsModule, config),
+            alerts: w.harness.alerts,
+            dailyLog,
+            log: createLogger({ level: "error" }),
+            running: () => undefined,
+          },
+        ) as { rows: Record<string, unknown>[] }).rows;
         assert.ok(listed.length >= 1);
         assert.equal(listed[0].domain, "www.example.test");
         // Retention pruning removes old rows only.
-        assert.equal(veridnsModule.prune!(w.harness.store, 0), 0);
+        assert.deepEqual(
+          await veridnsModule.prune!({ store, running: () => undefined }, { before: 0 }),
+          {
+            veridns_events: 0,
+          },
+        );
       });
 
       await t.step("stats count connections, frames, verifications and malicious", () => {

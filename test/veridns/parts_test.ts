@@ -8,7 +8,8 @@
 import assert from "node:assert/strict";
 import { sharedTestdata } from "../_env.ts";
 import { configSchema } from "../../lib/app/mod.ts";
-import { ConfigError, loadConfig } from "../../lib/config/mod.ts";
+import { ConfigError } from "../../lib/config/mod.ts";
+import { loadVigiaConfig } from "../../lib/daemon/config.ts";
 import { openGeo } from "../../lib/geo/mod.ts";
 import { createLogger } from "../../lib/log/mod.ts";
 import { BranchDirectory } from "../../lib/veridns/branches.ts";
@@ -346,7 +347,7 @@ source = "${dir}/nope.txt"
 source = "https://example.test/x.json"
 format = "json"
 `;
-    const err = await loadConfig(configSchema(), {
+    const err = await loadVigiaConfig(configSchema(), {
       path: "v.toml",
       text,
       checks: veridnsModule.checks,
@@ -366,7 +367,7 @@ format = "json"
       ]
     ) assert.match(messages, want);
     // Shapes: an IPv6 branch and a bad duration carry file positions.
-    const shape = await loadConfig(configSchema(), {
+    const shape = await loadVigiaConfig(configSchema(), {
       path: "v.toml",
       text: `[veridns]\nbranches = { BR = ["2001:db8::1"] }\nidle_timeout = "soon"\n`,
     }).then(() => null, (e) => e);
