@@ -4,7 +4,13 @@ import { type Alert, AlertBus } from "../../lib/alerts/mod.ts";
 import { ConfigError } from "../../lib/config/mod.ts";
 import { configSchema } from "../../lib/app/mod.ts";
 import { loadVigiaConfig } from "../../lib/daemon/config.ts";
-import { sectionOf, type VerbEnv, VerbError, type VigiaConfig } from "../../lib/daemon/types.ts";
+import {
+  sectionOf,
+  type VerbEnv,
+  VerbError,
+  VerbUsageError,
+  type VigiaConfig,
+} from "../../lib/daemon/types.ts";
 import { DailyLog } from "../../lib/daylog/mod.ts";
 import { createLogger } from "../../lib/log/mod.ts";
 import { ScannerComponent, type ScannerConfig, scannerModule } from "../../lib/scan/mod.ts";
@@ -115,8 +121,12 @@ ${extra}
 
 const run = (h: Harness, args: Record<string, unknown> = {}) =>
   verbNamed(scannerModule.verbs, "scan run").run(args, h.env) as Promise<Record<string, unknown>[]>;
-const results = (h: Harness, args: Record<string, unknown> = {}) =>
-  verbNamed(scannerModule.verbs, "scan results").run(args, h.env) as Record<string, unknown>[];
+const page = (h: Harness, args: Record<string, unknown> = {}) =>
+  verbNamed(scannerModule.verbs, "scan results").run(args, h.env) as {
+    rows: Record<string, unknown>[];
+    next_cursor?: string;
+  };
+const results = (h: Harness, args: Record<string, unknown> = {}) => page(h, args).rows;
 
 Deno.test("scan run without a running component scans once and records everywhere", async () => {
   const h = await harness();
@@ -137,7 +147,19 @@ Deno.test("scan run without a running component scans once and records everywher
     const one = await run(h, { domain: "WWW.A.TEST." });
     assert.equal(one.length, 1);
     assert.equal(results(h, { domain: "www.a.test", history: 5 }).length, 2);
-    assert.equal(results(h, { history: 1 }).length, 2);
+    // --history N: each domain's latest scan and N previous ones (www has 2 scans, api 1).
+    assert.deepEqual(results(h, { history: 1 }).map((r) => r.domain), [
+      "api.a.test",
+      "www.a.test",
+      "www.a.test",
+    ]);
+    assert.equal(results(h, { history: 0 }).length, 2);
+    // Paged by domain: one domain a page, the cursor continues after it.
+    const first = page(h, { limit: 1 });
+    assert.deepEqual(first.rows.map((r) => r.domain), ["api.a.test"]);
+    const second = page(h, { limit: 1, cursor: first.next_cursor });
+    assert.deepEqual(second.rows.map((r) => r.domain), ["www.a.test"]);
+    assert.equal(second.next_cursor, undefined);
     const full = results(h, { domain: "www.a.test", full: true });
     assert.equal((full[0] as unknown as { counts: { numServers: number } }).counts.numServers, 3);
 
@@ -161,8 +183,8 @@ Deno.test("scan verbs reject bad input with clear messages", async () => {
   try {
     await assert.rejects(run(h, { domain: "bad domain!" }), VerbError);
     assert.throws(() => results(h, { domain: "www.a.test" }), /no scan of www\.a\.test stored yet/);
-    assert.throws(() => results(h, { history: 0 }), /history must be/);
-    assert.throws(() => results(h, { history: "x" }), VerbError);
+    assert.throws(() => results(h, { history: -1 }), /--history must be an integer from 0/);
+    assert.throws(() => results(h, { history: "x" }), VerbUsageError);
     assert.deepEqual(results(h), []);
   } finally {
     await h.close();

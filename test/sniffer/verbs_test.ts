@@ -10,7 +10,7 @@ import { runIngest } from "../../lib/sniffer/mod.ts";
 import { snifferVerbs } from "../../lib/sniffer/verbs.ts";
 import { compareKeys, encodeCursor, parseLogArgs, queryLogs } from "../../lib/sniffer/queries.ts";
 import type { SqlValue } from "../../lib/store/mod.ts";
-import { VerbError } from "../../lib/daemon/types.ts";
+import { VerbError, VerbUsageError } from "../../lib/daemon/types.ts";
 import { dnsMessage, nullLoop, pcapBytes, udpIp } from "../capture/_frames.ts";
 import { dhcpExchange, dnsPair, type Env, makeEnv, verbEnv, writePcap } from "./_fixtures.ts";
 
@@ -226,19 +226,21 @@ Deno.test("logs verb: presented rows, cursor hint, and clear errors for bad argu
     const [args, message] of [
       [{ mac: "zz" }, /--mac must be a MAC address/],
       [{ ip: "10.0.0.0/40" }, /--ip must be an IP address or a CIDR range/],
-      [{ day: "2026-13-45" }, /--day must be a date/],
-      [{ since: "yesterday" }, /--since must be an ISO time/],
-      [{ sort: "size" }, /--sort must be one of ip, date, time, mac, vendor/],
-      [{ kind: "arp" }, /--kind must be dns or dhcp/],
-      [{ limit: 0 }, /--limit must be an integer from 1 to 10000/],
-      [{ cursor: "garbage" }, /--cursor is not a cursor/],
+      [{ day: "2026-13-45" }, /--day must be a real date YYYY-MM-DD: got "2026-13-45"/],
+      [{ since: "yesterday" }, /--since must be an age \(90m, 2h, 7d, 2w\), a date/],
+      [{ sort: "size" }, /--sort must be one of date, time, ip, mac, vendor: got "size"/],
+      [{ kind: "arp" }, /--kind must be one of dns, dhcp: got "arp"/],
+      [{ limit: 0 }, /--limit must be an integer from 1 to 10000: got "0"/],
+      [{ limit: "abc" }, /--limit must be an integer from 1 to 10000: got "abc"/],
+      [{ cursor: "garbage" }, /--cursor must be a cursor printed by an earlier page/],
       [{ sort: "ip", cursor: page.next_cursor }, /--cursor was made for --sort date/],
     ] as [Record<string, unknown>, RegExp][]
   ) {
     await assert.rejects(
       async () => await verbNamed(snifferVerbs, "logs").run(args, venv),
       (e: Error) => {
-        assert.ok(e instanceof VerbError, String(e));
+        // Refused arguments are usage errors (vigia ctl exits 2), in one message style.
+        assert.ok(e instanceof VerbUsageError, String(e));
         assert.match(e.message, message);
         return true;
       },
@@ -349,7 +351,10 @@ Deno.test("deny verbs: add, list (config and ctl entries), del, and errors", asy
     async () => await v("deny dns add")({ value: "not-an-ip" }, venv),
     VerbError,
   );
-  await assert.rejects(async () => await v("deny dns add")({}, venv), /name the DNS server/);
+  await assert.rejects(
+    async () => await v("deny dns add")({}, venv),
+    /<value> is required: IP address or CIDR range/,
+  );
 
   assert.deepEqual(await v("deny mac add")({ value: "AA-BB-CC-DD-EE-FF" }, venv), {
     value: "aa:bb:cc:dd:ee:ff",
