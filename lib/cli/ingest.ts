@@ -10,15 +10,12 @@
  */
 
 import type { Argv } from "yargs";
-import { AlertBus, type AlertsConfig } from "../alerts/mod.ts";
 import { CaptureError } from "../capture/mod.ts";
 import { ConfigError, formatIssue } from "../config/mod.ts";
-import { DailyLog } from "../daylog/mod.ts";
-import { createLogger, type LogLevel } from "../log/mod.ts";
+import { openShared } from "../daemon/mod.ts";
+import { createLogger } from "../log/mod.ts";
 import { runIngest } from "../sniffer/mod.ts";
-import { openStore } from "../store/mod.ts";
-import { ensureDirectory } from "../daemon/dirs.ts";
-import { defaultConfigPath, loadAppConfig, UsageError } from "./common.ts";
+import { configPathOf, loadAppConfig, UsageError } from "./common.ts";
 import { exit } from "./ctl.ts";
 
 /** Adds the `ingest` command. */
@@ -36,41 +33,24 @@ export function ingestCommand(y: Argv): Argv {
       if (!file) throw new UsageError("name the capture file: vigia ingest FILE.pcap");
       let config;
       try {
-        config = await loadAppConfig((argv.config as string | undefined) ?? defaultConfigPath());
+        config = await loadAppConfig(configPathOf(argv));
       } catch (e) {
         if (!(e instanceof ConfigError)) throw e;
         for (const issue of e.issues) console.error(formatIssue(issue));
         exit.code = 1;
         return;
       }
-      const { paths } = config;
+      const log = createLogger({ level: config.log.level }).child("ingest");
+      // The daemon's own wiring; the daemon prunes old daily files, a one-shot run leaves them.
+      let shared;
       try {
-        await ensureDirectory(paths.state_dir, "paths.state_dir");
+        shared = await openShared(config, { log, pruneDailyFiles: false });
       } catch (e) {
         console.error(`vigia ingest: ${(e as Error).message}`);
         exit.code = 1;
         return;
       }
-      const log = createLogger({ level: config.log.level as LogLevel }).child("ingest");
-      const store = openStore(`${paths.state_dir}/vigia.db`, {
-        batchRows: config.store.batch_rows,
-        batchInterval: config.store.batch_interval,
-      });
-      store.onError = (e, sql) => log.error("write failed", { error: e, sql: sql.slice(0, 80) });
-      const dailyLog = new DailyLog({
-        dir: paths.log_dir,
-        timeZone: config.log.timezone || undefined,
-        // The daemon prunes old files; a one-shot run leaves them alone.
-        retentionDays: 0,
-        // Past days this ingest wrote are sealed when it ends; today's file is checkpointed.
-        seal: { keyFile: config.log.seal_key_file, store },
-      });
-      const alerts = new AlertBus({
-        store,
-        dailyLog,
-        log: log.child("alerts"),
-        config: config.alerts as AlertsConfig,
-      });
+      const { store, dailyLog, alerts, close } = shared;
       try {
         const r = await runIngest(file, { config, log, store, dailyLog, alerts });
         const rate = r.seconds > 0 ? Math.round(r.packets / r.seconds) : 0;
@@ -90,9 +70,7 @@ export function ingestCommand(y: Argv): Argv {
         console.error(`vigia ingest: ${e.message}`);
         exit.code = 1;
       } finally {
-        await alerts.close();
-        await dailyLog.close(); // seals what this ingest wrote, into the store too
-        store.close();
+        await close();
       }
     },
   );

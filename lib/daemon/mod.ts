@@ -13,7 +13,7 @@
  * @module
  */
 
-import { AlertBus } from "../alerts/mod.ts";
+import type { AlertBus } from "../alerts/mod.ts";
 import {
   type ConfigCheck,
   ConfigError,
@@ -24,9 +24,10 @@ import {
 import { geoipCheck, loadVigiaConfig, pathsCheck, sealKeyCheck, vigiaFiles } from "./config.ts";
 import { ensureDirectory } from "./dirs.ts";
 import { type DirectoryLocks, lockDirectories } from "./lock.ts";
-import { DailyLog } from "../daylog/mod.ts";
+import { openShared } from "./shared.ts";
+import type { DailyLog } from "../daylog/mod.ts";
 import { createLogger, type Logger, type LogLevel } from "../log/mod.ts";
-import { openStore, type Store } from "../store/mod.ts";
+import type { Store } from "../store/mod.ts";
 import {
   type ControlRequest,
   type RequestOrigin,
@@ -78,6 +79,7 @@ export type {
 export { Supervisor } from "./supervisor.ts";
 export { type VerbCatalogue, verbCatalogue, verbRoles } from "./verbs.ts";
 export { type VigiaFiles, vigiaFiles } from "./config.ts";
+export { openShared, type OpenSharedOptions, type SharedParts } from "./shared.ts";
 
 /** The program version, printed by `vigia --version` and `ctl status`. */
 export const VERSION = "0.1.0";
@@ -179,31 +181,16 @@ export class Daemon {
     for (const key of ["state_dir", "log_dir", "runtime_dir"] as const) {
       await ensureDirectory(paths[key], `paths.${key}`);
     }
-    const files = vigiaFiles(paths);
-    this.#socketPath = files.socket;
+    this.#socketPath = vigiaFiles(paths).socket;
     await this.#claimSocket();
     this.#locks = lockDirectories([["paths.state_dir", paths.state_dir], [
       "paths.log_dir",
       paths.log_dir,
     ]]);
-    this.#store = openStore(files.store, {
-      batchRows: this.#config.store.batch_rows,
-      batchInterval: this.#config.store.batch_interval,
-    });
-    this.#store.onError = (e, sql) =>
-      this.#log.child("store").error("write failed", { error: e, sql: sql.slice(0, 80) });
-    this.#dailyLog = new DailyLog({
-      dir: paths.log_dir,
-      timeZone: this.#config.log.timezone || undefined,
-      retentionDays: this.#config.log.retention_days,
-      seal: { keyFile: this.#config.log.seal_key_file, store: this.#store },
-    });
-    this.#alerts = new AlertBus({
-      store: this.#store,
-      dailyLog: this.#dailyLog,
-      log: this.#log.child("alerts"),
-      config: this.#config.alerts,
-    });
+    const shared = await openShared(this.#config, { log: this.#log });
+    this.#store = shared.store;
+    this.#dailyLog = shared.dailyLog;
+    this.#alerts = shared.alerts;
     for (const spec of verbCatalogue([]).verbs) {
       this.#verbs.set(spec.name, {
         spec,
