@@ -11,7 +11,7 @@ DENO_VERSION=2.9.6
 # and the MaxMind DB writer as real peers and oracles in tests and benchmarks;
 # PostgreSQL (central store), Prometheus/promtool (metrics), rsyslog (alerts to
 # syslog), logrotate, jq and man-db for the tests of those features.
-APT_PACKAGES="libpcap0.8 tcpdump bind9-dnsutils knot-dnsutils openssl nsd knot dnsperf libmaxmind-db-writer-perl iproute2 util-linux libcap2-bin systemd postgresql prometheus rsyslog logrotate jq man-db"
+APT_PACKAGES="libpcap0.8 tcpdump bind9-dnsutils knot-dnsutils openssl nsd knot dnsperf libmaxmind-db-writer-perl iproute2 util-linux libcap2-bin systemd postgresql prometheus rsyslog logrotate jq man-db sqlite3"
 
 want_test=0
 [ "${1:-}" = "--test" ] && want_test=1

@@ -96,8 +96,9 @@ Deno.test("ctl: paged --json ends with next_cursor, --all streams every page; a 
     const now = Date.now();
     for (let i = 0; i < 3; i++) {
       db.prepare(
-        "INSERT INTO alerts (time, kind, severity, subject, details) VALUES (?, 'test', 'info', ?, '{}')",
-      ).run(now - i * 1000, `a${i}`);
+        `INSERT INTO alerts (time, raised_at, kind, severity, subject, details)
+           VALUES (?, ?, 'test', 'info', ?, '{}')`,
+      ).run(now - i * 1000, now - i * 1000, `a${i}`);
       db.prepare(
         `INSERT INTO veridns_events (time, client, domain, reported, malicious, verified, decision,
            answered, failed) VALUES (?, '127.0.0.1', ?, '', '', 1, 'resolvers', '', '')`,

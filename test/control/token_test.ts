@@ -52,6 +52,7 @@ Deno.test("roles: each verb declares its role; read verbs change nothing; unknow
     "alerts",
     "scan results",
     "zone list",
+    "zone status",
     "deny dns list",
     "deny mac list",
     "veridns events",
