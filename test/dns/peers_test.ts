@@ -6,6 +6,7 @@
  */
 
 import assert from "node:assert/strict";
+import { verbNamed } from "../../lib/daemon/types.ts";
 import { hasCommand } from "../_helpers.ts";
 import { dnsVerbs } from "../../lib/dns/mod.ts";
 import { newTsigSecret } from "../../lib/dns/tsig.ts";
@@ -83,7 +84,7 @@ Deno.test({
         const before = t.server.stats() as { transfers_out: { axfr: number; ixfr: number } };
         assert.ok(before.transfers_out.axfr >= 2, JSON.stringify(before.transfers_out));
 
-        await dnsVerbs["zone add"](
+        await verbNamed(dnsVerbs, "zone add").run(
           { name: "new.example.test", type: "A", value: "192.0.2.77" },
           t.env,
         );
