@@ -57,11 +57,17 @@ export function ingestCommand(y: Argv): Argv {
         if (argv.json === true) {
           console.log(JSON.stringify({ file, ...r, packets_per_second: rate }));
         } else {
-          const bad = Object.entries(r.malformed).map(([k, v]) => `${k} ${v}`).join(", ");
+          // Every packet accounted for: what was not stored says why (ignored or malformed, by reason).
+          const byReason = (m: Record<string, number>) =>
+            Object.entries(m).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(", ");
+          const bad = byReason(r.malformed);
+          const malformed = Object.values(r.malformed).reduce((a, b) => a + b, 0);
           console.log(
-            `${file}: ${r.packets} packets, ${r.events} DNS/DHCP events stored, ${
-              bad ? `malformed: ${bad}` : "none malformed"
-            }; ${r.seconds.toFixed(2)} s (${rate} packets/s)`,
+            `${file}: ${r.packets} packets: ${r.decoded} decoded into ${r.events} DNS/DHCP events stored, ${
+              r.ignored > 0 ? `${r.ignored} ignored (${byReason(r.ignored_by)})` : "none ignored"
+            }, ${malformed > 0 ? `${malformed} malformed (${bad})` : "none malformed"}; ${
+              r.seconds.toFixed(2)
+            } s (${rate} packets/s)`,
           );
         }
         exit.code = 0;

@@ -170,8 +170,13 @@ export class Sniffer implements Component {
       packets: total.packets,
       dns: total.dns,
       dhcp: total.dhcp,
+      // packets = decoded + ignored + Σ malformed + pending (+ frames in flight or dropped: vigia_drops)
+      decoded: total.decoded,
       ignored: total.ignored,
+      ignored_by: total.ignoredBy,
       malformed: total.malformed,
+      pending: total.pending,
+      reassembled: total.reassembled ?? 0,
       truncated: total.truncated ?? 0,
       kernel_drops: total.kernelDrops,
       if_drops: total.ifDrops,

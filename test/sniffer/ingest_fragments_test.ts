@@ -2,7 +2,8 @@
  * Fragmented DNS answers and PPP captures through the whole ingest: a
  * 4000-byte answer in three IPv4 fragments (and in three IPv6 fragments,
  * out of order) is stored with all its records; `vigia ingest` of a capture
- * of past days seals those days, and `vigia logs verify` checks them.
+ * of past days seals those days, and `vigia logs verify` checks them; a
+ * capture vigia cannot read says what it ignored and why.
  */
 
 import assert from "node:assert/strict";
@@ -113,6 +114,44 @@ Deno.test("ingest: vigia ingest seals the past days it wrote; logs verify checks
     const bad = await runVigia(["logs", "verify", "--config", config]);
     assert.equal(bad.code, 1);
     assert.match(bad.stdout, /^EDITED +2020-05-01\.log: 7 bytes added after its final seal/m);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("ingest: the summary says what was ignored and why, not just '0 events'", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "vigia-ingest-ignored-" });
+  try {
+    const config = `${dir}/vigia.toml`;
+    await Deno.writeTextFile(
+      config,
+      `[paths]\nstate_dir = "${dir}/lib"\nlog_dir = "${dir}/log"\nruntime_dir = "${dir}/run"\n` +
+        `[log]\ntimezone = "UTC"\n`,
+    );
+    const frame = concat(u16(0x0021), new Uint8Array(40));
+    const unknown = `${dir}/unknown-link.pcap`;
+    await Deno.writeFile(
+      unknown,
+      pcapBytes(147, [{ ts: T0, data: frame }, { ts: T0 + 1, data: frame }]),
+    );
+    const r = await runVigia(["ingest", unknown, "--config", config]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(
+      r.stdout,
+      /: 2 packets: 0 decoded into 0 DNS\/DHCP events stored, 2 ignored \(unsupported-link-type 2\), none malformed; /,
+    );
+    const lcp = concat(new Uint8Array([0xff, 0x03]), u16(0xc021), new Uint8Array(8));
+    const ppp = `${dir}/lcp.pcap`;
+    await Deno.writeFile(
+      ppp,
+      pcapBytes(9, [{ ts: T0, data: lcp }, { ts: T0 + 1, data: new Uint8Array(0) }]),
+    );
+    const p = await runVigia(["ingest", ppp, "--config", config, "--json"]);
+    assert.equal(p.code, 0, p.stderr);
+    const result = JSON.parse(p.stdout);
+    assert.deepEqual(result.ignored_by, { "unsupported-ppp-protocol": 1 });
+    assert.deepEqual(result.malformed, { "short-link": 1 });
+    assert.equal(result.decoded + result.ignored + 1 + result.pending, result.packets);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
