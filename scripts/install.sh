@@ -73,6 +73,8 @@ unit=$prefix/lib/systemd/system/vigia.service
 sysusers=$prefix/lib/sysusers.d/vigia.conf
 tmpfiles=$prefix/lib/tmpfiles.d/vigia.conf
 docdir=$prefix/share/doc/vigia
+man8=$prefix/share/man/man8/vigia.8
+man5=$prefix/share/man/man5/vigia.toml.5
 confdir=/etc/vigia
 conf=$confdir/vigia.toml
 
@@ -116,7 +118,7 @@ if [ "$uninstall" = 1 ]; then
   if [ "$systemd_running" = 1 ]; then
     systemctl disable --now vigia.service >/dev/null 2>&1 || true
   fi
-  for f in "$bin" "$unit" "$sysusers" "$tmpfiles" "$docdir/README.md" "$docdir/vigia.toml.reference"; do
+  for f in "$bin" "$unit" "$sysusers" "$tmpfiles" "$docdir/README.md" "$docdir/vigia.toml.reference" "$man8" "$man5"; do
     remove "$f"
   done
   rmdir "$destdir$docdir" 2>/dev/null || true
@@ -133,6 +135,9 @@ fi
 for f in vigia.service vigia.sysusers.conf vigia.tmpfiles.conf; do
   [ -f "$here/systemd/$f" ] || { echo "install: missing $here/systemd/$f" >&2; exit 1; }
 done
+for f in vigia.8 vigia.toml.5; do
+  [ -f "$here/man/$f" ] || { echo "install: missing $here/man/$f" >&2; exit 1; }
+done
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT INT TERM
@@ -144,6 +149,9 @@ put "$work/vigia.service" "$unit" 0644
 put "$here/systemd/vigia.sysusers.conf" "$sysusers" 0644
 put "$here/systemd/vigia.tmpfiles.conf" "$tmpfiles" 0644
 put "$config_source" "$docdir/vigia.toml.reference" 0644
+# Man pages, generated from the CLI and the config schema (scripts/gen_cli_doc.ts).
+put "$here/man/vigia.8" "$man8" 0644
+put "$here/man/vigia.toml.5" "$man5" 0644
 if [ -f "$here/README.md" ]; then put "$here/README.md" "$docdir/README.md" 0644; fi
 
 # The system user first, so that the config can be given to its group.

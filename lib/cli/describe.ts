@@ -27,8 +27,8 @@ export interface OptionInfo {
 export interface CommandInfo {
   /** Its words after the program name (`["ctl", "zone", "add"]`). */
   path: string[];
-  /** Positionals in order (`required`: `<x>`, else `[x]`). */
-  positionals: { name: string; required: boolean }[];
+  /** Positionals in order (`required`: `<x>`, else `[x]`; `variadic`: one or more). */
+  positionals: { name: string; required: boolean; variadic: boolean }[];
   /** Its help line. */
   describe: string;
   /** Its own options (not those of its parents, not --help/--version). */
@@ -56,6 +56,7 @@ interface Internals {
     array: string[];
     choices: Record<string, string[]>;
     demandedOptions: Record<string, unknown>;
+    alias: Record<string, string[]>;
   };
 }
 
@@ -69,22 +70,35 @@ function optionsOf(y: Argv, positionals: Set<string>): OptionInfo[] {
   const i = internals(y);
   const o = i.getOptions();
   const descriptions = i.getInternalMethods().getUsageInstance().getDescriptions();
+  // An option with aliases (`-d`/`--domain`) is listed once, by its longest name.
+  const canonical = new Map<string, string>();
+  for (const [name, aliases] of Object.entries(o.alias ?? {})) {
+    const group = [name, ...aliases];
+    const longest = group.reduce((a, b) => (b.length > a.length ? b : a));
+    for (const n of group) canonical.set(n, longest);
+  }
   const out: OptionInfo[] = [];
-  for (const name of Object.keys(o.key)) {
-    if (GLOBAL.has(name) || positionals.has(name)) continue;
-    const type = o.boolean.includes(name)
+  const seen = new Set<string>();
+  for (const key of Object.keys(o.key)) {
+    const name = canonical.get(key) ?? key;
+    if (GLOBAL.has(name) || positionals.has(name) || seen.has(name)) continue;
+    seen.add(name);
+    const group = [...canonical].filter(([, c]) => c === name).map(([n]) => n);
+    const any = (list: string[]) => [name, ...group].some((n) => list.includes(n));
+    const type = any(o.boolean)
       ? "boolean"
-      : o.number.includes(name)
+      : any(o.number)
       ? "number"
-      : o.array.includes(name)
+      : any(o.array)
       ? "array"
       : "string";
+    const first = <T>(m: Record<string, T>) => [name, ...group].map((n) => m[n]).find((v) => v);
     out.push({
       name,
       type,
-      describe: (descriptions[name] ?? "").replace(/^__yargsString__:/, ""),
-      choices: o.choices[name],
-      required: name in o.demandedOptions,
+      describe: (first(descriptions) ?? "").replace(/^__yargsString__:/, ""),
+      choices: first(o.choices),
+      required: [name, ...group].some((n) => n in o.demandedOptions),
     });
   }
   return out;
@@ -98,8 +112,9 @@ export function describeCommands(program: Argv, prefix: string[] = []): CommandI
   for (const handler of Object.values(handlers)) {
     const [word, ...rest] = handler.original.split(/\s+/);
     const positionals = rest.map((p) => ({
-      name: p.replace(/^[<[]|[>\]]$/g, "").replace(/\.\.\.$/, ""),
+      name: p.replace(/^[<[]|[>\]]$/g, "").replace(/\.\.+$/, ""),
       required: p.startsWith("<"),
+      variadic: /\.\.[>\]]$/.test(p),
     }));
     const sub = yargs([]);
     if (typeof handler.builder === "function") handler.builder(sub);
@@ -131,12 +146,17 @@ export function optionText(o: OptionInfo): string {
   return o.required ? text : `[${text}]`;
 }
 
+/** `<name>`, `[name]`, `<name>...`. */
+export function positionalText(p: CommandInfo["positionals"][number]): string {
+  return (p.required ? `<${p.name}>` : `[${p.name}]`) + (p.variadic ? "..." : "");
+}
+
 /** The usage line of a command: its path, positionals and options. */
 export function usageText(program: string, c: CommandInfo): string {
   return [
     program,
     ...c.path,
-    ...c.positionals.map((p) => (p.required ? `<${p.name}>` : `[${p.name}]`)),
+    ...c.positionals.map(positionalText),
     ...c.options.map(optionText),
   ].join(" ");
 }

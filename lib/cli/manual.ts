@@ -16,7 +16,7 @@ import {
   type TableArray,
   tomlValue,
 } from "../config/mod.ts";
-import { type CommandInfo, leafCommands, optionText } from "./describe.ts";
+import { type CommandInfo, leafCommands, optionText, positionalText } from "./describe.ts";
 
 /** Escapes text for roff: backslashes, leading dots and quotes, dashes of options. */
 function roff(text: string): string {
@@ -39,6 +39,9 @@ export interface ManualText {
 export function vigiaManPage(commands: CommandInfo[], text: ManualText): string {
   const out = [
     `.TH VIGIA 8 "" "vigia ${text.version}" "System Administration"`,
+    // Left-aligned, unhyphenated: long option and key names never force warnings.
+    ".na",
+    ".nh",
     ".SH NAME",
     `vigia \\- ${roff(text.summary)}`,
     ".SH SYNOPSIS",
@@ -56,7 +59,7 @@ export function vigiaManPage(commands: CommandInfo[], text: ManualText): string 
   const groups = (cs: CommandInfo[]): CommandInfo[] =>
     cs.flatMap((c) => (c.children.length ? [c, ...groups(c.children)] : []));
   for (const c of leafCommands(commands)) {
-    const positionals = c.positionals.map((p) => (p.required ? `<${p.name}>` : `[${p.name}]`));
+    const positionals = c.positionals.map(positionalText);
     out.push(".TP", `${bold(["vigia", ...c.path].join(" "))} ${roff(positionals.join(" "))}`);
     out.push(roff(c.describe));
     for (const o of c.options) {
@@ -123,6 +126,8 @@ function renderFields(
 export function configManPage(schema: Section<Spec>, text: ManualText): string {
   const out = [
     `.TH VIGIA.TOML 5 "" "vigia ${text.version}" "File Formats"`,
+    ".na",
+    ".nh",
     ".SH NAME",
     "vigia.toml \\- configuration of vigia(8)",
     ".SH DESCRIPTION",

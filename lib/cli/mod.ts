@@ -18,6 +18,8 @@ import {
   UsageError,
 } from "./common.ts";
 import { ctlCommand, exit } from "./ctl.ts";
+import { type CommandInfo, describeCommands, synopsis } from "./describe.ts";
+import { completionScript, configManPage, type Shell, SHELLS, vigiaManPage } from "./manual.ts";
 import { extraCommands } from "./extra.ts";
 import { tokenCommand } from "./token.ts";
 import { tsigCommand } from "./tsig.ts";
@@ -67,8 +69,41 @@ function configCommand(y: Argv): Argv {
       .demandCommand(1, "name a config command: check, defaults, reference"));
 }
 
-/** Runs the CLI with `args`; returns the exit code. */
-export async function main(args: string[]): Promise<number> {
+/** What `vigia(8)` says vigia is. */
+const SUMMARY =
+  "watch and serve DNS for a network: DNS/DHCP sniffer, authoritative DNS, VeriDNS, scanner";
+
+/** `vigia completion SHELL` and `vigia man PAGE`: generated from this very program. */
+function docsCommands(y: Argv): Argv {
+  return y
+    .command(
+      "completion <shell>",
+      "print a shell completion script (bash, zsh or fish)",
+      (b: Argv) =>
+        b.positional("shell", { type: "string", choices: [...SHELLS], describe: "the shell" }),
+      (argv: Record<string, unknown>) => {
+        console.log(completionScript(argv.shell as Shell, cliCommands()).trimEnd());
+        exit.code = 0;
+      },
+    )
+    .command(
+      "man <page>",
+      "print a man page in roff: vigia (section 8) or vigia.toml (section 5)",
+      (b: Argv) =>
+        b.positional("page", {
+          type: "string",
+          choices: ["vigia", "vigia.toml"],
+          describe: "the page",
+        }),
+      (argv: Record<string, unknown>) => {
+        console.log(manPage(argv.page === "vigia" ? "vigia" : "vigia.toml").trimEnd());
+        exit.code = 0;
+      },
+    );
+}
+
+/** The whole `vigia` program with every command (not parsed yet). */
+export function buildProgram(args: string[]): Argv {
   let y = yargs(args)
     .scriptName("vigia")
     .version(VERSION)
@@ -86,10 +121,13 @@ export async function main(args: string[]): Promise<number> {
       "run",
       "run the daemon in the foreground",
       (b: Argv) =>
-        b.option("config", { type: "string", describe: "config file (default: embedded)" }),
+        b.option("config", {
+          type: "string",
+          describe: "config file (default: $VIGIA_CONFIG, else the embedded default)",
+        }),
       async (argv: Record<string, unknown>) => {
         exit.code = await runDaemon({
-          configPath: (argv.config as string | undefined) ?? defaultConfigPath(),
+          configPath: configPathOf(argv),
           modules: components,
           schema: configSchema(),
         });
@@ -100,7 +138,30 @@ export async function main(args: string[]): Promise<number> {
   y = tokenCommand(y);
   y = tsigCommand(y);
   y = extraCommands(y);
-  y = y.demandCommand(1, "name a command: run, config, ingest, analyse, veridns, logs, ctl");
+  y = docsCommands(y);
+  const names = describeCommands(y).map((c) => c.path[0]);
+  return y.demandCommand(1, `name a command: ${names.join(", ")}`);
+}
+
+/** Every command of the CLI, as data (for the synopsis, man page and completions). */
+export function cliCommands(): CommandInfo[] {
+  return describeCommands(buildProgram([]));
+}
+
+/** The man page `vigia(8)` or `vigia.toml(5)` in roff (ends with a newline). */
+export function manPage(page: "vigia" | "vigia.toml"): string {
+  const text = { version: VERSION, summary: SUMMARY };
+  return page === "vigia" ? vigiaManPage(cliCommands(), text) : configManPage(configSchema(), text);
+}
+
+/** The README's command synopsis, generated from the CLI definition. */
+export function cliSynopsis(): string {
+  return synopsis("vigia", cliCommands());
+}
+
+/** Runs the CLI with `args`; returns the exit code. */
+export async function main(args: string[]): Promise<number> {
+  const y = buildProgram(args);
   let helpShown = false;
   try {
     const parsed = await y.parseAsync(

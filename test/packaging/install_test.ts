@@ -98,6 +98,8 @@ const FILES = [
   "/usr/local/lib/sysusers.d/vigia.conf",
   "/usr/local/lib/tmpfiles.d/vigia.conf",
   "/usr/local/share/doc/vigia/vigia.toml.reference",
+  "/usr/local/share/man/man8/vigia.8",
+  "/usr/local/share/man/man5/vigia.toml.5",
   "/etc/vigia/vigia.toml",
 ];
 
