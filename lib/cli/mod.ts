@@ -10,13 +10,7 @@ import yargs, { type Argv } from "yargs";
 import { ConfigError, formatIssue, renderToml } from "../config/mod.ts";
 import { components, configSchema } from "../app/mod.ts";
 import { runDaemon, VERSION } from "../daemon/mod.ts";
-import {
-  configName,
-  configPathOf,
-  defaultConfigPath,
-  loadAppConfig,
-  UsageError,
-} from "./common.ts";
+import { configName, configPathOf, loadAppConfig, UsageError } from "./common.ts";
 import { ctlCommand, exit } from "./ctl.ts";
 import { type CommandInfo, describeCommands, synopsis } from "./describe.ts";
 import { completionScript, configManPage, type Shell, SHELLS, vigiaManPage } from "./manual.ts";

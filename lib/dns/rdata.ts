@@ -28,25 +28,6 @@ export const COMPRESSIBLE: ReadonlySet<number> = new Set([
   TYPE.MX,
 ]);
 
-/** Types whose text form vigia parses (others need `\#`). */
-export const TEXT_TYPES: ReadonlySet<number> = new Set([
-  TYPE.A,
-  TYPE.AAAA,
-  TYPE.NS,
-  TYPE.CNAME,
-  TYPE.PTR,
-  TYPE.MX,
-  TYPE.SOA,
-  TYPE.TXT,
-  TYPE.SRV,
-  TYPE.CAA,
-  TYPE.HINFO,
-  TYPE.NAPTR,
-  TYPE.DS,
-  TYPE.SSHFP,
-  TYPE.TLSA,
-]);
-
 /** Parses a TTL: seconds or BIND units (`1h30m`, `2d`, `1w`). Returns NaN when invalid. */
 export function parseTtl(text: string): number {
   if (/^\d+$/.test(text)) {

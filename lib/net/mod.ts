@@ -236,15 +236,6 @@ export function parseMac(text: string): string | null {
   return hex.match(/../g)!.join(":");
 }
 
-const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
-
-/** Formats 6 bytes at `offset` as `aa:bb:cc:dd:ee:ff` without intermediate arrays. */
-export function formatMac(bytes: Uint8Array, offset = 0): string {
-  return `${HEX[bytes[offset]]}:${HEX[bytes[offset + 1]]}:${HEX[bytes[offset + 2]]}:${
-    HEX[bytes[offset + 3]]
-  }:${HEX[bytes[offset + 4]]}:${HEX[bytes[offset + 5]]}`;
-}
-
 /** A host and port split from `IP:PORT`, `[IPv6]:PORT` or a bare address. */
 export interface HostPort {
   /** Address without brackets. */

@@ -7,7 +7,6 @@
  * @module
  */
 
-import type { ScanChange } from "./findings.ts";
 import type { ScanResult } from "./types.ts";
 
 /** Formats rows as an aligned table with ` | ` between columns. */
@@ -262,9 +261,4 @@ export function renderReport(result: ScanResult): string {
       }`,
   ));
   return out.join("\n");
-}
-
-/** One line per change, for logs and alert details. */
-export function renderChanges(domain: string, changes: ScanChange[]): string {
-  return changes.map((ch) => `${domain}: ${ch.code}: ${ch.message}`).join("\n");
 }
