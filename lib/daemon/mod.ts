@@ -271,7 +271,11 @@ export class Daemon {
       Deno.addSignalListener(signal, fn);
       this.#signalHandlers.push([signal, fn]);
     };
-    on("SIGHUP", () => void this.reload().catch(() => {}));
+    // SIGHUP is also logrotate's signal (postrotate): reopen the daily files, then reload.
+    on("SIGHUP", () => {
+      this.reopen();
+      void this.reload().catch(() => {});
+    });
     on("SIGTERM", () => void this.stop("SIGTERM"));
     on("SIGINT", () => void this.stop("SIGINT"));
   }
@@ -428,6 +432,13 @@ export class Daemon {
       }
     }
     return out;
+  }
+
+  /** Reopens the daily files (daily log, alerts file) at their paths, as after logrotate. */
+  reopen(): { reopened: string } {
+    this.#dailyLog.reopen();
+    this.#log.info("daily log files reopened", { dir: this.#config.paths.log_dir });
+    return { reopened: this.#config.paths.log_dir };
   }
 
   /**

@@ -1,6 +1,6 @@
 /**
- * Control verbs the daemon answers itself: status, reload, stop, stats and
- * alerts. Component verbs come from their modules; {@linkcode verbCatalogue}
+ * Control verbs the daemon answers itself: status, reload, reopen, stop,
+ * stats and alerts. Component verbs come from their modules; {@linkcode verbCatalogue}
  * lists them all, for the daemon, the CLI, the remote role check and tests.
  *
  * @module
@@ -18,6 +18,8 @@ export interface DaemonHandle {
   stats(): Record<string, unknown>;
   /** `ctl reload`. */
   reload(): Promise<unknown>;
+  /** `ctl reopen`. */
+  reopen(): unknown;
   /** `ctl stop`. */
   stop(reason?: string): Promise<void>;
 }
@@ -45,6 +47,13 @@ export const coreVerbs: VerbSpec<unknown, DaemonHandle>[] = [
     role: "admin",
     output: "document",
     run: (_args, env) => daemonOf(env).reload(),
+  }),
+  verb({
+    name: "reopen",
+    describe: "reopen the daily log files at their paths (after logrotate moved them)",
+    role: "admin",
+    output: "document",
+    run: (_args, env) => daemonOf(env).reopen(),
   }),
   verb({
     name: "stop",

@@ -24,6 +24,7 @@
  */
 
 import { ZonedClock } from "./clock.ts";
+import { DayFile } from "./day_file.ts";
 
 /**
  * How a value is written (see the sniffer's `fields.ts` for the list):
@@ -67,6 +68,8 @@ export interface LineWriterOptions {
   flushInterval?: number;
   /** Called with the local day (YYYY-MM-DD) of the first line and of each new day. */
   onDay?: (day: string) => void;
+  /** Milliseconds between checks that the file was not moved or deleted ({@linkcode DayFile}). @default 1000 */
+  checkInterval?: number;
 }
 
 const FORM_CODES: Record<TextForm, number> = {
@@ -208,8 +211,9 @@ export class LineWriter {
   #buf: Uint8Array;
   #pos = 0;
   #day = "";
-  #file: Deno.FsFile | undefined;
+  #file: DayFile | undefined;
   #fileDay = "";
+  readonly #checkInterval: number | undefined;
   #second = NaN;
   #stampHead = "";
   #stampTail = "";
@@ -227,6 +231,7 @@ export class LineWriter {
     this.#flushBytes = options.flushBytes ?? 262_144;
     this.#flushInterval = options.flushInterval ?? 200;
     this.#onDay = options.onDay;
+    this.#checkInterval = options.checkInterval;
     this.#buf = new Uint8Array(this.#flushBytes + 65_536);
   }
 
@@ -365,17 +370,25 @@ export class LineWriter {
     }
     if (this.#fileDay !== this.#day) {
       this.#file?.close();
-      this.#file = Deno.openSync(`${this.dir}/${this.#prefix}${this.#day}.log`, {
-        append: true,
-        create: true,
-        mode: 0o640,
+      this.#file = new DayFile(`${this.dir}/${this.#prefix}${this.#day}.log`, {
+        checkInterval: this.#checkInterval,
       });
       this.#fileDay = this.#day;
     }
-    const bytes = this.#buf.subarray(0, this.#pos);
-    let off = 0;
-    while (off < bytes.length) off += this.#file!.writeSync(bytes.subarray(off));
+    this.#file!.write(this.#buf.subarray(0, this.#pos));
     this.#pos = 0;
+  }
+
+  /** Writes what is buffered, then closes the file: the next line opens its path anew. */
+  reopen(): void {
+    if (this.#closed) return;
+    this.flush();
+    this.#file?.reopen();
+  }
+
+  /** Times the file was found moved or deleted and opened anew at its path. */
+  get reopened(): number {
+    return this.#file?.reopened ?? 0;
   }
 
   /** Flushes and closes the file; later lines are refused. */

@@ -12,7 +12,10 @@
  * {@linkcode LineWriter} (`line.ts`): buffered, one `write` per flush ending
  * on a line boundary, files opened with O_APPEND, so concurrent writers (the
  * daemon and a `vigia ingest`) never interleave inside a line. The day
- * switches at local midnight of the configured time zone. The sniffer writes
+ * switches at local midnight of the configured time zone. A file moved or
+ * deleted (logrotate, `mv`, `rm`) is noticed within a second and a new one
+ * opened at its path ({@linkcode DayFile}); {@linkcode DailyLog.reopen}
+ * does it at once (SIGHUP, `vigia ctl reopen`). The sniffer writes
  * its DNS and DHCP lines with {@linkcode FieldEncoder} from its declared
  * fields; this module's {@linkcode DailyLog.event} writes any other line.
  *
@@ -44,6 +47,7 @@ export {
 } from "./seal.ts";
 
 export { ZonedClock } from "./clock.ts";
+export { DayFile, type DayFileOptions } from "./day_file.ts";
 export {
   escapeField,
   FieldEncoder,
@@ -67,6 +71,8 @@ export interface DailyLogOptions {
   flushInterval?: number;
   /** Bytes buffered before a flush is forced. @default 262144 */
   flushBytes?: number;
+  /** Milliseconds between checks that a file was not moved or deleted. @default 1000 */
+  checkInterval?: number;
   /**
    * Seal the files (tamper evidence, see `seal.ts`): each file when its day
    * is over and, at close, every past-day file written; the current day is
@@ -100,6 +106,7 @@ export class DailyLog {
   /** Writers of other components on these files (`lineWriter`), flushed before a seal. */
   #extra: LineWriter[] = [];
   readonly #timeZone: string | undefined;
+  readonly #checkInterval: number | undefined;
   #writers = 0;
   /** Files written since the last seal, sealed at close. */
   #written = new Set<string>();
@@ -118,11 +125,13 @@ export class DailyLog {
       this.#checkpointTimer = timer;
     }
     this.#timeZone = timeZone;
+    const checkInterval = this.#checkInterval = options.checkInterval;
     this.#events = new LineWriter({
       dir,
       timeZone,
       flushInterval,
       flushBytes,
+      checkInterval,
       onDay: this.#onDay(""),
     });
     this.#alerts = new LineWriter({
@@ -131,6 +140,7 @@ export class DailyLog {
       timeZone,
       flushInterval,
       flushBytes,
+      checkInterval,
       onDay: this.#onDay("alerts-"),
     });
   }
@@ -191,10 +201,29 @@ export class DailyLog {
       ...options,
       dir: this.dir,
       timeZone: this.#timeZone,
+      checkInterval: this.#checkInterval,
       onDay: this.#onDay(""),
     });
     this.#extra.push(writer);
     return writer;
+  }
+
+  /**
+   * Writes what is buffered into the current files, then closes them, so
+   * that the next lines open their paths anew (SIGHUP and `vigia ctl
+   * reopen`, after logrotate moved them). The writers from
+   * {@linkcode lineWriter} are reopened too.
+   */
+  reopen(): void {
+    if (this.#closed) return;
+    for (const w of [this.#alerts, this.#events, ...this.#extra]) w.reopen();
+  }
+
+  /** Times a file was found moved or deleted and opened anew (not counting {@linkcode reopen}). */
+  get reopened(): number {
+    let n = 0;
+    for (const w of [this.#alerts, this.#events, ...this.#extra]) n += w.reopened;
+    return n;
   }
 
   /** The day-switch hook of one writer of `prefix` files. */
