@@ -8,7 +8,8 @@
 import assert from "node:assert/strict";
 import { runVigia, startDaemon } from "../_helpers.ts";
 import { freeTcpPort, startDns } from "../veridns/_fixtures.ts";
-import { roleAllows } from "../../lib/control/token.ts";
+import { verbCatalogue, verbRoles } from "../../lib/daemon/verbs.ts";
+import { components } from "../../lib/app/mod.ts";
 
 /** Polls `path` (bounded) until `test` accepts its text; the daemon's writes are timer-flushed. */
 async function waitForFile(path: string, test: (text: string) => boolean): Promise<string> {
@@ -83,7 +84,6 @@ Deno.test({
       await d.stop();
       await dns.close();
     }
-    assert.equal(roleAllows("read", "reopen"), false);
-    assert.equal(roleAllows("admin", "reopen"), true);
+    assert.equal(verbRoles(verbCatalogue(components))("reopen"), "admin");
   },
 });
