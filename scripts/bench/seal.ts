@@ -1,6 +1,7 @@
 /**
  * Log sealing benchmark (lib/daylog/seal.ts), against `sha256sum` (GNU
- * coreutils) over the same bytes in the same run:
+ * coreutils) and `openssl dgst -sha256` (SHA-NI where the CPU has it) over
+ * the same bytes in the same run:
  *
  * - sealing one daily file of `--gb` GB (default 1): `LogSealer.seal`, the
  *   whole file hashed and one chained record appended (goal < 5 s);
@@ -77,13 +78,15 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
-async function sha256sum(paths: string[]): Promise<number> {
+async function timed(cmd: string, args: string[]): Promise<number> {
   const t0 = performance.now();
-  const out = await new Deno.Command("sha256sum", { args: paths, stdout: "null", stderr: "piped" })
-    .output();
-  if (!out.success) throw new Error(`sha256sum failed: ${new TextDecoder().decode(out.stderr)}`);
+  const out = await new Deno.Command(cmd, { args, stdout: "null", stderr: "piped" }).output();
+  if (!out.success) throw new Error(`${cmd} failed: ${new TextDecoder().decode(out.stderr)}`);
   return (performance.now() - t0) / 1000;
 }
+
+const sha256sum = (paths: string[]) => timed("sha256sum", paths);
+const openssl = (paths: string[]) => timed("openssl", ["dgst", "-sha256", ...paths]);
 
 await Deno.mkdir(bigDir, { recursive: true });
 if (values.regen || !(await exists(`${bigDir}/${bigFile}`))) {
@@ -119,6 +122,7 @@ await sha256sum([`${bigDir}/${bigFile}`, ...dayFiles]); // warm the page cache
 
 for (let r = 1; r <= ROUNDS; r++) {
   const ref1 = await sha256sum([`${bigDir}/${bigFile}`]);
+  const ssl1 = await openssl([`${bigDir}/${bigFile}`]);
   await Deno.remove(`${bigDir}/${SEAL_FILE}`).catch(() => {});
   const t0 = performance.now();
   const record = await new LogSealer({ dir: bigDir }).seal(bigFile, "final");
@@ -126,6 +130,7 @@ for (let r = 1; r <= ROUNDS; r++) {
   if (record?.size !== bigSize) throw new Error("seal did not cover the file");
 
   const ref2 = await sha256sum(dayFiles);
+  const ssl2 = await openssl(dayFiles);
   const t1 = performance.now();
   const report = await verifyLogs(daysDir);
   const verify = (performance.now() - t1) / 1000;
@@ -141,10 +146,12 @@ for (let r = 1; r <= ROUNDS; r++) {
   const verifyCli = (performance.now() - t2) / 1000;
   if (!cli.success) throw new Error(`vigia logs verify exited ${cli.code}`);
   console.log(
-    `round ${r}: seal ${seal.toFixed(2)} s (sha256sum ${ref1.toFixed(2)} s, ${
-      (seal / ref1).toFixed(2)
-    }x) | verify ${verify.toFixed(2)} s, as \`vigia logs verify\` ${
-      verifyCli.toFixed(2)
-    } s (sha256sum ${ref2.toFixed(2)} s, ${(verify / ref2).toFixed(2)}x)`,
+    `round ${r}: seal ${seal.toFixed(2)} s (sha256sum ${ref1.toFixed(2)} s, openssl ${
+      ssl1.toFixed(2)
+    } s: ${(seal / ssl1).toFixed(2)}x openssl) | verify ${
+      verify.toFixed(2)
+    } s, as \`vigia logs verify\` ${verifyCli.toFixed(2)} s (sha256sum ${
+      ref2.toFixed(2)
+    } s, openssl ${ssl2.toFixed(2)} s: ${(verify / ssl2).toFixed(2)}x openssl)`,
   );
 }
