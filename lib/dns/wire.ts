@@ -13,7 +13,9 @@
  * @module
  */
 
-/** Resource record types vigia knows by name. Others are served in RFC 3597 form. */
+import { dnsRcodeName, dnsTypeName, dnsTypeNumber } from "../net/dns_names.ts";
+
+/** Resource record types vigia handles by number. Others are served in RFC 3597 form. */
 export const TYPE = {
   A: 1,
   NS: 2,
@@ -67,30 +69,22 @@ export const OPCODE = { QUERY: 0, IQUERY: 1, STATUS: 2, NOTIFY: 4, UPDATE: 5 } a
 /** Extended DNS Error codes used here (RFC 8914). */
 export const EDE = { PROHIBITED: 18, NOT_AUTHORITATIVE: 20, NOT_SUPPORTED: 21 } as const;
 
-const TYPE_NAMES = new Map<number, string>(Object.entries(TYPE).map(([k, v]) => [v, k]));
-const RCODE_NAMES = new Map<number, string>(Object.entries(RCODE).map(([k, v]) => [v, k]));
+// The mnemonics themselves are spelled once, in lib/net/dns_names.ts (shared with the sniffer).
 
 /** The mnemonic of a type number (`TYPE65000` for unknown ones, RFC 3597 section 5). */
 export function typeName(type: number): string {
-  return TYPE_NAMES.get(type) ?? `TYPE${type}`;
+  return dnsTypeName(type);
 }
 
 /** The number of a type mnemonic or `TYPEnnn`; undefined when it is neither. */
 export function typeFromName(text: string): number | undefined {
-  const upper = text.toUpperCase();
-  const known = (TYPE as Record<string, number>)[upper];
-  if (known !== undefined) return known;
-  const m = /^TYPE(\d{1,5})$/.exec(upper);
-  if (m) {
-    const n = Number(m[1]);
-    return n <= 65535 ? n : undefined;
-  }
-  return undefined;
+  const n = dnsTypeNumber(text);
+  return n !== undefined && n <= 65535 ? n : undefined;
 }
 
 /** The mnemonic of an rcode (`RCODE23` when unnamed). */
 export function rcodeName(rcode: number): string {
-  return RCODE_NAMES.get(rcode) ?? `RCODE${rcode}`;
+  return dnsRcodeName(rcode);
 }
 
 /** The wire form of the root name. */
