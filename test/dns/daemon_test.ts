@@ -57,8 +57,12 @@ Deno.test({
       assert.ok(dns.queries >= 3, JSON.stringify(dns));
       assert.ok(dns.zones["vigia.test."] >= 3);
       assert.ok(dns.rcode.NOERROR >= 2 && dns.rcode.NXDOMAIN >= 1, JSON.stringify(dns.rcode));
-      const status = await daemon.ctl(["status"]);
-      assert.match(status.stdout, /dns/);
+      const status = await daemon.ctlJson(["status"]) as {
+        components: { name: string; state: string; details: { listen?: unknown } }[];
+      };
+      const component = status.components.find((c) => c.name === "dns");
+      assert.equal(component?.state, "running", JSON.stringify(status.components));
+      assert.match(JSON.stringify(component.details.listen), new RegExp(`127\\.0\\.0\\.1:${port}`));
     } finally {
       assert.equal(await daemon.stop(), 0);
     }
