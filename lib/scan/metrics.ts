@@ -49,6 +49,49 @@ export interface FluxScores {
   ruleBased: FluxScore;
   /** The rule-based verdict in FFanalyse's words. */
   verdict: "Clean" | "Fast-Flux";
+  /** What the verdict is: the original project's rule, kept on purpose, not vigia's judgement. */
+  verdictNote: string;
+  /** How the three numeric scores side with the verdict. */
+  scoresAgreement: ScoresAgreement;
+}
+
+/** How Holz 2008, modified Holz and Jaroslaw/Patrycja side with the rule-based verdict. */
+export interface ScoresAgreement {
+  /** Numeric scores that say Fast-Flux (of 3). */
+  fastFlux: number;
+  /** Numeric scores that say what the verdict says (of 3). */
+  agree: number;
+  /** One line for people, e.g. "1 of 3 numeric scores agree (Fast-Flux: modified Holz; Clean: ...)". */
+  summary: string;
+}
+
+/** Said next to every verdict, in the report and its JSON. */
+export const VERDICT_NOTE =
+  "the original FFanalyse rule, kept on purpose: two or more A records (even in one /24), " +
+  "or several servers in several ASNs or with TTL <= 300 s, count as Fast-Flux; " +
+  "not vigia's own judgement";
+
+/** How the numeric scores of `f` side with its rule-based verdict. */
+export function scoresAgreement(
+  f: Pick<FluxScores, "holz2008" | "modifiedHolz" | "jaroslawPatrycja" | "verdict">,
+): ScoresAgreement {
+  const named: [string, FluxScore][] = [
+    ["Holz 2008", f.holz2008],
+    ["modified Holz", f.modifiedHolz],
+    ["Jaroslaw/Patrycja", f.jaroslawPatrycja],
+  ];
+  const flux = named.filter(([, x]) => x.flux).map(([n]) => n);
+  const clean = named.filter(([, x]) => !x.flux).map(([n]) => n);
+  const agree = f.verdict === "Fast-Flux" ? flux.length : clean.length;
+  const parts = [
+    flux.length ? `Fast-Flux: ${flux.join(", ")}` : "",
+    clean.length ? `Clean: ${clean.join(", ")}` : "",
+  ].filter(Boolean);
+  return {
+    fastFlux: flux.length,
+    agree,
+    summary: `${agree} of 3 numeric scores agree with it (${parts.join("; ")})`,
+  };
 }
 
 /** Truncates toward zero, without printing `-0`. */
@@ -84,14 +127,15 @@ export function fluxScores(x: FluxInputs): FluxScores {
     2 * x.countries;
   const rule = (x.ranges >= 1 && x.aRecords >= 2) ||
     (x.numServers > 1 && (x.asns > 1 || ttlFlag === 1));
-  return {
+  const scores = {
     ttlFlag,
     holz2008: score(holz, holz > 0),
     modifiedHolz: score(modified, modified > 0),
     jaroslawPatrycja: score(jp, jp >= 18),
     ruleBased: score(rule ? 1 : 0, rule),
-    verdict: rule ? "Fast-Flux" : "Clean",
+    verdict: rule ? "Fast-Flux" as const : "Clean" as const,
   };
+  return { ...scores, verdictNote: VERDICT_NOTE, scoresAgreement: scoresAgreement(scores) };
 }
 
 /** Earth radius used by FFanalyse's distances, km. */

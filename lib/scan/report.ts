@@ -8,6 +8,7 @@
  */
 
 import type { ScanResult } from "./types.ts";
+import { scoresAgreement, VERDICT_NOTE } from "./metrics.ts";
 
 /** Formats rows as an aligned table with ` | ` between columns. */
 export function formatTable(header: string[], rows: (string | number)[][]): string {
@@ -161,7 +162,10 @@ export function renderReport(result: ScanResult): string {
         fluxLine(f.ruleBased.flux),
       ],
     ]) + `\nttlFlag = ${f.ttlFlag} (TTL <= 300). Scores are truncated toward zero.` +
-      `\nVerdict (rule-based): ${f.verdict}`,
+      // Results stored before the note existed get it computed from their scores.
+      `\nVerdict (rule-based): ${f.verdict}: ${f.verdictNote ?? VERDICT_NOTE}; ${
+        (f.scoresAgreement ?? scoresAgreement(f)).summary
+      }.`,
   ));
 
   out.push(section(

@@ -173,7 +173,8 @@ Deno.test({
         "Combined",
         "Unigram entropy",
         "WARNING | ADDRESS_SINGLE",
-        "Verdict (rule-based): Clean",
+        "Verdict (rule-based): Clean: the original FFanalyse rule, kept on purpose",
+        "; 3 of 3 numeric scores agree with it (Clean: Holz 2008, modified Holz, Jaroslaw/Patrycja).",
       ]
     ) assert.ok(text.includes(s), `report lacks ${JSON.stringify(s)}:\n${text}`);
     assert.match(text, /Modified Holz +\| [^|]+\| -30 +\| Clean/);

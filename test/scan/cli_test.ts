@@ -73,6 +73,9 @@ Deno.test("vigia analyse: report, --json, usage and failure exit codes", async (
     assert.equal(r.flux.modifiedHolz.printed, writer ? -30 : -48);
     assert.equal(r.flux.jaroslawPatrycja.printed, writer ? 7 : 3);
     assert.equal(r.flux.verdict, "Clean");
+    // Next to the verdict in the JSON: what it is, and how the numeric scores side with it.
+    assert.match(r.flux.verdictNote, /original FFanalyse rule, kept on purpose/);
+    assert.equal(r.flux.scoresAgreement.agree, 3);
     assert.equal(r.zone, "pe.gov.test");
     if (writer) {
       assert.equal(r.addresses[0].mgrs, "25LBM9061009688");

@@ -31,6 +31,22 @@ Deno.test("flux: servicos.sds.pe.gov.br (1 IP, 1 range, 1 ASN, 1 country, TTL 21
   assert.equal(s.holz2008.printed, -122);
   assert.equal(s.ruleBased.flux, false);
   assert.equal(s.verdict, "Clean");
+  assert.equal(s.scoresAgreement.agree, 3);
+});
+
+Deno.test("flux: two A records in one /24 are Fast-Flux by the rule alone; the scores say Clean", () => {
+  const s = fluxScores({
+    aRecords: 2,
+    asns: 1,
+    ranges: 1,
+    countries: 1,
+    numServers: 2,
+    nameServers: 2,
+    ttl: 3600,
+  });
+  assert.equal(s.verdict, "Fast-Flux");
+  assert.deepEqual([s.scoresAgreement.fastFlux, s.scoresAgreement.agree], [0, 0]);
+  assert.match(s.scoresAgreement.summary, /^0 of 3 numeric scores agree with it \(Clean: /);
 });
 
 Deno.test("flux: delegaciavirtual.sinesp.gov.br (22 IPs, 1 /24, 1 ASN, TTL 297)", () => {
@@ -50,6 +66,14 @@ Deno.test("flux: delegaciavirtual.sinesp.gov.br (22 IPs, 1 /24, 1 ASN, TTL 297)"
   assert.equal(s.jaroslawPatrycja.score, 50);
   assert.equal(s.jaroslawPatrycja.flux, true);
   assert.equal(s.verdict, "Fast-Flux");
+  // The verdict says what it is, and how the numeric scores side with it.
+  assert.match(s.verdictNote, /original FFanalyse rule, kept on purpose.*not vigia's own/);
+  assert.deepEqual(s.scoresAgreement, {
+    fastFlux: 2,
+    agree: 2,
+    summary:
+      "2 of 3 numeric scores agree with it (Fast-Flux: modified Holz, Jaroslaw/Patrycja; Clean: Holz 2008)",
+  });
   // Holz 2008: 1.32·22 + 18.54 − 142.38 = −94.8 → −94, clean.
   close(s.holz2008.score, -94.8);
   assert.equal(s.holz2008.printed, -94);
