@@ -23,6 +23,7 @@ export const metricsSection = section(
       doc: "Address of the HTTP listener, IP:PORT.",
       default: `127.0.0.1:${DEFAULT_METRICS_PORT}`,
       defaultPort: DEFAULT_METRICS_PORT,
+      listens: ["tcp"],
     }),
     token_file: str({
       doc:

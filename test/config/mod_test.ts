@@ -148,6 +148,15 @@ Deno.test("config: listeners on the same address, port and protocol are a proble
       "v.toml:4:11: veridns.listen[0]: TCP 127.0.0.1:5300 is already taken by dns.listen[0] (v.toml:2:11); give each its own address or port",
     ],
   );
+  // Metrics declare their listener too (one address, not a list).
+  assert.deepEqual(
+    await appIssues(
+      '[veridns]\nlisten = ["127.0.0.1:9553"]\n[metrics]\nlisten = "127.0.0.1:9553"\n',
+    ),
+    [
+      "v.toml:4:10: metrics.listen: TCP 127.0.0.1:9553 is already taken by veridns.listen[0] (v.toml:2:11); give each its own address or port",
+    ],
+  );
   // A disabled section listens on nothing; other addresses or ports do not clash.
   assert.deepEqual(
     await appIssues(
