@@ -241,8 +241,53 @@ export interface LogSealerOptions {
 
 /** Hash state of a file as far as it was last sealed by this process. */
 interface Progress {
+  /** Bytes of the logical content hashed. */
   size: number;
   hash: Hash;
+  /** The rotated pieces it covered and the current file's inode and size, to go on incrementally. */
+  pieces: string;
+  ino: number | null;
+  current: number;
+}
+
+/**
+ * The pieces logrotate left of daily file `file` in `dir`, oldest first:
+ * `FILE-DATE[.gz]` (dateext) by date, then `FILE.N[.gz]` from the highest N.
+ * With the current file after them, they are the file's logical content.
+ */
+export async function rotatedPieces(dir: string, file: string): Promise<string[]> {
+  const dated: [string, string][] = [];
+  const numbered: [number, string][] = [];
+  const prefix = file + ".";
+  try {
+    for await (const e of Deno.readDir(dir)) {
+      if (!e.isFile || !e.name.startsWith(file) || e.name === file) continue;
+      const rest = e.name.slice(file.length);
+      const n = /^\.(\d+)(\.gz)?$/.exec(rest);
+      if (n && e.name.startsWith(prefix)) numbered.push([Number(n[1]), e.name]);
+      const d = /^-(\d{8,10})(\.gz)?$/.exec(rest);
+      if (d) dated.push([d[1], e.name]);
+    }
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  dated.sort((a, b) => a[0] < b[0] ? -1 : 1);
+  numbered.sort((a, b) => b[0] - a[0]);
+  return [...dated.map((x) => x[1]), ...numbered.map((x) => x[1])];
+}
+
+/** Feeds every byte of a rotated piece (gunzipped when `.gz`) to `hash`; returns how many. */
+async function hashPiece(path: string, hash: Hash): Promise<number> {
+  const f = await Deno.open(path, { read: true });
+  const stream: ReadableStream<Uint8Array> = path.endsWith(".gz")
+    ? f.readable.pipeThrough<Uint8Array>(new DecompressionStream("gzip"))
+    : f.readable;
+  let n = 0;
+  for await (const chunk of stream) {
+    hash.update(chunk);
+    n += chunk.length;
+  }
+  return n;
 }
 
 /**
@@ -313,27 +358,36 @@ export class LogSealer {
    * file or the key cannot be used.
    */
   async seal(file: string, kind: "final" | "checkpoint"): Promise<SealRecord | undefined> {
-    const path = `${this.dir}/${file}`;
-    let f: Deno.FsFile;
+    // After logrotate moved the file, its content is the rotated pieces followed by the current file.
+    const pieces = await rotatedPieces(this.dir, file);
+    let f: Deno.FsFile | undefined;
     try {
-      f = await Deno.open(path, { read: true });
+      f = await Deno.open(`${this.dir}/${file}`, { read: true });
     } catch (e) {
-      if (e instanceof Deno.errors.NotFound) return undefined;
-      throw e;
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+      if (pieces.length === 0) return undefined;
     }
     let digest: string;
     let size: number;
     try {
-      size = (await f.stat()).size;
+      const st = f ? await f.stat() : undefined;
+      const current = st?.size ?? 0;
+      const ino = st?.ino ?? null;
+      const key = pieces.join("/");
       let p = this.#progress.get(file);
-      if (p === undefined || p.size > size) p = { size: 0, hash: createHash("sha256") };
-      await hashRange(f, p.hash, p.size, size);
-      p.size = size;
+      if (p === undefined || p.pieces !== key || p.ino !== ino || p.current > current) {
+        p = { size: 0, hash: createHash("sha256"), pieces: key, ino, current: 0 };
+        for (const piece of pieces) p.size += await hashPiece(`${this.dir}/${piece}`, p.hash);
+      }
+      if (f) await hashRange(f, p.hash, p.current, current);
+      p.size += current - p.current;
+      p.current = current;
+      size = p.size;
       digest = p.hash.copy().digest("hex");
       if (kind === "final") this.#progress.delete(file);
       else this.#progress.set(file, p);
     } finally {
-      f.close();
+      f?.close();
     }
     return await this.#append(file, kind, size, digest);
   }
@@ -566,10 +620,13 @@ export async function verifyLogs(dir: string, options: VerifyOptions = {}): Prom
     if (!list) byFile.set(r.file, list = []);
     list.push(r);
   }
-  const present = new Map<string, number>();
+  // Daily files present, by name: the file itself or pieces logrotate left of it.
+  const present = new Set<string>();
   try {
     for await (const e of Deno.readDir(dir)) {
-      if (e.isFile && DAILY_FILE_RE.test(e.name)) present.set(e.name, 0);
+      if (!e.isFile) continue;
+      const m = /^((?:alerts-)?\d{4}-\d{2}-\d{2}\.log)(?:[.-]\d+(?:\.gz)?)?$/.exec(e.name);
+      if (m) present.add(m[1]);
     }
   } catch (e) {
     if (!(e instanceof Deno.errors.NotFound)) throw e;
@@ -593,7 +650,7 @@ export async function verifyLogs(dir: string, options: VerifyOptions = {}): Prom
       }
       continue;
     }
-    const content = await hashAt(`${dir}/${file}`, seals.map((r) => r.size));
+    const content = await hashAt(dir, file, seals.map((r) => r.size));
     const whole = `${content.size}:${content.at.get(content.size)}`;
     const other = sealedAs.get(whole);
     if (last === undefined || last.kind === "removed") {
@@ -603,7 +660,12 @@ export async function verifyLogs(dir: string, options: VerifyOptions = {}): Prom
       }
       const day = DAILY_FILE_RE.exec(file)![2];
       if (last?.kind === "removed") {
-        problem("added", file, `removed by retention (record ${last.seq}) but present again`);
+        const again = await Deno.stat(`${dir}/${file}`).then(() => true, () => false);
+        if (again) {
+          problem("added", file, `removed by retention (record ${last.seq}) but present again`);
+        } else {
+          report.notes.push(`${file}: removed by retention, logrotate's copies remain`);
+        }
       } else if (day >= yesterday) report.notes.push(`${file}: not sealed yet (current day)`);
       else problem("added", file, "never sealed");
       continue;
@@ -771,25 +833,63 @@ function compareWithStore(
   }
 }
 
-/** Hashes a file once, taking the digest of its first `sizes[i]` bytes for each i and of the whole. */
+/**
+ * Hashes the logical content of daily file `file` (its rotated pieces, then
+ * the file) once, taking the digest of its first `sizes[i]` bytes for each i
+ * and of the whole.
+ */
 async function hashAt(
-  path: string,
+  dir: string,
+  file: string,
   sizes: number[],
 ): Promise<{ size: number; at: Map<number, string> }> {
   const at = new Map<number, string>();
-  const f = await Deno.open(path, { read: true });
-  try {
-    const size = (await f.stat()).size;
-    const marks = [...new Set([...sizes.filter((s) => s <= size), size])].sort((a, b) => a - b);
-    const hash = createHash("sha256");
-    let pos = 0;
-    for (const mark of marks) {
-      await hashRange(f, hash, pos, mark);
-      pos = mark;
-      at.set(mark, hash.copy().digest("hex"));
+  const hash = createHash("sha256");
+  const wanted = [...new Set(sizes)].sort((a, b) => a - b);
+  let w = 0;
+  let pos = 0;
+  const feed = (chunk: Uint8Array) => {
+    let off = 0;
+    // Take a digest at every sealed size that falls inside this chunk.
+    while (w < wanted.length && wanted[w] <= pos + chunk.length - off) {
+      const cut = wanted[w] - pos;
+      hash.update(chunk.subarray(off, off + cut));
+      off += cut;
+      pos += cut;
+      at.set(pos, hash.copy().digest("hex"));
+      w++;
     }
-    return { size, at };
-  } finally {
-    f.close();
+    hash.update(chunk.subarray(off));
+    pos += chunk.length - off;
+  };
+  const sources = [...await rotatedPieces(dir, file), file];
+  for (const name of sources) {
+    let f: Deno.FsFile;
+    try {
+      f = await Deno.open(`${dir}/${name}`, { read: true });
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound && name === file) continue; // only pieces are left
+      throw e;
+    }
+    if (name.endsWith(".gz")) {
+      for await (
+        const chunk of f.readable.pipeThrough<Uint8Array>(new DecompressionStream("gzip"))
+      ) {
+        feed(chunk);
+      }
+      continue;
+    }
+    try {
+      const buf = new Uint8Array(CHUNK);
+      for (;;) {
+        const n = await f.read(buf);
+        if (n === null) break;
+        feed(buf.subarray(0, n));
+      }
+    } finally {
+      f.close();
+    }
   }
+  at.set(pos, hash.copy().digest("hex"));
+  return { size: pos, at };
 }

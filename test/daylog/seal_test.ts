@@ -321,3 +321,49 @@ Deno.test("seal: config check refuses a seal_key_file that is missing or not a p
   assert.equal(pub.code, 1);
   assert.match(pub.stderr, /log\.seal_key_file: .*not a PKCS#8 PEM private key/);
 });
+
+Deno.test("seal: files logrotate moved and compressed still verify; an edit inside a .gz is named", async () => {
+  const dir = `${root}/rotated-${++n}`;
+  await Deno.mkdir(dir);
+  const sealer = new LogSealer({ dir, onError: (e) => assert.fail(e.message) });
+  const name = "2026-11-10.log";
+  const gzip = async (path: string) => {
+    const data = await Deno.readFile(path);
+    const stream = new Blob([data]).stream().pipeThrough(new CompressionStream("gzip"));
+    await Deno.writeFile(`${path}.gz`, new Uint8Array(await new Response(stream).arrayBuffer()));
+    await Deno.remove(path);
+  };
+  // Morning: written and checkpointed; logrotate moves it (maxsize) and compresses it.
+  await Deno.writeTextFile(`${dir}/${name}`, "06:00 first line\n06:01 second line\n");
+  await sealer.seal(name, "checkpoint");
+  await Deno.rename(`${dir}/${name}`, `${dir}/${name}.1`);
+  await gzip(`${dir}/${name}.1`);
+  // vigia opens a new file at the path and writes on; the day ends.
+  await Deno.writeTextFile(`${dir}/${name}`, "12:00 after the rotation\n");
+  await sealer.seal(name, "final");
+  // The next day logrotate renumbers and moves the rest away too.
+  await Deno.rename(`${dir}/${name}.1.gz`, `${dir}/${name}.2.gz`);
+  await Deno.rename(`${dir}/${name}`, `${dir}/${name}.1`);
+  await gzip(`${dir}/${name}.1`);
+  await sealer.close();
+  const ok = await verifyLogs(dir);
+  assert.deepEqual(ok.problems, []);
+  assert.deepEqual(ok.verified, [name]);
+
+  // A line changed inside the older compressed piece.
+  const older = `${dir}/${name}.2.gz`;
+  const text = new TextDecoder().decode(
+    new Uint8Array(
+      await new Response(
+        (await Deno.open(older)).readable.pipeThrough<Uint8Array>(new DecompressionStream("gzip")),
+      ).arrayBuffer(),
+    ),
+  );
+  await Deno.writeTextFile(`${dir}/${name}.2`, text.replace("second", "forged"));
+  await Deno.remove(older);
+  await gzip(`${dir}/${name}.2`);
+  assert.deepEqual(kinds(await verifyLogs(dir)), [`edited ${name}`]);
+  // All its pieces gone: deleted.
+  for (const piece of [`${name}.1.gz`, `${name}.2.gz`]) await Deno.remove(`${dir}/${piece}`);
+  assert.deepEqual(kinds(await verifyLogs(dir)), [`deleted ${name}`]);
+});
