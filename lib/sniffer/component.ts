@@ -16,7 +16,7 @@ import {
 import { type Component, type ComponentContext, ComponentUnavailable } from "../daemon/types.ts";
 import type { SnifferConfig } from "./config.ts";
 import { type EventWriter, openEventWriter } from "./event_writer.ts";
-import type { PruneCutoffs } from "./events_db.ts";
+import { eventsDbPath, EventsReader, type PruneCutoffs } from "./events_db.ts";
 import { Pipeline } from "./pipeline.ts";
 import { registerSnifferMetrics } from "./metrics.ts";
 
@@ -114,7 +114,16 @@ export class Sniffer implements Component {
       await this.#pipeline?.close();
     } finally {
       await this.#writer?.close();
+      this.#reader?.close();
+      this.#reader = undefined;
     }
+  }
+
+  #reader: EventsReader | undefined;
+
+  /** The reader of this sniffer's events database, for queries (`ctl logs`); kept open while running. */
+  eventsReader(): EventsReader {
+    return this.#reader ??= new EventsReader(eventsDbPath(this.#ctx.store));
   }
 
   #final: CaptureCounters[] = [];

@@ -120,15 +120,6 @@ export class EventsReader implements Reader {
   }
 }
 
-const readers = new Map<string, EventsReader>();
-
-/** The shared reader of the events database at `path` (for verbs). */
-export function eventsReader(path: string): EventsReader {
-  let r = readers.get(path);
-  if (!r) readers.set(path, r = new EventsReader(path));
-  return r;
-}
-
 /** Rows deleted per statement when pruning. */
 const PRUNE_CHUNK = 20_000;
 

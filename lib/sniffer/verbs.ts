@@ -11,10 +11,10 @@ import type { Sniffer } from "./component.ts";
 import type { SnifferConfig } from "./config.ts";
 import { denyLists, normaliseDnsValue } from "./policy.ts";
 import { deviceArgs, devicesPage, logArgs, logQuery, logsPageOf } from "./queries.ts";
-import { eventsDbPath, eventsReader } from "./events_db.ts";
+import { eventsDbPath, EventsReader } from "./events_db.ts";
 
 /** What the verbs use of a running sniffer. */
-export type SnifferControl = Pick<Sniffer, "reloadPolicy" | "flushEvents">;
+export type SnifferControl = Pick<Sniffer, "reloadPolicy" | "flushEvents" | "eventsReader">;
 
 const verb = verbsOf<SnifferConfig, SnifferControl>();
 
@@ -106,11 +106,18 @@ export const snifferVerbs: VerbSpec<SnifferConfig, SnifferControl>[] = [
     output: "paged",
     args: logArgs,
     run: async (args, env) => {
-      await env.running()?.flushEvents();
+      const running = env.running();
+      await running?.flushEvents();
       const timeZone = env.config.log.timezone || undefined;
-      return logsPageOf(eventsReader(eventsDbPath(env.store)), logQuery(args, { timeZone }), {
-        timeZone,
-      });
+      const query = logQuery(args, { timeZone });
+      // The running sniffer's reader; with the sniffer down, one for this request.
+      if (running) return logsPageOf(running.eventsReader(), query, { timeZone });
+      const reader = new EventsReader(eventsDbPath(env.store));
+      try {
+        return logsPageOf(reader, query, { timeZone });
+      } finally {
+        reader.close();
+      }
     },
   }),
   verb({

@@ -303,6 +303,7 @@ Deno.test("deny verbs: add, list (config and ctl entries), del, and errors", asy
     stop: () => Promise.resolve(),
     reloadPolicy: () => reloaded.push("policy"),
     flushEvents: () => Promise.resolve(),
+    eventsReader: () => env.events,
   };
   const venv = verbEnv(env, running);
   const v = (name: string) => verbNamed(snifferVerbs, name).run;
