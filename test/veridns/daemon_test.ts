@@ -44,33 +44,17 @@ address = "${dns.address}"
       assert.deepEqual(branch.addresses, ["192.0.2.1"]);
       assert.ok(Number.isInteger(branch.seq));
 
-      r = await runVigia([
-        "veridns",
-        "verify",
-        "--server",
-        server,
-        "--insecure",
-        "--json",
-        "www.example.test",
-        "192.0.2.10",
-        "203.0.113.7",
-      ]);
+      const verify = (...args: string[]) =>
+        runVigia(["veridns", "verify", "--server", server, ...args]);
+      const seenMalicious = ["www.example.test", "192.0.2.10", "203.0.113.7"];
+      r = await verify("--insecure", "--json", ...seenMalicious);
       // An answer that is not verified has its own exit code (3), distinct from a failure (1).
       assert.equal(r.code, 3, r.stderr);
       const verdict = JSON.parse(r.stdout);
       assert.equal(verdict.verified, false);
       assert.deepEqual(verdict.malicious, ["203.0.113.7"]);
       // The same answer again: one alert, whose stored repeat count is 1 at once.
-      r = await runVigia([
-        "veridns",
-        "verify",
-        "--server",
-        server,
-        "--insecure",
-        "www.example.test",
-        "192.0.2.10",
-        "203.0.113.7",
-      ]);
+      r = await verify("--insecure", ...seenMalicious);
       assert.equal(r.code, 3, r.stderr);
       assert.match(r.stdout, /^NOT verified: malicious 203\.0\.113\.7/);
       const alerts = await daemon.ctlJson(["alerts", "--kind", "veridns-malicious"]) as {
@@ -78,16 +62,7 @@ address = "${dns.address}"
       }[];
       assert.deepEqual(alerts.map((a) => a.repeats), [1], JSON.stringify(alerts));
 
-      r = await runVigia([
-        "veridns",
-        "verify",
-        "--server",
-        server,
-        "--ca",
-        ca,
-        "www.example.test",
-        "192.0.2.10",
-      ]);
+      r = await verify("--ca", ca, "www.example.test", "192.0.2.10");
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, /^verified/);
 
