@@ -211,7 +211,8 @@ export class Daemon {
       prune: ({ before }) => ({
         alerts: before === undefined
           ? 0
-          : this.#store.run("DELETE FROM alerts WHERE time < ?", before).changes,
+          // By the time raised: alerts of an old capture age from its ingestion, like its events.
+          : this.#store.run("DELETE FROM alerts WHERE raised_at < ?", before).changes,
       }),
     });
     for (const m of this.#options.modules) this.#add(m);

@@ -212,10 +212,12 @@ Deno.test("daemon: events older than store.retention_days are pruned", async () 
   const { DatabaseSync } = await import("node:sqlite");
   const db = new DatabaseSync(`${dir}/lib/vigia.db`);
   const insert = db.prepare(
-    "INSERT INTO alerts (time, kind, severity, subject, details) VALUES (?, 'x', 'info', ?, '{}')",
+    "INSERT INTO alerts (time, raised_at, kind, severity, subject, details) VALUES (?, ?, 'x', 'info', ?, '{}')",
   );
-  insert.run(Date.now() - 30 * 86_400_000, "old");
-  insert.run(Date.now(), "new");
+  // Alerts age by the time raised (an old capture's alerts, raised now, are kept).
+  insert.run(Date.now() - 30 * 86_400_000, Date.now() - 30 * 86_400_000, "old");
+  insert.run(Date.now() - 30 * 86_400_000, Date.now(), "raised now");
+  insert.run(Date.now(), Date.now(), "new");
   db.close();
   const second = await startDaemon({ config });
   try {
@@ -226,7 +228,7 @@ Deno.test("daemon: events older than store.retention_days are pruned", async () 
     assert.match(line, /\bveridns_events=0\b/);
     assert.match(line, /\bretention_days=7\b/);
     const rows = await second.ctlJson(["alerts"]) as { subject: string; time: string }[];
-    assert.deepEqual(rows.map((r) => r.subject), ["new"]);
+    assert.deepEqual(rows.map((r) => r.subject).sort(), ["new", "raised now"]);
     // Alert times read like the daily files: local time with its offset.
     assert.match(rows[0].time, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}[+-]\d{2}:\d{2}$/);
   } finally {

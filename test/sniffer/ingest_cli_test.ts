@@ -124,6 +124,12 @@ Deno.test("ingest CLI: an old capture stays queryable after the daemon starts; t
       // The live event, counted by table (and old alerts).
       const pruned = await daemon.waitForLog(/pruned old events /);
       assert.match(pruned, /\bevents=1\b/);
+      // The capture's alerts, raised just now for packets of 2020, are kept too.
+      assert.match(pruned, /\balerts=0\b/);
+      const alerts = await daemon.ctlJson(["alerts", "--by", "event", "--until", "2021-01-01"]) as {
+        time: string;
+      }[];
+      assert.ok(alerts.length > 0 && alerts.every((a) => a.time.startsWith("2020-06-10")));
       const rows = await daemon.ctlJson(["logs", "--day", "2020-06-10", "--limit", "1000"]) as {
         time: string;
       }[];
