@@ -10,13 +10,14 @@ import {
   hostPort,
   int,
   list,
+  Section,
   section,
   type SectionValue,
   str,
 } from "../config/schema.ts";
 
 /** Schema of `[alerts]`. */
-export const alertsSection = section(
+export const alertsSection = new Section(
   "Alerts: every violation is stored, written to the alerts file, logged, and mailed.",
   {
     dedupe_window: duration({

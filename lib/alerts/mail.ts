@@ -48,6 +48,7 @@ export class Mailer {
   #dropped = 0;
   #lastError = "";
 
+  /** Mails alerts through `config.server`; failed sends are logged to `log`. */
   constructor(config: MailConfig, log: Logger) {
     this.#config = config;
     this.#log = log;

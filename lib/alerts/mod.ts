@@ -138,6 +138,7 @@ export class AlertBus implements AlertPublisher {
   /** Listeners called after an alert is published (used by the remote audit and tests). */
   readonly listeners = new Set<(alert: Alert) => void>();
 
+  /** Creates the bus; alerts are stored, written and mailed once {@linkcode AlertBus.publish} is called. */
   constructor(options: AlertBusOptions) {
     this.#store = options.store;
     this.#dailyLog = options.dailyLog;

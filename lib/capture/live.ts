@@ -39,7 +39,7 @@ import type { CaptureCounters, SniffedEvent } from "./types.ts";
  * and BPF's `port` does not look past an IPv6 Fragment header, so they are
  * let through by their fragment fields and the reassembler sorts them out.
  */
-export const DEFAULT_FILTER =
+export const DEFAULT_FILTER: string =
   "port 53 or udp port 67 or udp port 68 or udp port 546 or udp port 547" +
   " or (ip and ip[6:2] & 0x3fff != 0) or (ip6 and ip6[6] == 44)";
 

@@ -34,7 +34,13 @@ export { addCounters, IGNORED, malformedTotal, newCounters, packetsAccounted } f
 export { CaptureError } from "./errors.ts";
 export { decodeFrame, type DecodeFrameOptions } from "./frame_decode.ts";
 export { readCaptureFile, type ReadCaptureOptions } from "./file_reader.ts";
-export { IpReassembler, type ReassemblyOptions } from "./reassembly.ts";
+export {
+  type Fragment,
+  type FragmentHeader,
+  IpReassembler,
+  type Reassembled,
+  type ReassemblyOptions,
+} from "./reassembly.ts";
 export { type TcpFlow, TcpReassembler, type TcpReassemblerOptions } from "./tcp_reassembler.ts";
 export {
   DEFAULT_FILTER,

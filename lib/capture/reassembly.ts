@@ -136,7 +136,7 @@ export class IpReassembler {
    * Capture time after which the oldest datagram has expired (Infinity when
    * none): the decoder compares each packet's time with it. @internal
    */
-  nextDeadline = Infinity;
+  nextDeadline: number = Infinity;
 
   /** Creates an empty reassembler with the given bounds. */
   constructor(options: ReassemblyOptions = {}) {

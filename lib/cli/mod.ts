@@ -18,6 +18,8 @@ import { extraCommands } from "./extra.ts";
 import { tokenCommand } from "./token.ts";
 import { tsigCommand } from "./tsig.ts";
 
+export type { CommandInfo, OptionInfo } from "./describe.ts";
+
 /** Header of the reference config file. */
 export const REFERENCE_HEADER = `vigia reference configuration (production layout).
 Install as /etc/vigia/vigia.toml. Every key is shown with its production value or

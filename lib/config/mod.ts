@@ -57,6 +57,7 @@ export function formatIssue(issue: ConfigIssue): string {
 export class ConfigError extends Error {
   /** Every problem found, in file order. */
   issues: ConfigIssue[];
+  /** Makes an error of every issue found. */
   constructor(issues: ConfigIssue[]) {
     super(issues.map(formatIssue).join("\n"));
     this.name = "ConfigError";

@@ -13,6 +13,7 @@ import { parseCidr, parseDuration, parseHostPort, parseIp, parseMac } from "./va
 export class ValueError extends Error {
   /** Optional index path relative to the value (e.g. `[1]`) where the problem sits. */
   subPath: (string | number)[];
+  /** A problem described by `message`, at `subPath` inside the value. */
   constructor(message: string, subPath: (string | number)[] = []) {
     super(message);
     this.name = "ValueError";
@@ -28,6 +29,7 @@ export class ValueError extends Error {
 export class ValueErrors extends ValueError {
   /** Every problem, each with its own sub-path. */
   readonly errors: ValueError[];
+  /** Collects `errors` (at least one). */
   constructor(errors: ValueError[]) {
     super(errors[0].message, errors[0].subPath);
     this.name = "ValueErrors";
@@ -94,8 +96,9 @@ export interface Listens {
   defaultPort?: number;
 }
 
+/** A field of any value type (what a {@linkcode Spec} holds). */
 // deno-lint-ignore no-explicit-any
-type AnyField = Field<any>;
+export type AnyField = Field<any>;
 
 /** The keys of a table: fields, nested tables and arrays of tables. */
 export type Spec = {
@@ -103,17 +106,33 @@ export type Spec = {
   [key: string]: AnyField | Section<any> | TableArray<any>;
 };
 
-/** A TOML table whose keys are fields or nested sections. */
-export interface Section<F extends Spec> {
-  kind: "section";
+/**
+ * A TOML table whose keys are fields or nested sections. A component's
+ * exported schema is written `new Section(doc, fields)` (nested ones with
+ * {@linkcode section}), so its documented type needs no annotation.
+ */
+export class Section<F extends Spec> {
+  /** Tells a section from a {@linkcode TableArray}. */
+  readonly kind = "section";
+  /** What the table is for, for the reference config. */
   doc: string;
+  /** Its keys. */
   fields: F;
+
+  /** Describes a table with `fields`. */
+  constructor(doc: string, fields: F) {
+    this.doc = doc;
+    this.fields = fields;
+  }
 }
 
 /** An array of TOML tables (`[[x]]`), each validated against `item`. */
 export interface TableArray<F extends Spec> {
+  /** Tells a table array from a {@linkcode Section}. */
   kind: "table-array";
+  /** What the tables are for, for the reference config. */
   doc: string;
+  /** The schema of each table. */
   item: Section<F>;
   /** Example entries for the reference config (commented out unless they are the default). */
   example: Record<string, unknown>[];
@@ -324,7 +343,7 @@ export function map<T>(
 
 /** Describes a table. */
 export function section<F extends Spec>(doc: string, fields: F): Section<F> {
-  return { kind: "section", doc, fields };
+  return new Section(doc, fields);
 }
 
 /** Describes an array of tables. */

@@ -19,12 +19,15 @@ export {
   MAX_REQUEST_TIMEOUT_MS,
   type RequestOrigin,
   serveConnections,
+  type ServeOptions,
 } from "./server.ts";
+export { type Role, ROLES } from "./token.ts";
 
 /** A request that the daemon answered with `ok: false`. */
 export class ControlError extends Error {
   /** The daemon refused the arguments (a usage error: `vigia ctl` exits 2). */
   readonly usage: boolean;
+  /** Makes a failed request; `usage` marks a refused argument. */
   constructor(message: string, options: { usage?: boolean } = {}) {
     super(message);
     this.name = "ControlError";

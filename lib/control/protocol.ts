@@ -42,6 +42,7 @@ export class LineReader {
   #buffer = new Uint8Array(0);
   #decoder = new TextDecoder();
 
+  /** Reads lines from `stream`; {@linkcode LineReader.next} throws on a line over `maxBytes`. */
   constructor(stream: ReadableStream<Uint8Array>, maxBytes: number) {
     this.#reader = stream.getReader();
     this.#maxBytes = maxBytes;

@@ -12,6 +12,7 @@ import {
   hostPort,
   int,
   list,
+  Section,
   section,
   type SectionValue,
   str,
@@ -42,7 +43,7 @@ function tokenHash(): Field<string> {
 }
 
 /** Schema of `[control.remote]`. */
-export const remoteSection = section(
+export const remoteSection = new Section(
   "Remote access to the control API over TLS (`vigia ctl --remote`), with tokens and roles. " +
     "The local socket stays as it is.",
   {

@@ -51,19 +51,20 @@ export interface ArgSpec {
 /** A verb's arguments by name. */
 export type ArgSpecs = Readonly<Record<string, ArgSpec>>;
 
-type ValueOf<A extends ArgSpec> = A["type"] extends "boolean" ? boolean
+/** The parsed value of one {@linkcode ArgSpec}. */
+export type ArgValue<A extends ArgSpec> = A["type"] extends "boolean" ? boolean
   : A["type"] extends "integer" | "time" ? number
   : string;
 
 /** The parsed values of some {@linkcode ArgSpecs}: required or defaulted ones are always there. */
 export type ArgValues<S extends ArgSpecs> =
   & {
-    [K in keyof S as S[K] extends { required: true } | { default: unknown } ? K : never]: ValueOf<
+    [K in keyof S as S[K] extends { required: true } | { default: unknown } ? K : never]: ArgValue<
       S[K]
     >;
   }
   & {
-    [K in keyof S as S[K] extends { required: true } | { default: unknown } ? never : K]?: ValueOf<
+    [K in keyof S as S[K] extends { required: true } | { default: unknown } ? never : K]?: ArgValue<
       S[K]
     >;
   };

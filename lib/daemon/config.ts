@@ -10,8 +10,7 @@ import { type ConfigCheck, loadConfig } from "../config/mod.ts";
 import {
   duration,
   int,
-  type Section,
-  section,
+  Section,
   type SectionValue,
   type Spec,
   str,
@@ -21,7 +20,7 @@ import { remoteSection } from "../control/remote_config.ts";
 import { directoryProblem } from "./dirs.ts";
 
 /** Schema of `[paths]`. */
-export const pathsSection = section("Where vigia keeps its files.", {
+export const pathsSection = new Section("Where vigia keeps its files.", {
   state_dir: str({
     doc: "Directory of the SQLite store (vigia.db) and generated certificates.",
     default: "./var/lib",
@@ -39,8 +38,10 @@ export const pathsSection = section("Where vigia keeps its files.", {
   }),
 });
 
+const LOG_DOC = "The daemon's own log (stderr / journald) and the daily files.";
+
 /** Schema of `[log]`. */
-export const logSection = section("The daemon's own log (stderr / journald) and the daily files.", {
+export const logSection = new Section(LOG_DOC, {
   level: str({
     doc: "Lowest level written to stderr.",
     default: "info",
@@ -66,7 +67,7 @@ export const logSection = section("The daemon's own log (stderr / journald) and 
 });
 
 /** Schema of `[store]`. */
-export const storeSection = section("The SQLite store (WAL) and its batched writer.", {
+export const storeSection = new Section("The SQLite store (WAL) and its batched writer.", {
   batch_rows: int({
     doc: "Rows per write transaction at most.",
     default: 5000,
@@ -94,7 +95,7 @@ export const storeSection = section("The SQLite store (WAL) and its batched writ
 });
 
 /** Schema of `[geoip]`. */
-export const geoipSection = section(
+export const geoipSection = new Section(
   "MaxMind databases used by VeriDNS and the scanner; a missing file leaves geo fields empty.",
   {
     city_db: str({
@@ -106,7 +107,7 @@ export const geoipSection = section(
 );
 
 /** Schema of `[control]`. */
-export const controlSection = section("The local control socket that `vigia ctl` talks to.", {
+export const controlSection = new Section("The local control socket that `vigia ctl` talks to.", {
   socket_mode: str({ doc: "Octal file mode of the socket.", default: "0660" }),
   socket_group: str({
     doc: 'Group that owns the socket; "" leaves the daemon\'s group.',

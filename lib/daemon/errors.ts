@@ -8,6 +8,7 @@
 
 /** A request that failed for a reason the user can act on. */
 export class VerbError extends Error {
+  /** Makes the error; `message` is shown to the user as is. */
   constructor(message: string) {
     super(message);
     this.name = "VerbError";
@@ -16,6 +17,7 @@ export class VerbError extends Error {
 
 /** A value the argument layer refused: a usage error (`vigia ctl` exits 2). */
 export class VerbUsageError extends VerbError {
+  /** Makes the error; `message` names the argument and the value refused. */
   constructor(message: string) {
     super(message);
     this.name = "VerbUsageError";

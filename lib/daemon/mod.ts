@@ -76,9 +76,28 @@ export type {
   VerbSpec,
   VigiaConfig,
 } from "./types.ts";
-export { Supervisor } from "./supervisor.ts";
+export {
+  type ComponentState,
+  type ComponentStatus,
+  Supervisor,
+  type SupervisorOptions,
+} from "./supervisor.ts";
+export type { ArgSpec, ArgSpecs, ArgType, ArgValue, ArgValues, Page } from "./args.ts";
 export { type VerbCatalogue, verbCatalogue, verbRoles } from "./verbs.ts";
-export { type VigiaFiles, vigiaFiles } from "./config.ts";
+export {
+  type ControlConfig,
+  controlSection,
+  type GeoipConfig,
+  geoipSection,
+  type LogConfig,
+  logSection,
+  type PathsConfig,
+  pathsSection,
+  type StoreConfig,
+  storeSection,
+  type VigiaFiles,
+  vigiaFiles,
+} from "./config.ts";
 export { openShared, type OpenSharedOptions, type SharedParts } from "./shared.ts";
 
 /** The program version, printed by `vigia --version` and `ctl status`. */
@@ -154,6 +173,7 @@ export class Daemon {
   readonly #metrics = new MetricsRegistry();
   readonly #requests = new ControlRequestCounter(() => new Set(this.#verbs.keys()));
 
+  /** Builds the daemon for a loaded config; {@linkcode runDaemon} is the usual entry. */
   constructor(options: DaemonOptions, config: VigiaConfig, configText: string) {
     this.#options = options;
     this.#config = config;

@@ -53,6 +53,7 @@ export interface SupervisorOptions {
 
 /** Supervises one instance of a component module. */
 export class Supervisor<C = unknown, I extends Component = Component> {
+  /** The module supervised. */
   readonly module: ComponentModule<C, I>;
   readonly #log: Logger;
   readonly #backoffMaxMs: number;
@@ -69,6 +70,7 @@ export class Supervisor<C = unknown, I extends Component = Component> {
   #generation = 0;
   #enabled: boolean;
 
+  /** Supervises `module`; nothing starts before {@linkcode Supervisor.start}. */
   constructor(
     module: ComponentModule<C, I>,
     context: ComponentContext<C>,

@@ -183,6 +183,7 @@ export type PruneCounts = Record<string, number>;
  * changes its section, or a restart, instead of retrying with backoff.
  */
 export class ComponentUnavailable extends Error {
+  /** Makes the error; `message` says what is missing. */
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "ComponentUnavailable";

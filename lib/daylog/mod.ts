@@ -39,6 +39,7 @@ export {
   LogSealer,
   type LogSealerOptions,
   SEAL_FILE,
+  type SealKind,
   type SealProblem,
   type SealRecord,
   verifyLogs,

@@ -298,6 +298,7 @@ async function hashPiece(path: string, hash: Hash): Promise<number> {
  * directory: the seal file is locked while a record is chained and appended.
  */
 export class LogSealer {
+  /** The log directory sealed (its seal file lives there). */
   readonly dir: string;
   readonly #keyFile: string | undefined;
   readonly #store: Store | undefined;

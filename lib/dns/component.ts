@@ -95,6 +95,7 @@ export class DnsServer implements Component {
   /** Rejects when the server dies on its own (a UDP worker crashed). */
   readonly done: Promise<void>;
 
+  /** Builds the server from its context; {@linkcode DnsServer.start} binds the sockets. */
   constructor(ctx: ComponentContext<DnsConfig>) {
     this.#ctx = ctx;
     this.#config = ctx.section;

@@ -11,6 +11,7 @@ import {
   hostPort,
   int,
   list,
+  Section,
   section,
   type SectionValue,
   str,
@@ -100,7 +101,7 @@ const transferItem = section(
 );
 
 /** Schema of `[dns.rrl]`. */
-export const rrlSection = section(
+export const rrlSection = new Section(
   "Response rate limiting against reflection attacks (as NSD and Knot do): past the rate, responses to one client network for one kind of answer are dropped, every `slip`-th sent truncated.",
   {
     enabled: bool({ doc: "Limit the rate of UDP responses.", default: true }),
@@ -139,7 +140,7 @@ export const rrlSection = section(
 );
 
 /** Schema of `[dns]`. */
-export const dnsSection = section(
+export const dnsSection = new Section(
   "Authoritative DNS server for the zones below, on UDP and TCP.",
   {
     enabled: bool({ doc: "Run the DNS server.", default: true }),

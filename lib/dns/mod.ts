@@ -70,6 +70,7 @@ import type { ZoneProblem } from "./zone_file.ts";
 
 export { type DnsConfig, dnsSection } from "./config.ts";
 export { DnsServer, type ZoneLoad } from "./component.ts";
+export type { ZoneStatus } from "./zone_status.ts";
 export { dnsMigrations } from "./schema.ts";
 export { dnsVerbs } from "./verbs.ts";
 

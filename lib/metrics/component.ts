@@ -31,6 +31,7 @@ export class MetricsServer implements Component {
   #refused = 0;
   #address = "";
 
+  /** Builds the listener from its context; {@linkcode MetricsServer.start} binds it. */
   constructor(ctx: ComponentContext<MetricsConfig>) {
     this.#ctx = ctx;
   }

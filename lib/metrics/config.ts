@@ -8,14 +8,14 @@
  */
 
 import type { ConfigCheck } from "../config/mod.ts";
-import { bool, hostPort, section, type SectionValue, str } from "../config/schema.ts";
+import { bool, hostPort, Section, type SectionValue, str } from "../config/schema.ts";
 import { parseHostPort } from "../net/mod.ts";
 
 /** Default port of `/metrics` (registered for vigia in no list; close to node_exporter's 9100 range). */
 export const DEFAULT_METRICS_PORT = 9553;
 
 /** Schema of `[metrics]`. */
-export const metricsSection = section(
+export const metricsSection = new Section(
   "Prometheus metrics at http://LISTEN/metrics (OpenMetrics when the scraper asks for it).",
   {
     enabled: bool({ doc: "Serve the metrics.", default: true }),

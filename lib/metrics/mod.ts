@@ -25,16 +25,20 @@ import { listenCheck, type MetricsConfig, metricsSection, tokenFileCheck } from 
 import { MetricsServer } from "./component.ts";
 
 export { type MetricsConfig, metricsSection } from "./config.ts";
+export type { MetricsServer } from "./component.ts";
 export {
   type Emit,
   type Family,
+  type FamilyOptions,
   MetricsRegistry,
   MetricsScope,
+  type MetricType,
   observe,
   TypedFamily,
   TypedHistogram,
+  type TypedOptions,
 } from "./registry.ts";
-export { negotiate, OPENMETRICS_TYPE, render, TEXT_TYPE } from "./exposition.ts";
+export { type Format, negotiate, OPENMETRICS_TYPE, render, TEXT_TYPE } from "./exposition.ts";
 export { registerProcessMetrics } from "./process.ts";
 
 function own(config: VigiaConfig): { metrics: MetricsConfig } {

@@ -83,7 +83,11 @@ export class TypedFamily {
   readonly #labelValues: (readonly string[])[];
   readonly #strides: number[];
 
-  /** @param labelValues each label's values, in order @param stride slots per combination */
+  /**
+   * Allocates one slot run per label combination.
+   * @param labelValues each label's values, in order
+   * @param stride slots per combination
+   */
   constructor(labelValues: (readonly string[])[], stride = 1) {
     this.#labelValues = labelValues;
     this.#strides = [];
@@ -136,7 +140,11 @@ export class TypedHistogram extends TypedFamily {
   /** Upper bounds, ascending, without +Inf. */
   readonly buckets: readonly number[];
 
-  /** @param labelValues each label's values @param buckets upper bounds without +Inf */
+  /**
+   * Allocates the buckets, sum and count of every label combination.
+   * @param labelValues each label's values
+   * @param buckets upper bounds without +Inf
+   */
   constructor(labelValues: (readonly string[])[], buckets: readonly number[]) {
     super(labelValues, buckets.length + 2);
     this.buckets = buckets;
@@ -169,8 +177,10 @@ export function observe(
 /** Registrations of one owner (a component, the daemon); cleared when the owner stops. */
 export class MetricsScope {
   readonly #registry: MetricsRegistry;
+  /** Who registered the families (`dns`, `daemon`): what {@linkcode MetricsScope.clear} removes. */
   readonly owner: string;
 
+  /** A scope of `registry` for `owner`. */
   constructor(registry: MetricsRegistry, owner: string) {
     this.#registry = registry;
     this.owner = owner;

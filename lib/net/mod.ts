@@ -158,6 +158,7 @@ export class CidrSet {
   /** The ranges as given (deduplicated, normalised). */
   readonly ranges: string[];
 
+  /** Parses `ranges` (CIDR notation); throws on an invalid one. */
   constructor(ranges: Iterable<string>) {
     const v4: [number, number][] = [];
     const seen = new Set<string>();

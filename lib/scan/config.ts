@@ -11,7 +11,7 @@ import {
   type Field,
   int,
   list,
-  section,
+  Section,
   type SectionValue,
   ValueError,
 } from "../config/mod.ts";
@@ -67,7 +67,7 @@ function domainField(): Field<string> {
 }
 
 /** Schema of `[scanner]`. */
-export const scannerSection = section(
+export const scannerSection = new Section(
   "Scheduled fault-tolerance scans of virtual police station domains (`vigia ctl scan ...`).",
   {
     enabled: bool({ doc: "Run scheduled scans.", default: true }),

@@ -36,6 +36,7 @@ export {
   type FluxScores,
   fluxScores,
   type NameAnalysis,
+  type ScoresAgreement,
 } from "./metrics.ts";
 export { type ScannerConfig, scannerSection } from "./config.ts";
 export { type RecordedScan, ScannerComponent, type ScanRow } from "./component.ts";

@@ -33,6 +33,7 @@ export class Sniffer implements Component {
   /** Rejects when a capture worker or the writer dies after start. */
   readonly done: Promise<void>;
 
+  /** Builds the sniffer from its context; {@linkcode Sniffer.start} opens the captures. */
   constructor(ctx: ComponentContext<SnifferConfig>) {
     this.#ctx = ctx;
     this.done = new Promise<void>((_, reject) => (this.#rejectDone = reject));

@@ -14,7 +14,7 @@ import {
   int,
   list,
   mac,
-  section,
+  Section,
   type SectionValue,
   str,
   ValueError,
@@ -64,7 +64,7 @@ function ifaceField(): Field<string> {
 }
 
 /** Schema of `[sniffer.flood]`. */
-export const floodSection = section(
+export const floodSection = new Section(
   "DNS flood detection: sliding-window packet counts, global and per source and destination IP " +
     "(the original rule: 50 DNS packets within one second). A threshold of 0 turns that count off.",
   {
@@ -119,7 +119,7 @@ export const floodSection = section(
 );
 
 /** Schema of `[sniffer]`. */
-export const snifferSection = section(
+export const snifferSection = new Section(
   "The sniffer: captures DNS and DHCP with libpcap (needs CAP_NET_RAW), logs every message per " +
     "MAC address to the store and the daily file, and raises policy alerts.",
   {

@@ -54,7 +54,13 @@ import { Sniffer } from "./component.ts";
 import { pruneEventsDb } from "./events_db.ts";
 
 export { type SnifferConfig, snifferSection } from "./config.ts";
-export { eventsDbPath, EventsReader } from "./events_db.ts";
+export {
+  eventsDbPath,
+  EventsReader,
+  type PruneCutoffs as EventsPruneCutoffs,
+  type Reader,
+} from "./events_db.ts";
+export type { Sniffer } from "./component.ts";
 export { vendorOf } from "./oui.ts";
 
 /** The sniffer component module. */

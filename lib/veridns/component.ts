@@ -73,6 +73,7 @@ export class VeridnsComponent implements Component {
     branch_by_root: 0,
   };
 
+  /** Builds the component from its context; {@linkcode VeridnsComponent.start} binds the listeners. */
   constructor(ctx: ComponentContext<VeridnsConfig>) {
     this.#ctx = ctx;
     this.#section = ctx.section;

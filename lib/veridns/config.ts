@@ -16,6 +16,7 @@ import {
   int,
   list,
   map,
+  Section,
   section,
   type SectionValue,
   str,
@@ -108,7 +109,7 @@ const openListItem = section("An open IP list: CIDR ranges published by a truste
 });
 
 /** Schema of `[veridns]`. */
-export const veridnsSection = section(
+export const veridnsSection = new Section(
   "VeriDNS over TLS: branch servers by the client's country, and checks of the DNS answers a client saw against trusted resolvers and open IP lists.",
   {
     enabled: bool({ doc: "Run the VeriDNS server.", default: true }),

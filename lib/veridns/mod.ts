@@ -37,6 +37,8 @@ export {
   type VerifyResult,
 } from "./client.ts";
 export { type VeridnsConfig, veridnsSection } from "./config.ts";
+export type { VeridnsComponent } from "./component.ts";
+export type { ListStatus, OpenLists } from "./open_lists.ts";
 
 export { veridnsMigrations } from "./schema.ts";
 

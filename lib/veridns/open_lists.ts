@@ -147,14 +147,23 @@ export function parseOpenList(text: string, format: ListFormat): ParsedList {
 
 /** State of one list, for `ctl status`. */
 export interface ListStatus {
+  /** The list's name (its source when the config names none). */
   name: string;
+  /** File path or URL it is read from. */
   source: string;
+  /** CIDR ranges in force. */
   ranges: number;
+  /** Entries of the last load that were not a valid range. */
   invalid: number;
+  /** When the ranges in force were loaded (ISO time; "" before any load). */
   loadedAt: string;
+  /** Successful loads. */
   loads: number;
+  /** Failed loads (the last good ranges were kept). */
   failures: number;
+  /** The last failure's message ("" after a success). */
   lastError: string;
+  /** Whether the ranges in force come from the saved copy of a URL list. */
   fromDiskCopy: boolean;
 }
 
@@ -192,6 +201,7 @@ export class OpenLists {
   /** Resolves when every list had its first load attempt (URLs included). */
   ready: Promise<void> = Promise.resolve();
 
+  /** Holds the lists of `configs`, empty until loaded. */
   constructor(configs: OpenListConfig[], options: OpenListsOptions) {
     this.#copyDir = options.copyDir;
     this.#log = options.log;
