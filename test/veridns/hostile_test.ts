@@ -225,6 +225,8 @@ max_frame_length = 1024`,
       });
 
       await t.step("1,000 idle connections: the good client still gets answers", async () => {
+        const stats = () => h.component.stats!() as Record<string, number>;
+        const timeoutsBefore = stats().handshake_timeouts;
         const idle: Deno.Conn[] = [];
         for (let i = 0; i < 1000; i++) idle.push(await Deno.connect({ hostname, port }));
         // Some idle clients that did complete the handshake, too.
@@ -234,15 +236,21 @@ max_frame_length = 1024`,
           await c.handshake();
           idleTls.push(c);
         }
-        const open = (h.component.stats!() as Record<string, number>).connections_open;
-        assert.ok(open >= 1000, `open ${open}`);
+        // Every idle client was taken in by the server: still open, or already closed by
+        // handshake_timeout when connecting them all took longer than that (a loaded machine).
+        const heldOrTimedOut = () =>
+          stats().connections_open + stats().handshake_timeouts - timeoutsBefore;
+        for (let i = 0; i < 100 && heldOrTimedOut() < 1000; i++) {
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        assert.ok(heldOrTimedOut() >= 1000, `held or timed out ${heldOrTimedOut()}`);
         const t0 = good.state.answers;
         await good.progress(10);
         assert.ok(good.state.answers > t0);
         // They all go: pre-handshake ones after handshake_timeout, TLS ones after idle_timeout.
         await Promise.all(idle.map((c) => closedByServer(c, 6000)));
         await Promise.all(idleTls.map((c) => closedByServer(c, 6000)));
-        const s = h.component.stats!() as Record<string, number>;
+        const s = stats();
         assert.ok(s.handshake_timeouts >= 1000, `handshake_timeouts ${s.handshake_timeouts}`);
         assert.ok(s.idle_timeouts >= 20, `idle_timeouts ${s.idle_timeouts}`);
         await good.progress(2);
