@@ -9,9 +9,9 @@ set -euo pipefail
 DENO_VERSION=2.9.6
 # System packages: libpcap for capture; dig/kdig/tcpdump/tshark/openssl/nsd/knot/dnsperf
 # and the MaxMind DB writer as real peers and oracles in tests and benchmarks;
-# PostgreSQL (central store), Prometheus/promtool (metrics), rsyslog (alerts to
+# PostgreSQL (central store), Prometheus/promtool (metrics), rsyslog and its TLS driver (alerts to
 # syslog), logrotate, jq and man-db for the tests of those features.
-APT_PACKAGES="libpcap0.8 tcpdump bind9-dnsutils knot-dnsutils openssl nsd knot dnsperf libmaxmind-db-writer-perl iproute2 util-linux libcap2-bin systemd postgresql prometheus rsyslog logrotate jq man-db sqlite3"
+APT_PACKAGES="libpcap0.8 tcpdump bind9-dnsutils knot-dnsutils openssl nsd knot dnsperf libmaxmind-db-writer-perl iproute2 util-linux libcap2-bin systemd postgresql prometheus rsyslog rsyslog-gnutls logrotate jq man-db sqlite3"
 
 want_test=0
 [ "${1:-}" = "--test" ] && want_test=1

@@ -2,7 +2,8 @@
  * The alert bus. Components publish violations; the bus de-duplicates
  * repeats within a window, then writes each alert to the store, the daily
  * alerts file and the daemon log, and hands it to the mailer, which sends
- * digests over SMTP without ever blocking the publisher.
+ * digests over SMTP, and to the syslog sender (RFC 5424 over a local
+ * socket, UDP, TCP or TLS), neither ever blocking the publisher.
  *
  * A repeat inside the window is not a new alert: it adds to the stored
  * alert's `repeats` at once (one UPDATE per alert per turn of the event
@@ -29,6 +30,7 @@ import type { Logger } from "../log/mod.ts";
 import type { Migration, Store } from "../store/mod.ts";
 import type { AlertsConfig } from "./config.ts";
 import { Mailer } from "./mail.ts";
+import { SyslogSender } from "./syslog.ts";
 
 export { type AlertsConfig, alertsSection } from "./config.ts";
 export { Mailer } from "./mail.ts";
@@ -125,6 +127,7 @@ export class AlertBus implements AlertPublisher {
   readonly #log: Logger;
   #config: AlertsConfig;
   #mailer: Mailer | undefined;
+  #syslog: SyslogSender | undefined;
   #recent = new Map<string, RecentAlert>();
   #repeatsToStore: RecentAlert[] = [];
   #updateRepeats;
@@ -154,6 +157,7 @@ export class AlertBus implements AlertPublisher {
     );
     this.#store.beforeFlush(() => this.#storeRepeats());
     this.#mailer = this.#makeMailer(options.config);
+    this.#syslog = this.#makeSyslog(options.config);
     this.#resumeWindows();
   }
 
@@ -199,19 +203,43 @@ export class AlertBus implements AlertPublisher {
     return new Mailer(config.mail, this.#log.child("mail"));
   }
 
-  /** Applies a new `[alerts]` section; queued mail moves to the new mailer. */
+  #makeSyslog(config: AlertsConfig): SyslogSender | undefined {
+    if (!config.syslog.enabled) return undefined;
+    return new SyslogSender(config.syslog, { log: this.#log.child("syslog") });
+  }
+
+  /**
+   * Applies a new `[alerts]` section; a channel whose section changed is
+   * replaced, and what its old sender still held moves to the new one.
+   */
   async reconfigure(config: AlertsConfig): Promise<void> {
     if (JSON.stringify(config) === JSON.stringify(this.#config)) return;
-    const old = this.#mailer;
+    const before = this.#config;
     this.#config = config;
-    this.#mailer = this.#makeMailer(config);
-    if (old) {
-      for (const d of deliveryCounts("mail", old.stats())) {
-        const key = `${d.channel}\t${d.result}`;
-        this.#pastDeliveries.set(key, (this.#pastDeliveries.get(key) ?? 0) + d.count);
+    if (JSON.stringify(before.mail) !== JSON.stringify(config.mail)) {
+      const old = this.#mailer;
+      this.#mailer = this.#makeMailer(config);
+      if (old) {
+        this.#keepDeliveries("mail", old.stats());
+        for (const a of await old.close({ send: false })) this.#mailer?.enqueue(a);
       }
-      const pending = await old.close({ send: false });
-      for (const a of pending) this.#mailer?.enqueue(a);
+    }
+    if (JSON.stringify(before.syslog) !== JSON.stringify(config.syslog)) {
+      const old = this.#syslog;
+      this.#syslog = this.#makeSyslog(config);
+      if (old) {
+        const pending = await old.close({ send: false });
+        this.#keepDeliveries("syslog", old.stats());
+        for (const a of pending) this.#syslog?.enqueue(a);
+      }
+    }
+  }
+
+  /** Adds a replaced channel's counts to the totals, so counters never go back. */
+  #keepDeliveries(channel: string, stats: Record<string, unknown>): void {
+    for (const d of deliveryCounts(channel, stats)) {
+      const key = `${d.channel}\t${d.result}`;
+      this.#pastDeliveries.set(key, (this.#pastDeliveries.get(key) ?? 0) + d.count);
     }
   }
 
@@ -274,6 +302,10 @@ export class AlertBus implements AlertPublisher {
     this.#byKindSeverity.set(ks, (this.#byKindSeverity.get(ks) ?? 0) + 1);
     const mailRank = SEVERITIES.indexOf(this.#config.mail.min_severity as Severity);
     if (this.#mailer && SEVERITIES.indexOf(input.severity) >= mailRank) this.#mailer.enqueue(alert);
+    const syslogRank = SEVERITIES.indexOf(this.#config.syslog.min_severity as Severity);
+    if (this.#syslog && SEVERITIES.indexOf(input.severity) >= syslogRank) {
+      this.#syslog.enqueue(alert);
+    }
     for (const l of this.listeners) {
       try {
         l(alert);
@@ -317,8 +349,13 @@ export class AlertBus implements AlertPublisher {
   /** Deliveries since start by channel and result: sent, failed (attempts), dropped. */
   deliveries(): { channel: string; result: string; count: number }[] {
     const totals = new Map(this.#pastDeliveries);
-    if (this.#mailer) {
-      for (const d of deliveryCounts("mail", this.#mailer.stats())) {
+    const live: [string, Mailer | SyslogSender | undefined][] = [
+      ["mail", this.#mailer],
+      ["syslog", this.#syslog],
+    ];
+    for (const [channel, sender] of live) {
+      if (!sender) continue;
+      for (const d of deliveryCounts(channel, sender.stats())) {
         const key = `${d.channel}\t${d.result}`;
         totals.set(key, (totals.get(key) ?? 0) + d.count);
       }
@@ -331,7 +368,10 @@ export class AlertBus implements AlertPublisher {
 
   /** Alerts waiting per delivery channel. */
   queues(): { channel: string; queued: number }[] {
-    return this.#mailer ? [{ channel: "mail", queued: Number(this.#mailer.stats().queued) }] : [];
+    const out: { channel: string; queued: number }[] = [];
+    if (this.#mailer) out.push({ channel: "mail", queued: Number(this.#mailer.stats().queued) });
+    if (this.#syslog) out.push({ channel: "syslog", queued: Number(this.#syslog.stats().queued) });
+    return out;
   }
 
   /** Counters for `ctl stats`. */
@@ -341,13 +381,34 @@ export class AlertBus implements AlertPublisher {
       suppressed_repeats: this.#suppressed,
       by_kind: Object.fromEntries(this.#byKind),
       mail: this.#mailer?.stats() ?? { enabled: false },
+      syslog: this.#syslog?.stats() ?? { enabled: false },
     };
   }
 
-  /** Sends what the mailer still holds (bounded by `timeoutMs`) and stops it. */
+  /** The enabled delivery channels and their counters since start (for `ctl status`). */
+  delivery(): Record<string, Record<string, unknown>> {
+    const out: Record<string, Record<string, unknown>> = {};
+    const totals = this.deliveries();
+    const live: [string, Mailer | SyslogSender | undefined][] = [
+      ["mail", this.#mailer],
+      ["syslog", this.#syslog],
+    ];
+    for (const [channel, sender] of live) {
+      if (!sender) continue;
+      const { enabled: _, ...stats } = sender.stats();
+      for (const t of totals) if (t.channel === channel) stats[t.result] = t.count;
+      out[channel] = stats;
+    }
+    return out;
+  }
+
+  /** Sends what the mailer and the syslog sender still hold (bounded by `timeoutMs`) and stops them. */
   async close(timeoutMs = 3000): Promise<void> {
     this.#storeRepeats();
-    if (this.#mailer) await this.#mailer.close({ send: true, timeoutMs });
+    await Promise.all([
+      this.#mailer?.close({ send: true, timeoutMs }),
+      this.#syslog?.close({ send: true, timeoutMs }),
+    ]);
   }
 }
 

@@ -14,6 +14,7 @@
  */
 
 import type { AlertBus } from "../alerts/mod.ts";
+import { syslogCheck } from "../alerts/config.ts";
 import {
   type ConfigCheck,
   ConfigError,
@@ -117,7 +118,13 @@ export interface DaemonOptions {
 
 /** Every semantic config check: the daemon's own and each module's. */
 export function moduleChecks(modules: readonly ComponentModule[]): ConfigCheck<VigiaConfig>[] {
-  return [pathsCheck, geoipCheck, sealKeyCheck, ...modules.flatMap((m) => m.checks ?? [])];
+  return [
+    pathsCheck,
+    geoipCheck,
+    sealKeyCheck,
+    syslogCheck,
+    ...modules.flatMap((m) => m.checks ?? []),
+  ];
 }
 
 /** Whether `[metrics]` is on (absent, as in a daemon without the metrics module: on). */
@@ -432,6 +439,8 @@ export class Daemon {
       uptime_s: Math.round((Date.now() - this.#startedAt) / 1000),
       reloads: this.#reloads,
       ...(this.#remote ? { remote: this.#remote.status() } : {}),
+      // Delivery channels in trouble (collector down, mails failing) show without `ctl stats`.
+      alert_delivery: this.#alerts.delivery(),
       components: this.#supervisors.map((s) => s.status()),
     };
   }
