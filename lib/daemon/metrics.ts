@@ -21,6 +21,8 @@ export interface DaemonMetricsSources {
   supervisors: () => Supervisor[];
   /** The store. */
   store: Store;
+  /** The events database file (`vigia-events.db`), written by the sniffer. */
+  eventsDb?: string;
   /** The alert bus. */
   alerts: AlertBus;
   /** The remote control listener, when enabled. */
@@ -100,13 +102,18 @@ export function registerDaemonMetrics(scope: MetricsScope, sources: DaemonMetric
   registerProcessMetrics(scope);
   scope.collect({
     name: "vigia_store_database_bytes",
-    help: "Size of the SQLite store files (main database and write-ahead log).",
+    help:
+      "Size of the SQLite files: the store (db, wal) and the events database (events_db, events_wal).",
     type: "gauge",
     labels: ["file"],
   }, (emit) => {
     if (store.path === ":memory:") return;
     emit(["db"], fileSize(store.path));
     emit(["wal"], fileSize(`${store.path}-wal`));
+    if (sources.eventsDb) {
+      emit(["events_db"], fileSize(sources.eventsDb));
+      emit(["events_wal"], fileSize(`${sources.eventsDb}-wal`));
+    }
   });
   scope.collect({
     name: "vigia_store_queue_rows",

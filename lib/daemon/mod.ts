@@ -229,6 +229,7 @@ export class Daemon {
       version: VERSION,
       supervisors: () => this.#supervisors,
       store: this.#store,
+      eventsDb: vigiaFiles(this.#config.paths).eventsDb,
       alerts: this.#alerts,
       remote: () => this.#remote,
     });

@@ -89,7 +89,11 @@ export class Sniffer implements Component {
         this.#captures.map((c, i) => ({ name: section.interfaces[i], counters: c.counters() })),
       pipeline: () => {
         const p = this.#pipeline?.stats();
-        return p && { devices: p.devices, storeDrops: p.store_drops ?? 0 };
+        return p && {
+          devices: p.devices,
+          storeDrops: p.store_drops ?? 0,
+          writerBacklog: this.#writer?.backlog ?? 0,
+        };
       },
     });
     log.info("capturing", {

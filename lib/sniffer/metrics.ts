@@ -16,7 +16,7 @@ export interface SnifferMetricsSources {
   /** Each configured interface with its capture counters. */
   interfaces: () => { name: string; counters: CaptureCounters }[];
   /** Devices known and events the store dropped, from the pipeline. */
-  pipeline: () => { devices: number; storeDrops: number } | undefined;
+  pipeline: () => { devices: number; storeDrops: number; writerBacklog: number } | undefined;
 }
 
 /** Registers the `vigia_sniffer_*` families in `scope`. */
@@ -76,6 +76,15 @@ export function registerSnifferMetrics(scope: MetricsScope, sources: SnifferMetr
   }, (emit) => {
     const p = sources.pipeline();
     if (p) emit([], p.storeDrops);
+  });
+  scope.collect({
+    name: "vigia_sniffer_writer_backlog_rows",
+    help:
+      "Events waiting in the event writer (buffered or handed to its worker, not yet committed).",
+    type: "gauge",
+  }, (emit) => {
+    const p = sources.pipeline();
+    if (p) emit([], p.writerBacklog);
   });
   scope.collect({
     name: "vigia_sniffer_events_total",

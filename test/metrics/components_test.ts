@@ -36,6 +36,14 @@ Deno.test({
         6,
       );
       assert.equal(await sample(url, 'vigia_sniffer_kernel_drops_total{interface="lo"}'), 0);
+      // The events are committed: nothing waits in the writer, and the events database has a size.
+      let backlog: number | undefined;
+      for (let i = 0; i < 100 && backlog !== 0; i++) {
+        backlog = await sample(url, "vigia_sniffer_writer_backlog_rows");
+        if (backlog !== 0) await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.equal(backlog, 0);
+      assert.ok(Number(await sample(url, 'vigia_store_database_bytes{file="events_db"}')) > 0);
       assert.equal(await sample(url, 'vigia_component_up{component="sniffer"}'), 1);
     } finally {
       await d.stop();

@@ -46,6 +46,14 @@ tests:
         values: '0+2x60'
       - series: 'vigia_alert_deliveries_total{job="vigia",instance="s1",channel="syslog",result="dropped"}'
         values: '0x10 0+3x10'
+      - series: 'vigia_alert_deliveries_total{job="vigia",instance="s1",channel="syslog",result="failed"}'
+        values: '0+2x60'
+      - series: 'vigia_alert_queue_items{job="vigia",instance="s1",channel="syslog"}'
+        values: '7x60'
+      - series: 'vigia_alert_deliveries_total{job="vigia",instance="s2",channel="syslog",result="failed"}'
+        values: '0x10 1x50'
+      - series: 'vigia_alert_queue_items{job="vigia",instance="s2",channel="syslog"}'
+        values: '5x10 0x50'
       - series: 'vigia_central_backlog_rows{job="vigia",instance="s1"}'
         values: '20000+100x60'
       - series: 'vigia_central_backlog_rows{job="vigia",instance="s2"}'
@@ -88,6 +96,16 @@ tests:
             exp_annotations:
               summary: "vigia on s1 drops alerts meant for syslog"
               description: "The syslog queue overflowed: the collector is down or too slow."
+      - eval_time: 5m
+        alertname: VigiaSyslogUnreachable
+        exp_alerts: []
+      - eval_time: 30m
+        alertname: VigiaSyslogUnreachable
+        exp_alerts:
+          - exp_labels: {severity: warning, job: vigia, instance: s1}
+            exp_annotations:
+              summary: "vigia on s1 cannot reach its syslog collector"
+              description: "30 sends to the [alerts.syslog] target failed in 15 minutes while alerts wait in the queue; see \`vigia ctl status\` (alert_delivery)."
       - eval_time: 20m
         alertname: VigiaCentralBacklogGrowing
         exp_alerts: []
@@ -123,7 +141,7 @@ Deno.test({
   async fn() {
     const check = await promtool(["check", "rules", RULES]);
     assert.equal(check.code, 0, check.output);
-    assert.match(check.output, /SUCCESS: 6 rules found/);
+    assert.match(check.output, /SUCCESS: 7 rules found/);
     const dir = await Deno.makeTempDir({ prefix: "vigia-rules-" });
     try {
       await Deno.writeTextFile(`${dir}/vigia_test.yml`, TESTS);
