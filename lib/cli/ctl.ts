@@ -122,12 +122,15 @@ async function runPaged(
   if (!options.all && cursor !== undefined) console.error(`more: --cursor ${cursor}`);
 }
 
-/** The yargs command string of a verb: its last word and its positionals. */
-export function commandOf(spec: Spec): string {
+/**
+ * The yargs command string of a verb: its last word (or `word`, such as
+ * `$0` for a group's default command) and its positionals.
+ */
+export function commandOf(spec: Spec, word?: string): string {
   const words = spec.name.split(" ");
   const positionals = Object.entries(spec.args).filter(([, a]) => a.positional)
     .map(([name, a]) => (a.required ? `<${name}>` : `[${name}]`));
-  return [words[words.length - 1], ...positionals].join(" ");
+  return [word ?? words[words.length - 1], ...positionals].join(" ");
 }
 
 /** The `--flag` options of a verb, with `--all` for paged verbs. */
@@ -143,9 +146,9 @@ function helpOf(a: ArgSpec): string {
   return a.choices ? `${a.describe} (${a.choices.join(", ")})` : a.describe;
 }
 
-function addVerb(y: Argv, spec: Spec): Argv {
+function addVerb(y: Argv, spec: Spec, word?: string): Argv {
   return y.command(
-    commandOf(spec),
+    commandOf(spec, word),
     spec.describe,
     (b: Argv) => {
       for (const [name, a] of Object.entries(spec.args)) {
@@ -177,12 +180,22 @@ function addLevel(y: Argv, catalogue: VerbCatalogue, prefix: string[]): Argv {
     const word = words[depth];
     if (seen.has(word)) continue;
     seen.add(word);
-    if (words.length === depth + 1) {
-      y = addVerb(y, v);
-      continue;
-    }
     const group = [...prefix, word];
     const names = namesBelow(catalogue, group);
+    const own = catalogue.verbs.find((o) => o.name === group.join(" "));
+    if (own && names.length === 0) {
+      y = addVerb(y, own);
+      continue;
+    }
+    if (own) {
+      // A verb that is also a group (`captures`, `captures del ID`): its default command.
+      y = y.command(
+        word,
+        own.describe,
+        (g: Argv) => addLevel(addVerb(g, own, "$0"), catalogue, group),
+      );
+      continue;
+    }
     y = y.command(
       word,
       catalogue.groups[group.join(" ")] ?? group.join(" "),

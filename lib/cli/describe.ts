@@ -35,6 +35,12 @@ export interface CommandInfo {
   options: OptionInfo[];
   /** Its subcommands. */
   children: CommandInfo[];
+  /**
+   * Whether it also runs something itself, without a subcommand (a group
+   * with a default command, such as `ctl captures` beside `ctl captures
+   * del`); its positionals and options are then the default command's.
+   */
+  runs: boolean;
 }
 
 /** The parts of yargs' internals this module reads (yargs 17). */
@@ -104,35 +110,60 @@ function optionsOf(y: Argv, positionals: Set<string>): OptionInfo[] {
   return out;
 }
 
+type Handler = { original: string; description: string | false; builder?: unknown };
+
+/** Words yargs takes for the default command of a level. */
+const DEFAULT_COMMAND = new Set(["$0", "*"]);
+
+function handlersOf(program: Argv): Handler[] {
+  return Object.values(
+    internals(program).getInternalMethods().getCommandInstance().getCommandHandlers(),
+  );
+}
+
+function built(handler: Handler): Argv {
+  const sub = yargs([]);
+  if (typeof handler.builder === "function") handler.builder(sub);
+  return sub;
+}
+
+function positionalsOf(handler: Handler): CommandInfo["positionals"] {
+  return handler.original.split(/\s+/).slice(1).map((p) => ({
+    name: p.replace(/^[<[]|[>\]]$/g, "").replace(/\.\.+$/, ""),
+    required: p.startsWith("<"),
+    variadic: /\.\.[>\]]$/.test(p),
+  }));
+}
+
 /** Every command of `program` (built with its commands, not parsed), depth first. */
 export function describeCommands(program: Argv, prefix: string[] = []): CommandInfo[] {
-  const handlers = internals(program).getInternalMethods().getCommandInstance()
-    .getCommandHandlers();
   const out: CommandInfo[] = [];
-  for (const handler of Object.values(handlers)) {
-    const [word, ...rest] = handler.original.split(/\s+/);
-    const positionals = rest.map((p) => ({
-      name: p.replace(/^[<[]|[>\]]$/g, "").replace(/\.\.+$/, ""),
-      required: p.startsWith("<"),
-      variadic: /\.\.[>\]]$/.test(p),
-    }));
-    const sub = yargs([]);
-    if (typeof handler.builder === "function") handler.builder(sub);
+  for (const handler of handlersOf(program)) {
+    const word = handler.original.split(/\s+/)[0];
+    if (DEFAULT_COMMAND.has(word)) continue; // described as its level's own command
+    const sub = built(handler);
     const path = [...prefix, word];
+    // A group with a default command runs it when no subcommand is named.
+    const fallback = handlersOf(sub).find((h) => DEFAULT_COMMAND.has(h.original.split(/\s+/)[0]));
+    const positionals = positionalsOf(fallback ?? handler);
+    const own = fallback ? built(fallback) : sub;
     out.push({
       path,
       positionals,
       describe: handler.description || "",
-      options: optionsOf(sub, new Set(positionals.map((p) => p.name))),
+      options: optionsOf(own, new Set(positionals.map((p) => p.name))),
       children: describeCommands(sub, path),
+      runs: fallback !== undefined || handlersOf(sub).length === 0,
     });
   }
   return out;
 }
 
-/** The leaf commands (those that run something), depth first. */
+/** The commands that run something (leaves, and groups with a default command), depth first. */
 export function leafCommands(commands: CommandInfo[]): CommandInfo[] {
-  return commands.flatMap((c) => (c.children.length ? leafCommands(c.children) : [c]));
+  return commands.flatMap((c) =>
+    c.children.length ? [...(c.runs ? [c] : []), ...leafCommands(c.children)] : [c]
+  );
 }
 
 function metavar(o: OptionInfo): string {
@@ -169,8 +200,9 @@ export function usageText(program: string, c: CommandInfo): string {
 export function synopsis(program: string, commands: CommandInfo[]): string {
   const lines: string[] = [];
   const visit = (c: CommandInfo) => {
-    if (c.children.length === 0) {
+    if (c.children.length === 0 || c.runs) {
       lines.push(usageText(program, c), `    ${c.describe}`);
+      c.children.forEach(visit);
       return;
     }
     if (c.options.length > 0) {

@@ -57,7 +57,7 @@ export function vigiaManPage(commands: CommandInfo[], text: ManualText): string 
     ".SH COMMANDS",
   ];
   const groups = (cs: CommandInfo[]): CommandInfo[] =>
-    cs.flatMap((c) => (c.children.length ? [c, ...groups(c.children)] : []));
+    cs.flatMap((c) => (c.children.length ? [...(c.runs ? [] : [c]), ...groups(c.children)] : []));
   for (const c of leafCommands(commands)) {
     const positionals = c.positionals.map(positionalText);
     out.push(".TP", `${bold(["vigia", ...c.path].join(" "))} ${roff(positionals.join(" "))}`);

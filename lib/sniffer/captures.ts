@@ -22,6 +22,7 @@
 import { createHash } from "node:crypto";
 import type { DatabaseSync } from "node:sqlite";
 import { CaptureError } from "../capture/mod.ts";
+import type { ZonedClock } from "../daylog/mod.ts";
 import type { Reader } from "./events_db.ts";
 
 /** One recorded ingest. */
@@ -260,4 +261,39 @@ export function getCapture(reader: Reader, id: number): CaptureRecord | undefine
   if (!hasTable) return undefined;
   const r = reader.get("SELECT * FROM captures WHERE id = ?", id);
   return r ? toRecord(r) : undefined;
+}
+
+/**
+ * A recorded ingest as `ctl captures` shows it: times in the configured
+ * zone with their offset (as the daily files write them), the counts by
+ * result as an object, without the id range (an internal of the storage).
+ */
+export function presentCapture(c: CaptureRecord, clock: ZonedClock): Record<string, unknown> {
+  const stamp = (us: number | null) =>
+    us === null ? null : clock.stamp(new Date(Math.floor(us / 1000))).timestamp;
+  let counts: Record<string, unknown> = {};
+  try {
+    counts = JSON.parse(c.counts);
+  } catch { /* an unreadable record shows no counts */ }
+  const malformed = Object.values(counts.malformed ?? {}).reduce<number>(
+    (n, v) => n + (typeof v === "number" ? v : 0),
+    0,
+  );
+  return {
+    id: c.id,
+    ingested_at: stamp(c.ingested_at),
+    path: c.path,
+    state: c.state,
+    packets: c.packets,
+    events: c.events,
+    ignored: typeof counts.ignored === "number" ? counts.ignored : 0,
+    malformed,
+    first_packet: stamp(c.first_packet),
+    last_packet: stamp(c.last_packet),
+    size: c.size,
+    format: c.format,
+    link_type: c.link_type,
+    sha256: c.sha256,
+    counts,
+  };
 }

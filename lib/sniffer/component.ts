@@ -16,7 +16,8 @@ import {
 import { type Component, type ComponentContext, ComponentUnavailable } from "../daemon/types.ts";
 import type { SnifferConfig } from "./config.ts";
 import { type EventWriter, openEventWriter } from "./event_writer.ts";
-import { eventsDbPath, EventsReader, type PruneCutoffs } from "./events_db.ts";
+import { eventsDbPath, EventsReader, openEventsDb, type PruneCutoffs } from "./events_db.ts";
+import { deleteCapture } from "./captures.ts";
 import { Pipeline } from "./pipeline.ts";
 import { registerSnifferMetrics } from "./metrics.ts";
 
@@ -145,6 +146,21 @@ export class Sniffer implements Component {
    */
   async pruneEvents(cutoffs: PruneCutoffs): Promise<number> {
     return this.#writer ? await this.#writer.prune(cutoffs) : 0;
+  }
+
+  /**
+   * Deletes one ingested capture's events and record through the running
+   * writer (between two of its write transactions); resolves with the
+   * events deleted, -1 for an unknown id.
+   */
+  async deleteCapture(id: number): Promise<number> {
+    if (this.#writer) return await this.#writer.deleteCapture(id);
+    const db = openEventsDb(eventsDbPath(this.#ctx.store));
+    try {
+      return deleteCapture(db, id);
+    } finally {
+      db.close();
+    }
   }
 
   /** Writes every pending event row and device (called before queries). */

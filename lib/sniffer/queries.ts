@@ -38,11 +38,12 @@ import {
   type ParseOptions,
   timeRange,
 } from "../daemon/args.ts";
-import { VerbUsageError } from "../daemon/errors.ts";
+import { VerbError, VerbUsageError } from "../daemon/errors.ts";
 import { ZonedClock } from "../daylog/mod.ts";
 import { parseMac } from "../net/mod.ts";
 import type { SqlValue } from "../store/mod.ts";
 import type { Reader } from "./events_db.ts";
+import { getCapture } from "./captures.ts";
 import { cidrToKeyRange, intToMac, type IpKey, macToInt } from "./codec.ts";
 import { DEVICE_FIELDS, EVENT_COLUMNS, isSkipped } from "./fields.ts";
 import { type EventRow, presentEvent } from "./present.ts";
@@ -64,6 +65,10 @@ export interface LogQuery {
   from?: number;
   /** Time range, µs: to (exclusive). */
   to?: number;
+  /** Only the events of this ingest (`captures.id`). */
+  capture?: number;
+  /** The id range that ingest may have written (set by {@linkcode queryLogs} from its record). */
+  captureIds?: [number, number];
   /** Sort key. */
   sort: LogSort;
   /** Descending. */
@@ -159,6 +164,11 @@ export const logArgs = {
     default: "date",
   },
   desc: { type: "boolean", describe: "descending order", default: false },
+  capture: {
+    type: "integer",
+    describe: "only the events of this ingest (vigia ctl captures lists them)",
+    max: Number.MAX_SAFE_INTEGER,
+  },
   ...paging(50),
 } as const satisfies ArgSpecs;
 
@@ -212,6 +222,7 @@ export function logQuery(args: ArgValues<typeof logArgs>, options: ParseOptions 
   if (args.until !== undefined) to = to === undefined ? args.until : Math.min(to, args.until);
   if (from !== undefined) q.from = Math.round(from * 1000);
   if (to !== undefined) q.to = Math.round(to * 1000);
+  if (args.capture !== undefined) q.capture = args.capture;
   if (args.cursor !== undefined) {
     q.cursor = decodeCursor(args.cursor, q.sort, q.desc, keySize(q.sort));
   }
@@ -327,6 +338,11 @@ function timeWhere(
   if (hi < Infinity) {
     sql.push("e.time < ?");
     params.push(hi);
+  }
+  if (q.captureIds) {
+    // The ingest's id range (rowid) narrows the rows; the capture column tells live rows in it apart.
+    sql.push("e.id BETWEEN ? AND ?", "e.capture = ?");
+    params.push(q.captureIds[0], q.captureIds[1], q.capture ?? null);
   }
   if (resume) {
     // Written with OR so that it is a filter, not a second index bound.
@@ -508,6 +524,20 @@ export function queryLogs(
   q: LogQuery,
 ): { rows: EventRow[]; next?: CursorKey; trace: PlanTrace } {
   const trace: PlanTrace = { plan: "", sql: [], visits: 0 };
+  if (q.capture !== undefined) {
+    const c = getCapture(store, q.capture);
+    if (!c) throw new VerbError(`no capture ${q.capture} (vigia ctl captures lists them)`);
+    if (c.first_packet === null || c.last_packet === null) {
+      return { rows: [], trace: { ...trace, plan: "empty-capture" } };
+    }
+    // Its packets' time span (a millisecond wider: it was rounded) bounds the time index walk.
+    q = {
+      ...q,
+      from: Math.max(q.from ?? -Infinity, c.first_packet - 1000),
+      to: Math.min(q.to ?? Infinity, c.last_packet + 1000),
+      captureIds: [c.first_event_id, c.last_event_id],
+    };
+  }
   const ctx: Ctx = { store, q, trace };
   let rows: EventRow[];
   const flowFilter = q.mac !== undefined || q.ip !== undefined || q.vendor !== undefined;

@@ -1,6 +1,6 @@
 /**
- * Control verbs of the sniffer: `logs`, `devices`, `deny dns add|del|list`,
- * `deny mac add|del|list`.
+ * Control verbs of the sniffer: `logs`, `devices`, `captures`, `captures
+ * del`, `deny dns add|del|list`, `deny mac add|del|list`.
  *
  * @module
  */
@@ -11,12 +11,88 @@ import type { Sniffer } from "./component.ts";
 import type { SnifferConfig } from "./config.ts";
 import { denyLists, normaliseDnsValue } from "./policy.ts";
 import { deviceArgs, devicesPage, logArgs, logQuery, logsPageOf } from "./queries.ts";
-import { eventsDbPath, EventsReader } from "./events_db.ts";
+import { eventsDbPath, EventsReader, openEventsDb, type Reader } from "./events_db.ts";
+import { deleteCapture, getCapture, listCaptures, presentCapture } from "./captures.ts";
+import { ZonedClock } from "../daylog/mod.ts";
 
 /** What the verbs use of a running sniffer. */
-export type SnifferControl = Pick<Sniffer, "reloadPolicy" | "flushEvents" | "eventsReader">;
+export type SnifferControl = Pick<
+  Sniffer,
+  "reloadPolicy" | "flushEvents" | "eventsReader" | "deleteCapture"
+>;
 
 const verb = verbsOf<SnifferConfig, SnifferControl>();
+
+/** Runs `read` with the running sniffer's events reader, or one opened for this request. */
+function withEvents<T>(
+  env: VerbEnv<SnifferConfig, SnifferControl>,
+  read: (reader: Reader) => T,
+): T {
+  const running = env.running();
+  if (running) return read(running.eventsReader());
+  const reader = new EventsReader(eventsDbPath(env.store));
+  try {
+    return read(reader);
+  } finally {
+    reader.close();
+  }
+}
+
+const captureId = {
+  id: {
+    type: "integer",
+    positional: true,
+    required: true,
+    describe: "capture id (vigia ctl captures lists them)",
+    max: Number.MAX_SAFE_INTEGER,
+  },
+} as const;
+
+function captureVerbs(): VerbSpec<SnifferConfig, SnifferControl>[] {
+  return [
+    verb({
+      name: "captures",
+      describe: "recorded ingests: file, SHA-256, link type, packets, events, times",
+      role: "read",
+      output: "list",
+      run: (_args, env) => {
+        const clock = new ZonedClock(env.config.log.timezone || undefined);
+        return withEvents(env, (r) => listCaptures(r).map((c) => presentCapture(c, clock)));
+      },
+    }),
+    verb({
+      name: "captures del",
+      describe: "delete one ingest's events and its record",
+      role: "admin",
+      output: "document",
+      args: captureId,
+      run: async (args, env) => {
+        const c = withEvents(env, (r) => getCapture(r, args.id));
+        if (!c) throw new VerbError(`no capture ${args.id} (vigia ctl captures lists them)`);
+        if (c.state === "running") {
+          throw new VerbError(
+            `capture ${args.id} (${c.path}) is still being ingested; delete it once that ingest has ended`,
+          );
+        }
+        const running = env.running();
+        let deleted: number;
+        if (running) {
+          deleted = await running.deleteCapture(args.id);
+        } else {
+          const db = openEventsDb(eventsDbPath(env.store));
+          try {
+            deleted = deleteCapture(db, args.id);
+          } finally {
+            db.close();
+          }
+        }
+        if (deleted < 0) throw new VerbError(`no capture ${args.id} (deleted meanwhile)`);
+        env.log.info("capture deleted", { capture: args.id, path: c.path, events: deleted });
+        return { capture: args.id, path: c.path, deleted: true, events: deleted };
+      },
+    }),
+  ];
+}
 
 function denyVerbs(kind: "dns" | "mac"): VerbSpec<SnifferConfig, SnifferControl>[] {
   const table = kind === "dns" ? "deny_dns" : "deny_macs";
@@ -106,18 +182,10 @@ export const snifferVerbs: VerbSpec<SnifferConfig, SnifferControl>[] = [
     output: "paged",
     args: logArgs,
     run: async (args, env) => {
-      const running = env.running();
-      await running?.flushEvents();
+      await env.running()?.flushEvents();
       const timeZone = env.config.log.timezone || undefined;
       const query = logQuery(args, { timeZone });
-      // The running sniffer's reader; with the sniffer down, one for this request.
-      if (running) return logsPageOf(running.eventsReader(), query, { timeZone });
-      const reader = new EventsReader(eventsDbPath(env.store));
-      try {
-        return logsPageOf(reader, query, { timeZone });
-      } finally {
-        reader.close();
-      }
+      return withEvents(env, (reader) => logsPageOf(reader, query, { timeZone }));
     },
   }),
   verb({
@@ -131,6 +199,7 @@ export const snifferVerbs: VerbSpec<SnifferConfig, SnifferControl>[] = [
       return devicesPage(env.store, args, { timeZone: env.config.log.timezone || undefined });
     },
   }),
+  ...captureVerbs(),
   ...denyVerbs("dns"),
   ...denyVerbs("mac"),
 ];

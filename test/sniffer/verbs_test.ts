@@ -304,6 +304,7 @@ Deno.test("deny verbs: add, list (config and ctl entries), del, and errors", asy
     reloadPolicy: () => reloaded.push("policy"),
     flushEvents: () => Promise.resolve(),
     eventsReader: () => env.events,
+    deleteCapture: () => Promise.resolve(-1),
   };
   const venv = verbEnv(env, running);
   const v = (name: string) => verbNamed(snifferVerbs, name).run;
