@@ -17,6 +17,7 @@ import {
   type ValueOf,
 } from "../config/schema.ts";
 import { remoteSection } from "../control/remote_config.ts";
+import { LINE_FORMATS } from "../daylog/mod.ts";
 import { directoryProblem } from "./dirs.ts";
 
 /** Schema of `[paths]`. */
@@ -57,6 +58,13 @@ export const logSection = new Section(LOG_DOC, {
     default: 90,
     min: 0,
     max: 36500,
+  }),
+  format: str({
+    doc: 'Line format of the daily files: "text" (tab-separated key=value) or "json" (one ' +
+      "JSON object per line, Zeek's dns.log/dhcp.log field names, for SIEMs). Same files, " +
+      "rotation, sealing and retention either way.",
+    default: "text",
+    oneOf: LINE_FORMATS,
   }),
   seal_key_file: str({
     doc: "Ed25519 private key (PEM, PKCS#8: `openssl genpkey -algorithm ed25519`) that signs " +

@@ -505,6 +505,17 @@ export class Daemon {
       warnings.push("[store] changed: takes effect at the next restart");
       next.store = prev.store;
     }
+    // The daily files are open with their zone, format, retention and seal key: only the
+    // daemon's own log level applies at once.
+    const changedLog = Object.keys(next.log).filter((k) =>
+      k !== "level" &&
+      JSON.stringify(prev.log[k as keyof typeof prev.log]) !==
+        JSON.stringify(next.log[k as keyof typeof next.log])
+    );
+    if (changedLog.length > 0) {
+      warnings.push(`[log] ${changedLog.join(", ")} changed: takes effect at the next restart`);
+      next.log = { ...prev.log, level: next.log.level };
+    }
     const { remote: prevRemote, ...prevLocal } = prev.control;
     const { remote: nextRemote, ...nextLocal } = next.control;
     if (JSON.stringify(prevLocal) !== JSON.stringify(nextLocal)) {

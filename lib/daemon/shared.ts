@@ -60,6 +60,7 @@ export async function openShared(
     dir: paths.log_dir,
     timeZone: config.log.timezone || undefined,
     retentionDays: pruneDailyFiles ? config.log.retention_days : 0,
+    format: config.log.format,
     // Completed days are sealed (and today's file checkpointed), the seals copied to the store.
     seal: { keyFile: config.log.seal_key_file, store },
   });

@@ -19,6 +19,10 @@
  * its DNS and DHCP lines with {@linkcode FieldEncoder} from its declared
  * fields; this module's {@linkcode DailyLog.event} writes any other line.
  *
+ * With `format: "json"` every line of both files is one JSON object
+ * instead (`{"ts":1764111541.123456,"kind":"new-station","mac":...}`, see
+ * `line.ts`): the same files, days, rotation, sealing and retention.
+ *
  * @example
  * ```ts
  * import { DailyLog } from "./mod.ts";
@@ -30,7 +34,7 @@
  * @module
  */
 
-import { LineWriter, type LineWriterOptions } from "./line.ts";
+import { type LineFormat, LineWriter, type LineWriterOptions } from "./line.ts";
 import { ZonedClock } from "./clock.ts";
 import { DAILY_FILE_RE, LogSealer, type LogSealerOptions } from "./seal.ts";
 
@@ -53,7 +57,10 @@ export {
   escapeField,
   FieldEncoder,
   type FieldEncoderOptions,
+  type JsonForm,
+  LINE_FORMATS,
   type LineField,
+  type LineFormat,
   type LineRecord,
   LineWriter,
   type LineWriterOptions,
@@ -74,6 +81,8 @@ export interface DailyLogOptions {
   flushBytes?: number;
   /** Milliseconds between checks that a file was not moved or deleted. @default 1000 */
   checkInterval?: number;
+  /** Line format of both files: `key=value` text or one JSON object per line. @default "text" */
+  format?: LineFormat;
   /**
    * Seal the files (tamper evidence, see `seal.ts`): each file when its day
    * is over and, at close, every past-day file written; the current day is
@@ -94,6 +103,8 @@ const FILE_RE = DAILY_FILE_RE;
 export class DailyLog {
   /** Directory of the files. */
   readonly dir: string;
+  /** Line format of the files. */
+  readonly format: LineFormat;
   readonly #retentionDays: number;
   readonly #clock: ZonedClock;
   readonly #events: LineWriter;
@@ -116,6 +127,7 @@ export class DailyLog {
   constructor(options: DailyLogOptions) {
     const { dir, timeZone, retentionDays = 90, flushInterval = 200, flushBytes = 262144 } = options;
     this.dir = dir;
+    const format = this.format = options.format ?? "text";
     this.#retentionDays = retentionDays;
     this.#clock = new ZonedClock(timeZone);
     if (options.seal) {
@@ -133,6 +145,7 @@ export class DailyLog {
       flushInterval,
       flushBytes,
       checkInterval,
+      format,
       onDay: this.#onDay(""),
     });
     this.#alerts = new LineWriter({
@@ -142,11 +155,16 @@ export class DailyLog {
       flushInterval,
       flushBytes,
       checkInterval,
+      format,
       onDay: this.#onDay("alerts-"),
     });
   }
 
-  /** Appends an event line to the day's file. */
+  /**
+   * Appends an event line to the day's file. In the JSON format values keep
+   * their type (numbers, booleans, lists as arrays); a field named `ts` or
+   * `kind`, which the line itself carries, is written as `ts_` or `kind_`.
+   */
   event(kind: string, fields: LogFields, time: Date = new Date()): void {
     this.#append(this.#events, kind, fields, time);
   }
@@ -169,6 +187,7 @@ export class DailyLog {
 
   #append(out: LineWriter, kind: string, fields: LogFields, time: Date): void {
     if (this.#closed) throw new Error("daily log is closed");
+    if (this.format === "json") return appendJson(out, kind, fields, time);
     out.begin(kind, time.getTime());
     for (const key in fields) {
       const v = fields[key];
@@ -203,6 +222,7 @@ export class DailyLog {
       dir: this.dir,
       timeZone: this.#timeZone,
       checkInterval: this.#checkInterval,
+      format: this.format,
       onDay: this.#onDay(""),
     });
     this.#extra.push(writer);
@@ -305,4 +325,29 @@ export class DailyLog {
     this.#written.clear();
     return sealer.close();
   }
+}
+
+/** One JSON line of `fields` (empty values left out, as in the text format). */
+function appendJson(out: LineWriter, kind: string, fields: LogFields, time: Date): void {
+  out.begin(kind, time.getTime());
+  for (const key in fields) {
+    const v = fields[key];
+    if (v === undefined || v === null || v === "") continue;
+    out.text(",");
+    // The line carries its own ts and kind; a field of that name must not shadow them.
+    out.jsonString(key === "ts" || key === "kind" ? key + "_" : key);
+    out.text(":");
+    if (typeof v === "string") out.jsonString(v);
+    else if (typeof v === "number") out.number(v);
+    else if (typeof v === "boolean") out.text(v ? "true" : "false");
+    else {
+      out.text("[");
+      for (let i = 0; i < v.length; i++) {
+        if (i > 0) out.text(",");
+        out.jsonString(String(v[i]));
+      }
+      out.text("]");
+    }
+  }
+  out.end();
 }

@@ -30,7 +30,7 @@
  * @module
  */
 
-import type { LineField, TextForm } from "../daylog/mod.ts";
+import type { JsonForm, LineField, TextForm } from "../daylog/mod.ts";
 
 /** Field types, named as Zeek names its log field types. */
 export type FieldType =
@@ -185,16 +185,20 @@ export type { LineField, TextForm };
 /**
  * How JSON (`ctl logs --json`, JSON daily logs) writes a value: `string`,
  * `number`, `bool`, `array` (of strings or numbers, as the type says), or
- * `ts` (the timestamp text of the daily file, ISO 8601 with the zone's
- * offset).
+ * `ts` (a time: in `ctl logs --json` the timestamp text of the daily file,
+ * ISO 8601 with the zone's offset; in JSON daily logs seconds since the
+ * epoch with microseconds, as Zeek writes `ts`).
  */
-export type JsonForm = "string" | "number" | "bool" | "array" | "ts";
+export type { JsonForm };
 
 /** One field of an event as shown. */
 export interface EventField extends LineField {
   /** Name in the daily file and in `ctl logs`. */
   readonly name: string;
-  /** Name in JSON logs and the central store (Zeek's dns.log/dhcp.log name where it has one). */
+  /**
+   * Key in JSON daily logs (`[log] format = "json"`) and name in the central
+   * store: Zeek's dns.log/dhcp.log name where Zeek has the field, else vigia's.
+   */
   readonly zeek: string;
   /** Value type. */
   readonly type: FieldType;
@@ -211,7 +215,7 @@ export interface EventField extends LineField {
    * empty values (undefined, null, "", an empty list), which are always left out.
    */
   readonly skip?: string | number;
-  /** JSON form. */
+  /** JSON form (JSON daily logs write every field, `text: "none"` ones too). */
   readonly json: JsonForm;
   /** PostgreSQL type for the central store. */
   readonly pg: string;
@@ -227,7 +231,19 @@ export const TIME_FIELD: EventField = f({
   text: "none",
   json: "ts",
   pg: "timestamptz",
-  doc: "capture time; the first column of a daily line, in the configured zone with its offset",
+  doc:
+    "capture time; text: the first column, ISO 8601 in `log.timezone` with its offset; JSON: seconds since the epoch with microseconds",
+});
+
+/** The line's second column: the event's kind (`dns`, `dhcp`; other lines name theirs). */
+export const KIND_FIELD: EventField = f({
+  name: "kind",
+  type: "enum",
+  column: "kind",
+  text: "none",
+  json: "string",
+  pg: "text",
+  doc: "`dns` or `dhcp`; text: the second column",
 });
 
 /**
@@ -503,7 +519,8 @@ export const DHCP_FIELDS = [
     text: "text",
     json: "string",
     pg: "text",
-    doc: "message type: DISCOVER, OFFER, REQUEST, ACK, ... (v6: SOLICIT, ADVERTISE, ...)",
+    doc:
+      "message type: DISCOVER, OFFER, REQUEST, ACK, ... (v6: SOLICIT, ADVERTISE, ...); one per line, so JSON writes a string, not Zeek's list",
   }),
   f({
     name: "trans_id",
@@ -796,25 +813,55 @@ export const DHCP_SLOT: { readonly [K in DhcpColumnName]: number } = rowSlots<Dh
  * test keeps README.md in step with them.
  */
 export function fieldTablesMarkdown(): string {
-  const table = (title: string, fields: readonly EventField[]) => {
+  const table = (title: string, fields: readonly EventField[], line: boolean) => {
     const rows = fields.map((f) =>
       `| \`${f.name}\` | \`${f.zeek}\` | ${f.type} | ${
-        f.text === "none" ? "JSON only" : f.text
-      } | ${f.doc.replace(/\|/g, "\\|")} |`
+        f.name === "ts" || f.name === "kind" ? "column" : textCell(f, line)
+      } | ${jsonCell(f)} | ${f.doc.replace(/\|/g, "\\|")} |`
     );
     return [
       `${title}:`,
       "",
-      "| field | JSON | type | daily file | meaning |",
-      "| --- | --- | --- | --- | --- |",
+      `| field | JSON key | type | ${line ? "text line" : "text"} | JSON value | meaning |`,
+      "| --- | --- | --- | --- | --- | --- |",
       ...rows,
     ].join("\n");
   };
+  const head = [TIME_FIELD, KIND_FIELD];
   return [
-    table("`dns` lines", DNS_FIELDS),
-    table("`dhcp` lines", DHCP_FIELDS),
-    table("`ctl devices` rows", DEVICE_FIELDS),
+    table("`dns` lines", [...head, ...DNS_FIELDS], true),
+    table("`dhcp` lines", [...head, ...DHCP_FIELDS], true),
+    table("`ctl devices` rows", DEVICE_FIELDS, false),
   ].join("\n\n");
+}
+
+/** The text form of a field as the README's tables name it. */
+function textCell(f: EventField, line: boolean): string {
+  switch (f.text) {
+    case "none":
+      return line ? "JSON only" : "";
+    case "int":
+      return "decimal";
+    case "tf":
+      return "`T` / `F`";
+    case "qr":
+      return "`Q` / `R`";
+    case "list":
+    case "answer-data":
+    case "answer-ttls":
+      return "comma list";
+    default:
+      return "text";
+  }
+}
+
+/** The JSON value of a field as the README's tables name it. */
+function jsonCell(f: EventField): string {
+  if (f.text === "answer-data") return "array of strings";
+  if (f.text === "answer-ttls") return "array of numbers";
+  if (f.text === "qr") return "string `Q` / `R`";
+  if (f.json === "ts") return f.name === "ts" ? "number (epoch s)" : "string (ISO 8601)";
+  return f.json === "bool" ? "true / false" : f.json;
 }
 
 function col<N extends string, K extends ColumnKind>(

@@ -275,7 +275,7 @@ export class Pipeline {
       ev.qclass_name = dnsClassName(d.qclass);
       ev.qtype = d.qtype;
       ev.qtype_name = d.qtype_name;
-      ev.rcode = d.rcode;
+      ev.rcode = toClient ? d.rcode : undefined;
       ev.rcode_name = toClient ? d.rcode_name : "";
       ev.AA = d.AA;
       ev.TC = d.TC;

@@ -5,7 +5,13 @@
  * with `tshark -r FILE -T fields -e eth.src -e ip.src -e dns.qry.name` on
  * the same file in the same run.
  *
+ * With `--format text,json` each run ingests the capture once per daily-log
+ * format (`[log] format`), in turn (the order alternating between runs),
+ * and prints how long the ingest with JSON lines takes against text lines
+ * in that run.
+ *
  * Usage: deno run -A scripts/bench/ingest.ts [--packets 1000000] [--runs 1] [--no-tshark]
+ *        [--format text|json|text,json]
  *
  * Installs tshark with apt-get when missing (as root).
  *
@@ -29,9 +35,12 @@ const { values } = parseArgs({
     runs: { type: "string", default: "1" },
     "no-tshark": { type: "boolean", default: false },
     keep: { type: "boolean", default: false },
+    format: { type: "string", default: "text" },
   },
 });
 const PACKETS = Number(values.packets);
+const FORMATS = values.format.split(",") as ("text" | "json")[];
+for (const f of FORMATS) if (f !== "text" && f !== "json") throw new Error(`--format: ${f}?`);
 const root = new URL("../..", import.meta.url).pathname;
 const benchDir = `${root}.bench`;
 await Deno.mkdir(benchDir, { recursive: true });
@@ -88,16 +97,16 @@ async function timeTshark(): Promise<number | undefined> {
   return (performance.now() - t0) / 1000;
 }
 
-async function timeIngest(): Promise<
-  { seconds: number; packets: number; events: number; rows: number; lines: number }
+async function timeIngest(format: "text" | "json"): Promise<
+  { seconds: number; packets: number; events: number; rows: number; lines: number; bytes: number }
 > {
   const dir = await Deno.makeTempDir({ dir: benchDir, prefix: "ingest-" });
   const text =
-    `[paths]\nstate_dir = "${dir}/lib"\nlog_dir = "${dir}/log"\nruntime_dir = "${dir}/run"\n[log]\ntimezone = "UTC"\n`;
+    `[paths]\nstate_dir = "${dir}/lib"\nlog_dir = "${dir}/log"\nruntime_dir = "${dir}/run"\n[log]\ntimezone = "UTC"\nformat = "${format}"\n`;
   const { config } = await loadVigiaConfig(configSchema(), { text });
   await Deno.mkdir(`${dir}/lib`, { recursive: true });
   const store = openStore(`${dir}/lib/vigia.db`);
-  const dailyLog = new DailyLog({ dir: `${dir}/log`, timeZone: "UTC", retentionDays: 0 });
+  const dailyLog = new DailyLog({ dir: `${dir}/log`, timeZone: "UTC", retentionDays: 0, format });
   const log = createLogger({ level: "error" });
   const alerts = new AlertBus({ store, dailyLog, log, config: config.alerts });
   const r = await runIngest(capture, { config, log, store, dailyLog, alerts });
@@ -107,15 +116,16 @@ async function timeIngest(): Promise<
   const rows = events.get<{ n: number }>("SELECT count(*) AS n FROM events")!.n;
   events.close();
   store.close();
-  let lines = 0;
+  let lines = 0, bytes = 0;
   for await (const e of Deno.readDir(`${dir}/log`)) {
     if (!e.name.startsWith("alerts-")) {
       const t = await Deno.readFile(`${dir}/log/${e.name}`);
+      bytes += t.length;
       for (const b of t) if (b === 10) lines++;
     }
   }
   if (!values.keep) await Deno.remove(dir, { recursive: true });
-  return { seconds: r.seconds, packets: r.packets, events: r.events, rows, lines };
+  return { seconds: r.seconds, packets: r.packets, events: r.events, rows, lines, bytes };
 }
 
 console.log(`capture: ${capture} (${PACKETS} packets, ${(size / 1e6).toFixed(0)} MB)`);
@@ -128,12 +138,24 @@ if (tshark !== undefined) {
   );
 }
 for (let run = 1; run <= Number(values.runs); run++) {
-  const r = await timeIngest();
-  const rate = r.packets / r.seconds;
-  console.log(
-    `vigia ingest run ${run}: ${r.seconds.toFixed(2)} s, ${
-      Math.round(rate)
-    } pkt/s; ${r.events} events, ${r.rows} rows stored, ${r.lines} daily log lines` +
-      (tshark !== undefined ? `; ${(tshark / r.seconds).toFixed(2)}x tshark's speed` : ""),
-  );
+  const seconds: Record<string, number> = {};
+  // Every other run in the other order, so that neither format always goes first.
+  for (const format of run % 2 ? FORMATS : [...FORMATS].reverse()) {
+    const r = await timeIngest(format);
+    seconds[format] = r.seconds;
+    const rate = r.packets / r.seconds;
+    console.log(
+      `vigia ingest run ${run}${FORMATS.length > 1 ? ` (${format})` : ""}: ${
+        r.seconds.toFixed(2)
+      } s, ${Math.round(rate)} pkt/s; ${r.events} events, ${r.rows} rows stored, ${r.lines} ${
+        format === "json" ? "JSON" : "text"
+      } daily log lines (${(r.bytes / 1e6).toFixed(0)} MB)` +
+        (tshark !== undefined ? `; ${(tshark / r.seconds).toFixed(2)}x tshark's speed` : ""),
+    );
+  }
+  if (seconds.text !== undefined && seconds.json !== undefined) {
+    console.log(
+      `run ${run}: json / text ingest time = ${(seconds.json / seconds.text).toFixed(3)}`,
+    );
+  }
 }

@@ -64,7 +64,10 @@ export function verbEnv(
   };
 }
 
-/** Builds a temp environment from TOML (paths and `log.timezone = "UTC"` are added). */
+/**
+ * Builds a temp environment from TOML (paths and `log.timezone = "UTC"` are
+ * added); the daily log takes `log.format` from it.
+ */
 export async function makeEnv(toml = ""): Promise<Env> {
   const dir = await Deno.makeTempDir({ prefix: "vigia-sniffer-" });
   const text =
@@ -74,7 +77,12 @@ export async function makeEnv(toml = ""): Promise<Env> {
   await Deno.mkdir(`${dir}/lib`, { recursive: true });
   const store = openStore(`${dir}/lib/vigia.db`);
   store.migrate("sniffer", snifferMigrations);
-  const dailyLog = new DailyLog({ dir: `${dir}/log`, timeZone: "UTC", retentionDays: 0 });
+  const dailyLog = new DailyLog({
+    dir: `${dir}/log`,
+    timeZone: "UTC",
+    retentionDays: 0,
+    format: config.log.format,
+  });
   const logLines: string[] = [];
   const log = createLogger({ write: (l) => logLines.push(l), journal: false, level: "debug" });
   const bus = new AlertBus({ store, dailyLog, log, config: config.alerts });
