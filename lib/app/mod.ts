@@ -21,6 +21,7 @@ import { dnsModule } from "../dns/mod.ts";
 import { veridnsModule } from "../veridns/mod.ts";
 import { scannerModule } from "../scan/mod.ts";
 import { metricsModule } from "../metrics/mod.ts";
+import { centralModule } from "../central/mod.ts";
 
 /** Every component module, in start order (stopped in reverse). */
 export const components: ComponentModule[] = [
@@ -29,6 +30,7 @@ export const components: ComponentModule[] = [
   veridnsModule,
   scannerModule,
   metricsModule,
+  centralModule,
 ];
 
 /** The whole config schema: daemon sections first, then one section per component. */

@@ -127,6 +127,25 @@ export function moduleChecks(modules: readonly ComponentModule[]): ConfigCheck<V
   ];
 }
 
+/** The rows enabled modules hold back from pruning (the lowest position per table wins). */
+export function pruneHolds(
+  modules: readonly ComponentModule[],
+  config: VigiaConfig,
+  store: Store,
+): Record<string, number> | undefined {
+  let out: Record<string, number> | undefined;
+  for (const m of modules) {
+    if (!m.holds) continue;
+    const section = sectionOf(m, config);
+    if (!m.enabled(section)) continue;
+    for (const [table, id] of Object.entries(m.holds(section, store) ?? {})) {
+      out ??= {};
+      out[table] = Math.min(out[table] ?? id, id);
+    }
+  }
+  return out;
+}
+
 /** Whether `[metrics]` is on (absent, as in a daemon without the metrics module: on). */
 function metricsEnabled(config: VigiaConfig): boolean {
   const section = config.metrics;
@@ -236,11 +255,15 @@ export class Daemon {
     this.#requests.register(this.#metrics.scope("daemon"));
     this.#prunes.push({
       name: "alerts",
-      prune: ({ before }) => ({
+      prune: ({ before, keepAbove }) => ({
         alerts: before === undefined
           ? 0
           // By the time raised: alerts of an old capture age from its ingestion, like its events.
-          : this.#store.run("DELETE FROM alerts WHERE raised_at < ?", before).changes,
+          : this.#store.run(
+            "DELETE FROM alerts WHERE raised_at < ? AND id <= ?",
+            before,
+            keepAbove?.alerts ?? Number.MAX_SAFE_INTEGER,
+          ).changes,
       }),
     });
     for (const m of this.#options.modules) this.#add(m);
@@ -413,6 +436,7 @@ export class Daemon {
     const cutoffs: PruneCutoffs = {
       before: days ? Date.now() - days * 86_400_000 : undefined,
       ingestBefore: ingestDays ? Date.now() - ingestDays * 86_400_000 : undefined,
+      keepAbove: pruneHolds(this.#options.modules, this.#config, this.#store),
     };
     for (const p of this.#prunes) {
       try {

@@ -171,6 +171,11 @@ export interface PruneCutoffs {
   before?: number;
   /** Ingested captures recorded before this (ms) go, with their events; undefined keeps them. */
   ingestBefore?: number;
+  /**
+   * Rows kept whatever their age, by table: those whose id is above the
+   * value (not shipped to the central store yet, see `holds`).
+   */
+  keepAbove?: Record<string, number>;
 }
 
 /** Rows deleted by a prune, by table (`{dns_events: 10, dhcp_events: 2}`). */
@@ -230,6 +235,12 @@ export interface ComponentModule<C = unknown, I extends Component = Component> {
    * is undefined).
    */
   prune?(env: PruneEnv<I>, cutoffs: PruneCutoffs): PruneCounts | Promise<PruneCounts>;
+  /**
+   * Rows other modules' prunes must keep, by table (`{events: 1200}` keeps
+   * events with an id above 1200), while this module is enabled: the
+   * central shipper's outbox. Merged into {@linkcode PruneCutoffs.keepAbove}.
+   */
+  holds?(section: C, store: Store): Record<string, number> | undefined;
 }
 
 /**

@@ -240,9 +240,15 @@ export function deleteCapture(db: DatabaseSync, id: number): number {
 }
 
 /** Deletes every capture ingested before `before` (ms) with its events; returns the events deleted. */
-export function pruneCaptures(db: DatabaseSync, before: number): number {
-  const old = db.prepare("SELECT id FROM captures WHERE ingested_at < ? AND state <> 'running'")
-    .all(Math.floor(before * 1000)) as { id: number }[];
+export function pruneCaptures(
+  db: DatabaseSync,
+  before: number,
+  keepAbove = Number.MAX_SAFE_INTEGER,
+): number {
+  // A capture with events not shipped centrally yet (ids above keepAbove) waits.
+  const old = db.prepare(
+    "SELECT id FROM captures WHERE ingested_at < ? AND state <> 'running' AND last_event_id <= ?",
+  ).all(Math.floor(before * 1000), keepAbove) as { id: number }[];
   let n = 0;
   for (const c of old) n += Math.max(0, deleteCapture(db, Number(c.id)));
   return n;

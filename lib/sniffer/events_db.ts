@@ -131,6 +131,8 @@ export interface PruneCutoffs {
   ingestBefore?: number;
   /** Time spent at most on live events, ms. @default 2000 */
   budgetMs?: number;
+  /** Events with an id above this are kept whatever their age (not shipped centrally yet). */
+  keepAbove?: Record<string, number>;
 }
 
 /**
@@ -161,17 +163,21 @@ export function pruneEventsDb(target: DatabaseSync | string, cutoffs: PruneCutof
   const budgetMs = cutoffs.budgetMs ?? 2000;
   let total = 0;
   try {
-    if (cutoffs.ingestBefore !== undefined) total += pruneCaptures(db, cutoffs.ingestBefore);
+    const keep = cutoffs.keepAbove?.events ?? Number.MAX_SAFE_INTEGER;
+    if (cutoffs.ingestBefore !== undefined) {
+      total += pruneCaptures(db, cutoffs.ingestBefore, keep);
+    }
     if (cutoffs.before !== undefined) {
       const us = Math.floor(cutoffs.before * 1000);
       // Ingested events age by their capture's ingestion time (above), not by packet time.
       const del = db.prepare(
         `DELETE FROM events WHERE id IN
            (SELECT id FROM events INDEXED BY events_time WHERE time < ? AND capture IS NULL
+              AND id <= ?
             ORDER BY time LIMIT ${PRUNE_CHUNK})`,
       );
       for (;;) {
-        const n = Number(del.run(us).changes);
+        const n = Number(del.run(us, keep).changes);
         total += n;
         if (n < PRUNE_CHUNK || performance.now() - t0 > budgetMs) break;
       }

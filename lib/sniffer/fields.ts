@@ -600,7 +600,7 @@ export const DHCP_FIELDS = [
     type: "interval",
     text: "int",
     json: "number",
-    pg: "integer",
+    pg: "bigint",
     doc: "option 51, seconds",
   }),
   f({

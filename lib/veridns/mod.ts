@@ -55,9 +55,11 @@ export const veridnsModule: ComponentModule<VeridnsConfig, VeridnsComponent> = {
   create: (ctx) => new VeridnsComponent(ctx),
   verbs: veridnsVerbs,
   verbGroups: veridnsVerbGroups,
-  prune: ({ store }, { before }) => ({
-    veridns_events: before === undefined
-      ? 0
-      : store.run("DELETE FROM veridns_events WHERE time < ?", before).changes,
+  prune: ({ store }, { before, keepAbove }) => ({
+    veridns_events: before === undefined ? 0 : store.run(
+      "DELETE FROM veridns_events WHERE time < ? AND id <= ?",
+      before,
+      keepAbove?.veridns_events ?? Number.MAX_SAFE_INTEGER,
+    ).changes,
   }),
 };

@@ -1,0 +1,554 @@
+/**
+ * The shipper: the `central` component inside the daemon. It reads what
+ * landed in the local store (the outbox) after the shipped position of
+ * each stream and sends it in batches through COPY; the position moves in
+ * the same PostgreSQL transaction as the rows, and the local copy of it
+ * (which keeps local retention off unshipped rows) only after the commit.
+ * A batch cut by a crash of either side is re-read from the position
+ * PostgreSQL holds, so nothing is lost and nothing doubled.
+ *
+ * It never holds up the daemon: `start()` returns at once, PostgreSQL being
+ * down only marks it down (with the reason) and it reconnects with backoff.
+ * Rows are read and encoded in small chunks with the event loop free in
+ * between, so capture, DNS and `ctl` keep answering while it drains a
+ * backlog.
+ *
+ * A sensor name is held by one daemon at a time: a lease in
+ * `vigia.sensors`, taken over only when it ran out or its PostgreSQL
+ * session is gone (so a daemon killed with -9 can restart at once).
+ *
+ * @module
+ */
+
+import type { Component, ComponentContext } from "../daemon/types.ts";
+import { eventsDbPath } from "../sniffer/mod.ts";
+import { type CentralConfig, sensorName } from "./config.ts";
+import { type CentralConnection, connectCentral, targetLabel, type TxSql } from "./connect.ts";
+import { encodeRows, type LocalRow } from "./encode.ts";
+import { dropOldPartitions, ensurePartitions, migrateCentral, requireSchema } from "./schema.ts";
+import {
+  alertStream,
+  deviceStream,
+  eventStream,
+  scanStream,
+  type Stream,
+  veridnsStream,
+} from "./streams.ts";
+
+/** How long a sensor's lease lasts without renewal. */
+const LEASE_SECONDS = 60;
+/** Rows read and encoded between two yields to the event loop. */
+const CHUNK_ROWS = 2000;
+/** Reconnect backoff bounds. */
+const BACKOFF_MIN_MS = 500, BACKOFF_MAX_MS = 30_000;
+
+/** Thrown when another daemon holds this sensor's name. */
+export class SensorInUse extends Error {
+  constructor(sensor: string, holder: string) {
+    super(
+      `sensor name "${sensor}" is in use by another vigia daemon (${holder}): give each daemon its own central.sensor`,
+    );
+    this.name = "SensorInUse";
+  }
+}
+
+/** Local table of shipped positions, in the shared store (read by local retention). */
+export const SHIPPED_TABLE = "central_shipped";
+
+/** Store migrations of the central component. */
+export const centralMigrations = [{
+  version: 1,
+  sql: `CREATE TABLE ${SHIPPED_TABLE} (
+    stream TEXT PRIMARY KEY,
+    position INTEGER NOT NULL,      -- last local id committed centrally
+    shipped_at INTEGER NOT NULL     -- ms since the epoch
+  );`,
+}];
+
+/** Per-stream state. */
+interface StreamState {
+  stream: Stream;
+  position: number;
+  shipped: number;
+  backlog: number;
+  lastRead: number;
+  /** Re-send after a position mismatch: through a staging table, duplicates skipped. */
+  dedupe: boolean;
+}
+
+/** What `ctl status` and the metrics show of the shipper. */
+export interface ShipperStatus {
+  state: "starting" | "connected" | "down";
+  reason: string | null;
+  sensor: string;
+  target: string;
+  backlog_rows: number;
+  rows_per_s: number;
+  rows_shipped: number;
+  last_ship: string | null;
+  streams: Record<string, { position: number; shipped: number; backlog: number }>;
+}
+
+/** The running shipper. */
+export class CentralShipper implements Component {
+  readonly #ctx: ComponentContext<CentralConfig>;
+  readonly #sensor: string;
+  readonly #holder: string;
+  #conn: CentralConnection | undefined;
+  #state: ShipperStatus["state"] = "starting";
+  #reason: string | null = null;
+  #streams: StreamState[] = [];
+  #stopping = false;
+  #wake: (() => void) | undefined;
+  #loop: Promise<void> | undefined;
+  #days = new Set<number>();
+  #lastAhead = 0;
+  #lastRetention = 0;
+  #lastLease = 0;
+  #backlogAlerted = false;
+  #lastShip: number | null = null;
+  #rate = { rows: 0, since: performance.now(), perSecond: 0 };
+  #total = 0;
+
+  constructor(ctx: ComponentContext<CentralConfig>) {
+    this.#ctx = ctx;
+    this.#sensor = sensorName(ctx.section);
+    let host = "host";
+    try {
+      host = Deno.hostname();
+    } catch { /* no --allow-sys */ }
+    this.#holder = `${host} pid ${Deno.pid} since ${new Date().toISOString()}`;
+  }
+
+  /** The sensor name shipped as. */
+  get sensor(): string {
+    return this.#sensor;
+  }
+
+  /** Starts the shipping loop; never waits for PostgreSQL. */
+  start(): Promise<void> {
+    const store = this.#ctx.store;
+    const streams: Stream[] = [eventStream(eventsDbPath(store), this.#sensor)];
+    streams.push(
+      deviceStream(store, this.#sensor),
+      alertStream(store, this.#sensor),
+      scanStream(store, this.#sensor),
+      veridnsStream(store, this.#sensor),
+    );
+    const local = new Map(
+      store.query<{ stream: string; position: number }>(
+        `SELECT stream, position FROM ${SHIPPED_TABLE}`,
+      ).map((r) => [r.stream, r.position]),
+    );
+    this.#streams = streams.map((stream) => ({
+      stream,
+      position: local.get(stream.name) ?? 0,
+      shipped: 0,
+      backlog: 0,
+      lastRead: 0,
+      dedupe: false,
+    }));
+    this.#registerMetrics();
+    this.#loop = this.#run();
+    return Promise.resolve();
+  }
+
+  /** Stops after the batch in flight (bounded by the daemon's stop timeout). */
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    this.#wake?.();
+    await this.#loop;
+    for (const s of this.#streams) s.stream.close?.();
+  }
+
+  /** Wakes the loop now (a test or `ctl` may want a flush). */
+  poke(): void {
+    this.#wake?.();
+  }
+
+  /** Connected or down (with the reason), backlog, rate. */
+  status(): Record<string, unknown> {
+    return { ...this.snapshot() };
+  }
+
+  /** Rows shipped and the backlog by stream. */
+  stats(): Record<string, unknown> {
+    const s = this.snapshot();
+    return { rows_shipped: s.rows_shipped, backlog_rows: s.backlog_rows, streams: s.streams };
+  }
+
+  /** The current status. */
+  snapshot(): ShipperStatus {
+    const streams: ShipperStatus["streams"] = {};
+    let backlog = 0;
+    for (const s of this.#streams) {
+      streams[s.stream.name] = { position: s.position, shipped: s.shipped, backlog: s.backlog };
+      backlog += s.backlog;
+    }
+    let target = "";
+    try {
+      target = this.#conn ? targetLabel(this.#conn.target) : "";
+    } catch { /* not parsed */ }
+    return {
+      state: this.#state,
+      reason: this.#reason,
+      sensor: this.#sensor,
+      target,
+      backlog_rows: backlog,
+      rows_per_s: Math.round(this.#rate.perSecond),
+      rows_shipped: this.#total,
+      last_ship: this.#lastShip === null ? null : new Date(this.#lastShip).toISOString(),
+      streams,
+    };
+  }
+
+  #registerMetrics(): void {
+    const scope = this.#ctx.metrics;
+    scope.collect({
+      name: "vigia_central_backlog_rows",
+      help: "Rows stored locally that wait to be shipped to the central PostgreSQL, by stream.",
+      type: "gauge",
+      labels: ["stream"],
+    }, (emit) => {
+      for (const s of this.#streams) emit([s.stream.name], s.backlog);
+    });
+    scope.collect({
+      name: "vigia_central_rows_shipped_total",
+      help: "Rows committed to the central PostgreSQL since start, by stream.",
+      type: "counter",
+      labels: ["stream"],
+    }, (emit) => {
+      for (const s of this.#streams) emit([s.stream.name], s.shipped);
+    });
+    scope.collect({
+      name: "vigia_central_up",
+      help: "1 when the shipper is connected to the central PostgreSQL.",
+      type: "gauge",
+    }, (emit) => emit([], this.#state === "connected" ? 1 : 0));
+  }
+
+  #sleep(ms: number): Promise<void> {
+    if (this.#stopping) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.#wake = () => {
+        this.#wake = undefined;
+        done();
+      };
+    });
+  }
+
+  async #run(): Promise<void> {
+    let backoff = BACKOFF_MIN_MS;
+    while (!this.#stopping) {
+      try {
+        if (!this.#conn) await this.#connect();
+        const moved = await this.#cycle();
+        backoff = BACKOFF_MIN_MS;
+        if (!moved) await this.#sleep(this.#ctx.section.flush_interval);
+      } catch (e) {
+        const conn = this.#conn;
+        const reason = conn ? conn.describe(e) : (e as Error).message;
+        if (this.#state !== "down" || this.#reason !== reason) {
+          this.#ctx.log.warn("central store down", { reason, retry_ms: backoff });
+        }
+        this.#state = "down";
+        this.#reason = reason;
+        this.#conn = undefined;
+        await conn?.close().catch(() => {});
+        this.#refreshBacklog();
+        this.#checkBacklogAlert();
+        await this.#sleep(backoff);
+        backoff = Math.min(backoff * 2, BACKOFF_MAX_MS);
+      }
+    }
+    this.#state = "down";
+    this.#reason = "stopped";
+    await this.#conn?.close().catch(() => {});
+    this.#conn = undefined;
+  }
+
+  async #connect(): Promise<void> {
+    const section = this.#ctx.section;
+    const conn = connectCentral(section, { applicationName: `vigia ${this.#sensor}` });
+    this.#conn = conn;
+    const sql = conn.sql;
+    if (section.auto_migrate) {
+      const r = await migrateCentral(sql, "vigia");
+      if (r.from !== r.to) {
+        this.#ctx.log.info("central schema migrated", { from: r.from, to: r.to });
+      }
+    } else await requireSchema(sql);
+    await this.#takeLease(sql);
+    // PostgreSQL's positions are the truth: they moved with the rows.
+    const rows = await sql<{ stream: string; position: number }[]>`
+      SELECT stream, position FROM vigia.shipping WHERE sensor = ${this.#sensor}`;
+    const central = new Map(rows.map((r) => [r.stream, Number(r.position)]));
+    for (const s of this.#streams) {
+      const pos = central.get(s.stream.name) ?? 0;
+      if (!central.has(s.stream.name)) {
+        await sql`INSERT INTO vigia.shipping (sensor, stream) VALUES (${this.#sensor}, ${s.stream.name})
+          ON CONFLICT DO NOTHING`;
+      }
+      s.position = pos;
+      s.dedupe = false;
+      this.#checkPosition(s);
+    }
+    this.#days.clear();
+    this.#state = "connected";
+    this.#reason = null;
+    this.#ctx.log.info("central store connected", {
+      target: targetLabel(conn.target),
+      sensor: this.#sensor,
+    });
+  }
+
+  /**
+   * A central position beyond every local row means the local rows it
+   * counted are gone (a new store, or the newest rows deleted): ship again
+   * from what is there, skipping rows already present.
+   */
+  #checkPosition(s: StreamState): void {
+    if (s.stream.mode !== "append" || s.position === 0) return;
+    const backlog = s.stream.backlog(0);
+    if (backlog < s.position) {
+      this.#ctx.log.warn("central position is past the local rows: re-sending without duplicates", {
+        stream: s.stream.name,
+        central_position: s.position,
+        local_last: backlog,
+      });
+      s.position = backlog;
+      s.dedupe = true;
+    }
+  }
+
+  async #takeLease(sql: CentralConnection["sql"]): Promise<void> {
+    const rows = await sql`
+      INSERT INTO vigia.sensors AS s (name, holder, holder_pid, lease_until, version, last_seen)
+      VALUES (${this.#sensor}, ${this.#holder}, pg_backend_pid(),
+        now() + make_interval(secs => ${LEASE_SECONDS}), 'vigia', now())
+      ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, holder_pid = EXCLUDED.holder_pid,
+        lease_until = EXCLUDED.lease_until, last_seen = now()
+      WHERE s.holder = EXCLUDED.holder OR s.holder IS NULL OR s.lease_until < now()
+        OR NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = s.holder_pid)
+      RETURNING name`;
+    if (rows.length === 0) {
+      const [h] = await sql`SELECT holder FROM vigia.sensors WHERE name = ${this.#sensor}`;
+      throw new SensorInUse(this.#sensor, String(h?.holder ?? "unknown"));
+    }
+    this.#lastLease = Date.now();
+  }
+
+  async #renewLease(tx: TxSql): Promise<void> {
+    const rows =
+      await tx`UPDATE vigia.sensors SET lease_until = now() + make_interval(secs => ${LEASE_SECONDS}),
+        holder_pid = pg_backend_pid(), last_seen = now()
+      WHERE name = ${this.#sensor} AND holder = ${this.#holder} RETURNING name`;
+    if (rows.length === 0) {
+      const [h] = await tx`SELECT holder FROM vigia.sensors WHERE name = ${this.#sensor}`;
+      throw new SensorInUse(this.#sensor, String(h?.holder ?? "nobody"));
+    }
+    this.#lastLease = Date.now();
+  }
+
+  /** One pass over the streams; true when some rows moved (then the next pass comes at once). */
+  async #cycle(): Promise<boolean> {
+    const conn = this.#conn!;
+    const now = Date.now();
+    if (now - this.#lastAhead > 3_600_000) {
+      // Partitions made ahead: today and the next two days.
+      await ensurePartitions(conn.sql, now, now + 2 * 86_400_000);
+      this.#lastAhead = now;
+    }
+    const keep = this.#ctx.section.retention_days;
+    if (keep > 0 && now - this.#lastRetention > 3_600_000) {
+      const dropped = await dropOldPartitions(conn.sql, keep);
+      if (dropped > 0) {
+        this.#ctx.log.info("central partitions dropped", { dropped, keep_days: keep });
+      }
+      this.#lastRetention = now;
+    }
+    let moved = false;
+    for (const s of this.#streams) {
+      if (this.#stopping) break;
+      const min = s.stream.minIntervalMs ?? 0;
+      if (min > 0 && now - s.lastRead < min) continue;
+      s.lastRead = now;
+      if (await this.#shipBatch(s)) moved = true;
+    }
+    if (!moved && Date.now() - this.#lastLease > (LEASE_SECONDS * 1000) / 3) {
+      await conn.sql.begin((tx) => this.#renewLease(tx));
+    }
+    this.#refreshBacklog();
+    this.#checkBacklogAlert();
+    this.#tickRate(0);
+    return moved;
+  }
+
+  #refreshBacklog(): void {
+    for (const s of this.#streams) {
+      try {
+        s.backlog = s.stream.backlog(s.position);
+      } catch { /* a store being replaced: keep the last figure */ }
+    }
+  }
+
+  #checkBacklogAlert(): void {
+    const total = this.#streams.reduce((n, s) => n + s.backlog, 0);
+    const limit = this.#ctx.section.backlog_alert_rows;
+    if (!this.#backlogAlerted && total >= limit) {
+      this.#backlogAlerted = true;
+      this.#ctx.alerts.publish({
+        kind: "central-backlog",
+        severity: "warning",
+        subject: `${total} rows wait to be shipped to the central store`,
+        details: { sensor: this.#sensor, backlog_rows: total, limit, reason: this.#reason },
+      });
+    } else if (this.#backlogAlerted && total === 0) {
+      this.#backlogAlerted = false;
+      this.#ctx.alerts.publish({
+        kind: "central-backlog-drained",
+        severity: "info",
+        subject: "the central store backlog has drained",
+        details: { sensor: this.#sensor },
+      });
+    }
+  }
+
+  #tickRate(rows: number): void {
+    const r = this.#rate;
+    r.rows += rows;
+    const dt = (performance.now() - r.since) / 1000;
+    if (dt >= 1) {
+      // Exponentially weighted: a figure that moves over a few seconds, not per batch.
+      r.perSecond = r.perSecond * 0.5 + (r.rows / dt) * 0.5;
+      r.rows = 0;
+      r.since = performance.now();
+    }
+  }
+
+  /** Reads the next batch of `s` in chunks, yielding to the event loop between them. */
+  async #readBatch(s: StreamState): Promise<LocalRow[]> {
+    const { stream } = s;
+    const limit = this.#ctx.section.batch_rows;
+    let rows = stream.read(s.position, Math.min(CHUNK_ROWS, limit));
+    if (stream.mode === "upsert" || rows.length < CHUNK_ROWS) return rows;
+    while (rows.length < limit) {
+      await new Promise((r) => setTimeout(r, 0));
+      const next = stream.read(
+        stream.positionOf(rows[rows.length - 1]),
+        Math.min(CHUNK_ROWS, limit - rows.length),
+      );
+      rows = rows.concat(next);
+      if (next.length < CHUNK_ROWS) break;
+    }
+    return rows;
+  }
+
+  /** Ships one batch of `s`; true when rows were committed. */
+  async #shipBatch(s: StreamState): Promise<boolean> {
+    const { stream } = s;
+    const rows = await this.#readBatch(s);
+    if (rows.length === 0) return false;
+    const conn = this.#conn!;
+    if (stream.name === "events") await this.#ensureDays(rows);
+    const expected = s.position;
+    let last = s.position;
+    for (const r of rows) last = Math.max(last, stream.positionOf(r));
+    const count = rows.length;
+    const upsert = stream.mode === "upsert" || s.dedupe;
+    const cols = stream.columns.join(", ");
+    await conn.sql.begin(async (tx) => {
+      await this.#renewLease(tx);
+      const [row] = await tx`SELECT position FROM vigia.shipping
+        WHERE sensor = ${this.#sensor} AND stream = ${stream.name} FOR UPDATE`;
+      if (!row) throw new Error(`vigia.shipping has no row for ${stream.name}: reconnecting`);
+      if (Number(row.position) !== expected && !s.dedupe) {
+        throw new Error(
+          `the central position of ${stream.name} moved (${row.position}, expected ${expected}): reconnecting`,
+        );
+      }
+      let into = stream.table;
+      if (upsert) {
+        into = `pg_temp.vigia_staging_${stream.name}`;
+        await tx.unsafe(
+          `CREATE TEMP TABLE IF NOT EXISTS vigia_staging_${stream.name} (LIKE ${stream.table}) ON COMMIT DELETE ROWS`,
+        );
+      }
+      const writable = await tx.unsafe(`COPY ${into} (${cols}) FROM STDIN`).writable();
+      const finished = new Promise<void>((resolve, reject) => {
+        writable.on("finish", resolve);
+        writable.on("error", reject);
+      });
+      try {
+        for (let i = 0; i < rows.length; i += CHUNK_ROWS) {
+          const text = encodeRows(rows.slice(i, i + CHUNK_ROWS), stream.encoders);
+          if (!writable.write(text)) {
+            await new Promise<void>((r) => writable.once("drain", () => r()));
+          } else if (i + CHUNK_ROWS < rows.length) {
+            // Let capture, DNS and ctl run between chunks.
+            await new Promise((r) => setTimeout(r, 0));
+          }
+        }
+      } finally {
+        writable.end();
+      }
+      await finished;
+      if (upsert) {
+        const conflict = stream.conflict ??
+          { key: ["time", "sensor", "local_id"], update: [] as string[] };
+        const action = conflict.update.length
+          ? `DO UPDATE SET ${conflict.update.map((c) => `${c} = EXCLUDED.${c}`).join(", ")}`
+          : "DO NOTHING";
+        await tx.unsafe(
+          `INSERT INTO ${stream.table} (${cols}) SELECT ${cols} FROM ${into}
+           ON CONFLICT (${conflict.key.join(", ")}) ${action}`,
+        );
+      }
+      await tx`UPDATE vigia.shipping SET position = ${last}, rows_shipped = rows_shipped + ${count},
+          backlog = ${Math.max(0, stream.backlog(last))}, last_ship = now(), last_error = NULL
+        WHERE sensor = ${this.#sensor} AND stream = ${stream.name}`;
+    });
+    // Committed centrally: only now may local retention forget these rows.
+    s.position = last;
+    s.shipped += count;
+    this.#total += count;
+    this.#lastShip = Date.now();
+    if (s.dedupe && stream.backlog(last) === 0) s.dedupe = false;
+    stream.shipped?.(rows);
+    if (stream.mode === "append") {
+      this.#ctx.store.run(
+        `INSERT INTO ${SHIPPED_TABLE} (stream, position, shipped_at) VALUES (?, ?, ?)
+         ON CONFLICT (stream) DO UPDATE SET position = excluded.position, shipped_at = excluded.shipped_at`,
+        stream.name,
+        last,
+        this.#lastShip,
+      );
+    }
+    this.#tickRate(count);
+    return true;
+  }
+
+  #missingDays(rows: readonly LocalRow[]): number[] {
+    const missing: number[] = [];
+    let prev = -1;
+    for (const r of rows) {
+      const day = Math.floor(Number(r.time) / 86_400_000_000);
+      if (day === prev) continue;
+      prev = day;
+      if (!this.#days.has(day) && !missing.includes(day)) missing.push(day);
+    }
+    return missing;
+  }
+
+  async #ensureDays(rows: readonly LocalRow[]): Promise<void> {
+    for (const day of this.#missingDays(rows)) {
+      await ensurePartitions(this.#conn!.sql, day * 86_400_000, day * 86_400_000);
+      this.#days.add(day);
+    }
+  }
+}

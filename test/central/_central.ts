@@ -1,0 +1,128 @@
+/**
+ * Helpers of the central tests: daemons shipping into a test PostgreSQL,
+ * local events made in bulk, and the "central equals local" check.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { DatabaseSync } from "node:sqlite";
+import { fillEvents } from "../sniffer/_bulk.ts";
+import type { TestPostgres } from "./_pg.ts";
+
+/** The `[central]` section for a daemon shipping to `url` as `sensor`. */
+export function centralToml(
+  pg: TestPostgres,
+  sensor: string,
+  extra: Record<string, string | number | boolean> = {},
+  url = pg.url,
+): string {
+  const lines = [
+    "[central]",
+    "enabled = true",
+    `url = "${url}"`,
+    `password_file = "${pg.passwordFile}"`,
+    `sensor = "${sensor}"`,
+    'tls = "disable"',
+    'flush_interval = "50ms"',
+    "auto_migrate = true",
+  ];
+  for (const [k, v] of Object.entries(extra)) {
+    lines.push(`${k} = ${typeof v === "string" ? `"${v}"` : v}`);
+  }
+  return lines.join("\n") + "\n";
+}
+
+/**
+ * Adds `rows` events to the events database at `path`: a fresh synthetic
+ * set when it is empty, else copies of the first rows a second later.
+ */
+export function addEvents(path: string, rows: number): void {
+  let empty = true;
+  try {
+    Deno.statSync(path);
+    const db = new DatabaseSync(path);
+    const has = db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'events'").get();
+    empty = !has || !db.prepare("SELECT 1 FROM events LIMIT 1").get();
+    db.close();
+  } catch { /* missing: fill */ }
+  if (empty) {
+    fillEvents(path, { rows, clients: 50, days: 2 });
+    return;
+  }
+  const db = new DatabaseSync(path);
+  db.exec("PRAGMA busy_timeout = 10000");
+  const cols = (db.prepare("PRAGMA table_info(events)").all() as { name: string }[])
+    .map((c) => c.name).filter((c) => c !== "id");
+  const list = cols.join(", ");
+  const select = cols.map((c) => (c === "time" ? "time + 1000000" : c)).join(", ");
+  db.prepare(
+    `INSERT INTO events (${list}) SELECT ${select} FROM events ORDER BY id LIMIT ?`,
+  ).run(rows);
+  db.close();
+}
+
+/** Local event ids of the events database. */
+export function localEventSummary(path: string): { count: number; sum: number; max: number } {
+  const db = new DatabaseSync(path, { readOnly: true });
+  const r = db.prepare("SELECT count(*) AS c, total(id) AS s, max(id) AS m FROM events").get() as {
+    c: number;
+    s: number;
+    m: number | null;
+  };
+  db.close();
+  return { count: r.c, sum: r.s, max: r.m ?? 0 };
+}
+
+/** Central events of one sensor: count, sum of local ids, duplicates. */
+export async function centralEventSummary(
+  pg: TestPostgres,
+  sensor: string,
+  db = "vigia",
+): Promise<{ count: number; sum: number; max: number; dups: number }> {
+  const out = await pg.psql(
+    `SELECT count(*), coalesce(sum(local_id), 0), coalesce(max(local_id), 0),
+       count(*) - count(DISTINCT local_id) FROM vigia.events WHERE sensor = '${sensor}'`,
+    { db },
+  );
+  const [count, sum, max, dups] = out.trim().split("|").map(Number);
+  return { count, sum, max, dups };
+}
+
+/** Polls `probe` until it returns true (bounded); throws with `what` on time-out. */
+export async function until(
+  what: string,
+  probe: () => Promise<boolean> | boolean,
+  timeoutMs = 30_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await probe()) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+/** Waits until central holds exactly the local events of `sensor` (same count and ids, no doubles). */
+export async function assertCentralEqualsLocal(
+  pg: TestPostgres,
+  sensor: string,
+  eventsDb: string,
+  options: { db?: string; timeoutMs?: number } = {},
+): Promise<void> {
+  let last: unknown;
+  await until(`central events of ${sensor} to equal local`, async () => {
+    const local = localEventSummary(eventsDb);
+    const central = await centralEventSummary(pg, sensor, options.db);
+    last = { local, central };
+    return central.count === local.count && central.sum === local.sum && central.dups === 0;
+  }, options.timeoutMs ?? 30_000).catch((e) => {
+    throw new Error(`${(e as Error).message}: ${JSON.stringify(last)}`);
+  });
+  const local = localEventSummary(eventsDb);
+  const central = await centralEventSummary(pg, sensor, options.db);
+  assert.equal(central.count, local.count);
+  assert.equal(central.sum, local.sum);
+  assert.equal(central.max, local.max);
+  assert.equal(central.dups, 0);
+}
