@@ -134,3 +134,57 @@ export function eventEncoders(sensor: string): ValueEncoder[] {
     }
   });
 }
+
+/** SQLite expression: a text value as COPY text (`\N` when NULL). */
+function sqlText(c: string): string {
+  return `coalesce(replace(replace(replace(replace(${c}, '\\', '\\\\'), char(9), '\\t'), char(10), '\\n'), char(13), '\\r'), '\\N')`;
+}
+
+function sqlHexGroups(c: string): string {
+  const h = `lower(hex(${c}))`;
+  return Array.from({ length: 8 }, (_, i) => `substr(${h}, ${i * 4 + 1}, 4)`).join(" || ':' || ");
+}
+
+/** SQLite expression of one stored column as COPY text, by its storage. */
+function sqlValue(c: string, storage: string, inetText: boolean): string {
+  switch (storage) {
+    case "us":
+      return `CASE WHEN ${c} IS NULL THEN '\\N' ELSE strftime('%Y-%m-%d %H:%M:%S', ${c} / 1000000, 'unixepoch') || '.' || printf('%06d', ${c} % 1000000) || '+00' END`;
+    case "mac48":
+      return `CASE WHEN ${c} IS NULL THEN '\\N' ELSE printf('%012x', ${c}) END`;
+    case "ip":
+      return `CASE typeof(${c}) WHEN 'integer' THEN printf('%d.%d.%d.%d', (${c} >> 24) & 255, (${c} >> 16) & 255, (${c} >> 8) & 255, ${c} & 255) WHEN 'blob' THEN ${
+        sqlHexGroups(c)
+      } ELSE '\\N' END`;
+    case "bool":
+      return `CASE WHEN ${c} IS NULL THEN '\\N' WHEN ${c} THEN 't' ELSE 'f' END`;
+    case "int":
+    case "bits":
+      return `coalesce(${c}, '\\N')`;
+    default:
+      // Addresses the DHCP decoder wrote as text (from bytes: always well formed, or empty).
+      return inetText ? `CASE WHEN ${c} IS NULL OR ${c} = '' THEN '\\N' ELSE ${c} END` : sqlText(c);
+  }
+}
+
+/**
+ * The SQLite query that reads the events after a position as ready COPY
+ * text for `vigia.events`: one row with `text` (the lines, in no
+ * particular order), `n`, `last` (the highest id) and `days` (the UTC
+ * days, comma separated). SQLite formats the values itself, so the shipper
+ * only moves one string per batch through JavaScript (measured: several
+ * times faster than encoding row objects).
+ */
+export function eventCopyQuery(sensor: string): string {
+  const parts = CENTRAL_EVENT_COLUMNS.map((c) => {
+    if (c.name === "sensor") return `'${copyText(sensor).replace(/'/g, "''")}'`;
+    if (c.name === "local_id") return "e.id";
+    if (c.name === "mac") return sqlValue("f.client_mac", "mac48", false);
+    if (c.name === "vendor") return sqlText("f.vendor");
+    return sqlValue(`e.${c.local!.name}`, c.local!.storage, c.pg.startsWith("inet"));
+  });
+  return `SELECT group_concat(line, char(10)) AS text, count(*) AS n, max(id) AS last,
+      group_concat(DISTINCT day) AS days
+    FROM (SELECT e.id AS id, e.time / 86400000000 AS day, ${parts.join(" || char(9) || ")} AS line
+      FROM events e JOIN flows f ON f.id = e.flow WHERE e.id > ? ORDER BY e.id LIMIT ?)`;
+}

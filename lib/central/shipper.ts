@@ -39,8 +39,36 @@ import {
 const LEASE_SECONDS = 60;
 /** Rows read and encoded between two yields to the event loop. */
 const CHUNK_ROWS = 2000;
+/** Rows per chunk of the bulk path (one SQLite query, one write). */
+const BULK_CHUNK_ROWS = 5000;
 /** Reconnect backoff bounds. */
 const BACKOFF_MIN_MS = 500, BACKOFF_MAX_MS = 30_000;
+
+/**
+ * The end of a COPY stream, and a wait for its buffer to drain that fails
+ * as soon as the stream does (a server gone mid-COPY never drains).
+ */
+function copyEvents(writable: NodeJS.WritableStream): {
+  finished: Promise<void>;
+  drained: () => Promise<void>;
+} {
+  const finished = new Promise<void>((resolve, reject) => {
+    writable.on("finish", resolve);
+    writable.on("error", reject);
+  });
+  // Awaited later; an early failure must not count as an unhandled rejection meanwhile.
+  finished.catch(() => {});
+  return {
+    finished,
+    drained: () =>
+      Promise.race([
+        new Promise<void>((r) => writable.once("drain", () => r())),
+        finished.then(() => {
+          throw new Error("the COPY stream ended early");
+        }),
+      ]),
+  };
+}
 
 /** Thrown when another daemon holds this sensor's name. */
 export class SensorInUse extends Error {
@@ -449,47 +477,36 @@ export class CentralShipper implements Component {
     return rows;
   }
 
-  /** Ships one batch of `s`; true when rows were committed. */
-  async #shipBatch(s: StreamState): Promise<boolean> {
+  /**
+   * Ships one batch of a stream with a bulk path: SQLite makes the COPY
+   * text chunk by chunk inside the transaction, so reading the next chunk
+   * overlaps with PostgreSQL ingesting the last one.
+   */
+  async #shipBulk(s: StreamState): Promise<boolean> {
     const { stream } = s;
-    const rows = await this.#readBatch(s);
-    if (rows.length === 0) return false;
-    const conn = this.#conn!;
-    if (stream.name === "events") await this.#ensureDays(rows);
+    const limit = this.#ctx.section.batch_rows;
+    const days = stream.daysAfter!(s.position, limit);
+    if (days.length === 0) return false;
+    await this.#ensureDayList(days);
     const expected = s.position;
     let last = s.position;
-    for (const r of rows) last = Math.max(last, stream.positionOf(r));
-    const count = rows.length;
-    const upsert = stream.mode === "upsert" || s.dedupe;
+    let count = 0;
     const cols = stream.columns.join(", ");
-    await conn.sql.begin(async (tx) => {
-      await this.#renewLease(tx);
-      const [row] = await tx`SELECT position FROM vigia.shipping
-        WHERE sensor = ${this.#sensor} AND stream = ${stream.name} FOR UPDATE`;
-      if (!row) throw new Error(`vigia.shipping has no row for ${stream.name}: reconnecting`);
-      if (Number(row.position) !== expected && !s.dedupe) {
-        throw new Error(
-          `the central position of ${stream.name} moved (${row.position}, expected ${expected}): reconnecting`,
-        );
-      }
+    await this.#conn!.sql.begin(async (tx) => {
+      await this.#lockPosition(tx, s, expected);
       let into = stream.table;
-      if (upsert) {
-        into = `pg_temp.vigia_staging_${stream.name}`;
-        await tx.unsafe(
-          `CREATE TEMP TABLE IF NOT EXISTS vigia_staging_${stream.name} (LIKE ${stream.table}) ON COMMIT DELETE ROWS`,
-        );
-      }
+      if (s.dedupe) into = await this.#staging(tx, stream);
       const writable = await tx.unsafe(`COPY ${into} (${cols}) FROM STDIN`).writable();
-      const finished = new Promise<void>((resolve, reject) => {
-        writable.on("finish", resolve);
-        writable.on("error", reject);
-      });
+      const { finished, drained } = copyEvents(writable);
       try {
-        for (let i = 0; i < rows.length; i += CHUNK_ROWS) {
-          const text = encodeRows(rows.slice(i, i + CHUNK_ROWS), stream.encoders);
-          if (!writable.write(text)) {
-            await new Promise<void>((r) => writable.once("drain", () => r()));
-          } else if (i + CHUNK_ROWS < rows.length) {
+        while (count < limit) {
+          const chunk = stream.readCopy!(last, Math.min(BULK_CHUNK_ROWS, limit - count));
+          if (chunk.n === 0) break;
+          count += chunk.n;
+          last = chunk.last;
+          if (!writable.write(chunk.text + "\n")) {
+            await drained();
+          } else {
             // Let capture, DNS and ctl run between chunks.
             await new Promise((r) => setTimeout(r, 0));
           }
@@ -498,22 +515,54 @@ export class CentralShipper implements Component {
         writable.end();
       }
       await finished;
-      if (upsert) {
-        const conflict = stream.conflict ??
-          { key: ["time", "sensor", "local_id"], update: [] as string[] };
-        const action = conflict.update.length
-          ? `DO UPDATE SET ${conflict.update.map((c) => `${c} = EXCLUDED.${c}`).join(", ")}`
-          : "DO NOTHING";
-        await tx.unsafe(
-          `INSERT INTO ${stream.table} (${cols}) SELECT ${cols} FROM ${into}
-           ON CONFLICT (${conflict.key.join(", ")}) ${action}`,
-        );
-      }
-      await tx`UPDATE vigia.shipping SET position = ${last}, rows_shipped = rows_shipped + ${count},
-          backlog = ${Math.max(0, stream.backlog(last))}, last_ship = now(), last_error = NULL
-        WHERE sensor = ${this.#sensor} AND stream = ${stream.name}`;
+      if (s.dedupe) await this.#mergeStaging(tx, stream, into);
+      await this.#recordPosition(tx, s, last, count);
     });
-    // Committed centrally: only now may local retention forget these rows.
+    this.#committed(s, last, count, []);
+    return count > 0;
+  }
+
+  async #lockPosition(tx: TxSql, s: StreamState, expected: number): Promise<void> {
+    await this.#renewLease(tx);
+    const [row] = await tx`SELECT position FROM vigia.shipping
+      WHERE sensor = ${this.#sensor} AND stream = ${s.stream.name} FOR UPDATE`;
+    if (!row) throw new Error(`vigia.shipping has no row for ${s.stream.name}: reconnecting`);
+    if (Number(row.position) !== expected && !s.dedupe) {
+      throw new Error(
+        `the central position of ${s.stream.name} moved (${row.position}, expected ${expected}): reconnecting`,
+      );
+    }
+  }
+
+  async #staging(tx: TxSql, stream: Stream): Promise<string> {
+    await tx.unsafe(
+      `CREATE TEMP TABLE IF NOT EXISTS vigia_staging_${stream.name} (LIKE ${stream.table}) ON COMMIT DELETE ROWS`,
+    );
+    return `pg_temp.vigia_staging_${stream.name}`;
+  }
+
+  async #mergeStaging(tx: TxSql, stream: Stream, staging: string): Promise<void> {
+    const cols = stream.columns.join(", ");
+    const conflict = stream.conflict ??
+      { key: ["time", "sensor", "local_id"], update: [] as string[] };
+    const action = conflict.update.length
+      ? `DO UPDATE SET ${conflict.update.map((c) => `${c} = EXCLUDED.${c}`).join(", ")}`
+      : "DO NOTHING";
+    await tx.unsafe(
+      `INSERT INTO ${stream.table} (${cols}) SELECT ${cols} FROM ${staging}
+       ON CONFLICT (${conflict.key.join(", ")}) ${action}`,
+    );
+  }
+
+  async #recordPosition(tx: TxSql, s: StreamState, last: number, count: number): Promise<void> {
+    await tx`UPDATE vigia.shipping SET position = ${last}, rows_shipped = rows_shipped + ${count},
+        backlog = ${Math.max(0, s.stream.backlog(last))}, last_ship = now(), last_error = NULL
+      WHERE sensor = ${this.#sensor} AND stream = ${s.stream.name}`;
+  }
+
+  /** After PostgreSQL committed: the positions move, and only now may local retention forget the rows. */
+  #committed(s: StreamState, last: number, count: number, rows: readonly LocalRow[]): void {
+    const { stream } = s;
     s.position = last;
     s.shipped += count;
     this.#total += count;
@@ -530,6 +579,44 @@ export class CentralShipper implements Component {
       );
     }
     this.#tickRate(count);
+  }
+
+  /** Ships one batch of `s`; true when rows were committed. */
+  async #shipBatch(s: StreamState): Promise<boolean> {
+    const { stream } = s;
+    if (stream.readCopy) return await this.#shipBulk(s);
+    const rows = await this.#readBatch(s);
+    if (rows.length === 0) return false;
+    const conn = this.#conn!;
+    if (stream.name === "events") await this.#ensureDays(rows);
+    const expected = s.position;
+    let last = s.position;
+    for (const r of rows) last = Math.max(last, stream.positionOf(r));
+    const count = rows.length;
+    const upsert = stream.mode === "upsert" || s.dedupe;
+    const cols = stream.columns.join(", ");
+    await conn.sql.begin(async (tx) => {
+      await this.#lockPosition(tx, s, expected);
+      const into = upsert ? await this.#staging(tx, stream) : stream.table;
+      const writable = await tx.unsafe(`COPY ${into} (${cols}) FROM STDIN`).writable();
+      const { finished, drained } = copyEvents(writable);
+      try {
+        for (let i = 0; i < rows.length; i += CHUNK_ROWS) {
+          const text = encodeRows(rows.slice(i, i + CHUNK_ROWS), stream.encoders);
+          if (!writable.write(text)) {
+            await drained();
+          } else if (i + CHUNK_ROWS < rows.length) {
+            await new Promise((r) => setTimeout(r, 0));
+          }
+        }
+      } finally {
+        writable.end();
+      }
+      await finished;
+      if (upsert) await this.#mergeStaging(tx, stream, into);
+      await this.#recordPosition(tx, s, last, count);
+    });
+    this.#committed(s, last, count, rows);
     return true;
   }
 
@@ -546,7 +633,12 @@ export class CentralShipper implements Component {
   }
 
   async #ensureDays(rows: readonly LocalRow[]): Promise<void> {
-    for (const day of this.#missingDays(rows)) {
+    await this.#ensureDayList(this.#missingDays(rows));
+  }
+
+  async #ensureDayList(days: readonly number[]): Promise<void> {
+    for (const day of days) {
+      if (this.#days.has(day)) continue;
       await ensurePartitions(this.#conn!.sql, day * 86_400_000, day * 86_400_000);
       this.#days.add(day);
     }

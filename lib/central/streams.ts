@@ -16,7 +16,13 @@
 
 import type { Store } from "../store/mod.ts";
 import { EventsReader } from "../sniffer/mod.ts";
-import { encoders, eventEncoders, type LocalRow, type ValueEncoder } from "./encode.ts";
+import {
+  encoders,
+  eventCopyQuery,
+  eventEncoders,
+  type LocalRow,
+  type ValueEncoder,
+} from "./encode.ts";
 import { CENTRAL_EVENT_COLUMNS } from "./schema.ts";
 
 /** How a stream's rows are written centrally. */
@@ -51,6 +57,14 @@ export interface Stream {
   shipped?(rows: readonly LocalRow[]): void;
   /** Releases what it holds open. */
   close?(): void;
+  /**
+   * The bulk path of a large append stream: the next rows after `position`
+   * as ready COPY text (`n` rows, the highest position `last`), made by
+   * SQLite itself.
+   */
+  readCopy?(position: number, limit: number): { text: string; n: number; last: number };
+  /** The UTC days (days since the epoch) of the next `limit` rows after `position`. */
+  daysAfter?(position: number, limit: number): number[];
 }
 
 function tableExists(store: Store, name: string): boolean {
@@ -61,6 +75,7 @@ function tableExists(store: Store, name: string): boolean {
 /** The sniffer's events with their flow's client MAC and vendor, from the events database. */
 export function eventStream(eventsDb: string, sensor: string): Stream {
   const reader = new EventsReader(eventsDb);
+  const copyQuery = eventCopyQuery(sensor);
   return {
     name: "events",
     table: "vigia.events",
@@ -82,6 +97,21 @@ export function eventStream(eventsDb: string, sensor: string): Stream {
           position,
       ),
     close: () => reader.close(),
+    readCopy: (position, limit) => {
+      const r = reader.get<{ text: string | null; n: number; last: number | null }>(
+        copyQuery,
+        position,
+        limit,
+      );
+      return { text: r?.text ?? "", n: Number(r?.n ?? 0), last: Number(r?.last ?? position) };
+    },
+    daysAfter: (position, limit) =>
+      reader.query<{ day: number }>(
+        `SELECT DISTINCT time / 86400000000 AS day
+         FROM (SELECT time FROM events WHERE id > ? ORDER BY id LIMIT ?)`,
+        position,
+        limit,
+      ).map((r) => Number(r.day)),
   };
 }
 
