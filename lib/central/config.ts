@@ -10,13 +10,13 @@
  */
 
 import type { ConfigCheck } from "../config/mod.ts";
-import { bool, duration, int, section, type SectionValue, str } from "../config/schema.ts";
+import { bool, duration, int, Section, type SectionValue, str } from "../config/schema.ts";
 
 /** TLS modes, as libpq's `sslmode` names them. */
 export const TLS_MODES = ["disable", "prefer", "require", "verify-full"] as const;
 
 /** Schema of `[central]`. */
-export const centralSection = section(
+export const centralSection = new Section(
   "Ship everything the sensor stores (events with their flows, devices, alerts and the remote-control audit, scans, VeriDNS events) to a central PostgreSQL 15+, and query across sensors with `vigia central`. The local store stays the sensor's own copy and its outbox.",
   {
     enabled: bool({ doc: "Ship to the central PostgreSQL.", default: false }),

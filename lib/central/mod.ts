@@ -24,18 +24,29 @@ import { centralMigrations, CentralShipper, SHIPPED_TABLE } from "./shipper.ts";
 export {
   type CentralConfig,
   centralSection,
+  type ConnectTarget,
   parseCentralUrl,
   sensorName,
   sensorNameProblem,
 } from "./config.ts";
-export { type CentralConnection, connectCentral, describeError, targetLabel } from "./connect.ts";
+export {
+  type CentralConnection,
+  connectCentral,
+  type ConnectOptions,
+  describeError,
+  type Sql,
+  targetLabel,
+  type TxSql,
+} from "./connect.ts";
 export {
   CENTRAL_EVENT_COLUMNS,
   CENTRAL_SCHEMA_VERSION,
+  type CentralEventColumn,
   centralSchemaMarkdown,
   dropOldPartitions,
   ensurePartitions,
   migrateCentral,
+  type MigrateResult,
   SchemaMissing,
   SchemaTooNew,
   schemaVersion,

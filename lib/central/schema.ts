@@ -242,6 +242,7 @@ END $$;
 
 /** Thrown when the database holds a schema newer than this program. */
 export class SchemaTooNew extends Error {
+  /** An error naming the version found. */
   constructor(found: number) {
     super(
       `the central schema is version ${found}, newer than this vigia understands (${CENTRAL_SCHEMA_VERSION}): upgrade vigia on this sensor`,
@@ -252,6 +253,7 @@ export class SchemaTooNew extends Error {
 
 /** Thrown when the schema is missing or older and the caller may not migrate. */
 export class SchemaMissing extends Error {
+  /** An error naming the version found (0: none). */
   constructor(found: number) {
     super(
       found === 0

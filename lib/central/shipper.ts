@@ -21,6 +21,7 @@
  */
 
 import type { Component, ComponentContext } from "../daemon/types.ts";
+import type { Migration } from "../store/mod.ts";
 import { eventsDbPath } from "../sniffer/mod.ts";
 import { type CentralConfig, sensorName } from "./config.ts";
 import { type CentralConnection, connectCentral, targetLabel, type TxSql } from "./connect.ts";
@@ -72,6 +73,7 @@ function copyEvents(writable: NodeJS.WritableStream): {
 
 /** Thrown when another daemon holds this sensor's name. */
 export class SensorInUse extends Error {
+  /** An error naming the sensor and who holds it. */
   constructor(sensor: string, holder: string) {
     super(
       `sensor name "${sensor}" is in use by another vigia daemon (${holder}): give each daemon its own central.sensor`,
@@ -84,7 +86,7 @@ export class SensorInUse extends Error {
 export const SHIPPED_TABLE = "central_shipped";
 
 /** Store migrations of the central component. */
-export const centralMigrations = [{
+export const centralMigrations: Migration[] = [{
   version: 1,
   sql: `CREATE TABLE ${SHIPPED_TABLE} (
     stream TEXT PRIMARY KEY,
@@ -106,14 +108,23 @@ interface StreamState {
 
 /** What `ctl status` and the metrics show of the shipper. */
 export interface ShipperStatus {
+  /** `connected`, `down` (see `reason`), or `starting` before the first attempt. */
   state: "starting" | "connected" | "down";
+  /** Why it is down (no password in it), or null. */
   reason: string | null;
+  /** The sensor name it ships as. */
   sensor: string;
+  /** Where it ships (`host:port/db as user`). */
   target: string;
+  /** Rows waiting locally, all streams. */
   backlog_rows: number;
+  /** Rows shipped per second, smoothed over a few seconds. */
   rows_per_s: number;
+  /** Rows committed centrally since start. */
   rows_shipped: number;
+  /** Time of the last commit, ISO 8601, or null. */
   last_ship: string | null;
+  /** Position, rows shipped and backlog by stream. */
   streams: Record<string, { position: number; shipped: number; backlog: number }>;
 }
 
@@ -138,6 +149,7 @@ export class CentralShipper implements Component {
   #rate = { rows: 0, since: performance.now(), perSecond: 0 };
   #total = 0;
 
+  /** A shipper for the component's context (nothing runs until `start`). */
   constructor(ctx: ComponentContext<CentralConfig>) {
     this.#ctx = ctx;
     this.#sensor = sensorName(ctx.section);

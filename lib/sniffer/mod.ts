@@ -64,16 +64,20 @@ export type { Sniffer } from "./component.ts";
 export { vendorOf } from "./oui.ts";
 // For the central store (lib/central): the event's one definition and its stored forms.
 export {
+  type ColumnKind,
   DEVICE_FIELDS,
   DHCP_FIELDS,
   DNS_FIELDS,
   EVENT_COLUMNS,
   type EventColumn,
   type EventField,
+  type FieldType,
+  type JsonForm,
+  type Storage,
 } from "./fields.ts";
 export { cidrToKeyRange, intToMac, type IpKey, ipToKey, keyToIp, macToInt } from "./codec.ts";
 export { type EventRow, presentEvent } from "./present.ts";
-export { deviceArgs, logArgs, type LogQuery, logQuery } from "./queries.ts";
+export { deviceArgs, logArgs } from "./queries.ts";
 
 /** The sniffer component module. */
 export const snifferModule: ComponentModule<SnifferConfig, Sniffer> = {
