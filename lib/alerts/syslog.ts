@@ -226,6 +226,7 @@ export class SyslogSender {
     this.#wake?.();
     this.#dropTransport();
     await this.#running;
+    this.#dropTransport(); // one a connect in flight opened meanwhile
     if (this.#socketDir) Deno.removeSync(this.#socketDir, { recursive: true });
     const rest = this.#queue;
     this.#queue = [];

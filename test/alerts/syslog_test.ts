@@ -328,3 +328,35 @@ facility = "auth"
     }
   },
 });
+
+Deno.test({
+  name: "syslog: a reload onto another target moves the queued alerts there; counters carry over",
+  ignore: SKIP,
+  fn: async () => {
+    const rsyslog = await startRsyslog();
+    const dead = freePort();
+    const toml = (port: number) =>
+      `[alerts.syslog]\nenabled = true\ntarget = "tcp://127.0.0.1:${port}"\n`;
+    const t = await bus(toml(dead));
+    try {
+      for (let i = 0; i < 3; i++) {
+        t.alerts.publish({ kind: "dns-flood", severity: "error", subject: `flood ${i}` });
+      }
+      for (let i = 0; i < 100 && Number(t.syslog().failed) === 0; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.equal(t.syslog().queued, 3);
+      await t.alerts.reconfigure(await alertsConfig(toml(rsyslog.tcpPort)));
+      await rsyslog.waitFor((l) => [0, 1, 2].every((i) => !!lineWith(l, `subject="flood ${i}"`)));
+      const totals = Object.fromEntries(
+        t.alerts.deliveries().filter((d) => d.channel === "syslog").map((d) => [d.result, d.count]),
+      );
+      assert.equal(totals.sent, 3);
+      assert.ok(totals.failed >= 1, JSON.stringify(totals)); // the old target's failures still count
+      assert.equal(totals.dropped, 0);
+    } finally {
+      await t.close();
+      await rsyslog.close();
+    }
+  },
+});

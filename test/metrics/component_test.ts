@@ -6,6 +6,7 @@
 
 import assert from "node:assert/strict";
 import { freePort, runVigia, startDaemon } from "../_helpers.ts";
+import { askEach, sample } from "./_dns.ts";
 
 Deno.test("metrics: a listen address in use stops the start with FILE:LINE:COL", async () => {
   const port = freePort();
@@ -75,6 +76,39 @@ Deno.test("metrics: a reload onto an address in use keeps the running listener",
     );
   } finally {
     holder.close();
+    await d.stop();
+  }
+});
+
+Deno.test("metrics: stuck scrapers (a half-sent request, a response never read) block neither DNS nor the next scrape", async () => {
+  const port = freePort(), dnsPort = freePort();
+  const d = await startDaemon({
+    config: `[metrics]\nenabled = true\nlisten = "127.0.0.1:${port}"\n\n` +
+      `[dns]\nenabled = true\nlisten = ["127.0.0.1:${dnsPort}"]\n`,
+  });
+  const stuck: Deno.Conn[] = [];
+  try {
+    const enc = new TextEncoder();
+    for (let i = 0; i < 20; i++) {
+      const c = await Deno.connect({ hostname: "127.0.0.1", port });
+      // Half the connections stop in the middle of their request, half never read the answer.
+      await c.write(
+        enc.encode(
+          i % 2 ? "GET /metrics HTTP/1.1\r\nHost: x\r\n" : "GET /metrics HTTP/1.1\r\n\r\n",
+        ),
+      );
+      stuck.push(c);
+    }
+    await askEach(dnsPort, ["a.vigia.test.", "b.vigia.test.", "c.vigia.test."]);
+    const t0 = performance.now();
+    const requests = await sample(
+      `http://127.0.0.1:${port}/metrics`,
+      'vigia_dns_requests_total{zone="vigia.test.",proto="udp",family="ipv4",type="A"}',
+    );
+    assert.equal(requests, 3);
+    assert.ok(performance.now() - t0 < 5000, "the scrape waited on the stuck ones");
+  } finally {
+    for (const c of stuck) c.close();
     await d.stop();
   }
 });
