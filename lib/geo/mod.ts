@@ -13,7 +13,7 @@
  * @module
  */
 
-import maxmind, { type Reader, type Response } from "maxmind";
+import maxmind, { type AsnResponse, type CityResponse, type Reader, type Response } from "maxmind";
 
 /** What is known about one address; absent fields are unknown. */
 export interface GeoInfo {
@@ -47,9 +47,6 @@ export interface GeoOptions {
   asnDb?: string;
 }
 
-// deno-lint-ignore no-explicit-any
-type AnyRecord = Record<string, any>;
-
 /** Open MaxMind readers. */
 export class GeoDb {
   readonly #city: Reader<Response> | undefined;
@@ -82,7 +79,8 @@ export class GeoDb {
   lookup(ip: string): GeoInfo {
     const out: GeoInfo = {};
     try {
-      const c = this.#city?.get(ip) as AnyRecord | null | undefined;
+      // A Country database answers the CityResponse fields it has.
+      const c = this.#city?.get(ip) as CityResponse | null | undefined;
       if (c) {
         out.countryCode = c.country?.iso_code ?? c.registered_country?.iso_code;
         out.countryName = c.country?.names?.en ?? c.registered_country?.names?.en;
@@ -93,7 +91,7 @@ export class GeoDb {
         out.accuracyRadius = c.location?.accuracy_radius;
         out.timeZone = c.location?.time_zone;
       }
-      const a = this.#asn?.get(ip) as AnyRecord | null | undefined;
+      const a = this.#asn?.get(ip) as AsnResponse | null | undefined;
       if (a) {
         out.asn = a.autonomous_system_number;
         out.asOrg = a.autonomous_system_organization;

@@ -157,8 +157,44 @@ function trimDot(name: string): string {
   return name.endsWith(".") ? name.slice(0, -1) : name;
 }
 
-// deno-lint-ignore no-explicit-any
-type Packet = any;
+/** A question or record as `dns-packet` decodes it (the package has no types of its own). */
+export interface DecodedRecord {
+  /** Owner name, without the final dot. */
+  name: string;
+  /** Type mnemonic (`A`, `MX`, `OPT`). */
+  type: string;
+  /** Class mnemonic (`IN`). */
+  class?: string;
+  /** TTL, seconds (records only). */
+  ttl?: number;
+  /** A string for names and addresses, a Buffer for unknown types, an object for MX, SOA, SRV... */
+  data?: unknown;
+}
+
+/** A message as `dns-packet` decodes it: the fields vigia reads. */
+export interface DecodedMessage {
+  /** Message id. */
+  id?: number;
+  /** `query` or `response`. */
+  type?: string;
+  /** Response code mnemonic (`NOERROR`, `NXDOMAIN`). */
+  rcode?: string;
+  /** The TC (truncated) flag. */
+  flag_tc?: boolean;
+  /** Question section. */
+  questions?: DecodedRecord[];
+  /** Answer section. */
+  answers?: DecodedRecord[];
+  /** Authority section. */
+  authorities?: DecodedRecord[];
+  /** Additional section. */
+  additionals?: DecodedRecord[];
+}
+
+type Packet = DecodedMessage;
+
+/** The fields of MX, SOA, SRV data and TXT strings, as `dns-packet` decodes them. */
+type DecodedData = Record<string, string | number> & (string | Buffer)[];
 
 function rrText(type: string, data: unknown): string {
   if (data === undefined || data === null) return "";
@@ -166,14 +202,13 @@ function rrText(type: string, data: unknown): string {
     return type === "A" || type === "AAAA" ? data : trimDot(data).toLowerCase();
   }
   if (Buffer.isBuffer(data)) return (data as Buffer).toString("hex");
-  // deno-lint-ignore no-explicit-any
-  const d = data as any;
+  const d = data as DecodedData;
   switch (type) {
     case "MX":
       return `${d.preference} ${trimDot(String(d.exchange)).toLowerCase()}`;
     case "SOA":
-      return `${trimDot(d.mname)} ${
-        trimDot(d.rname)
+      return `${trimDot(String(d.mname))} ${
+        trimDot(String(d.rname))
       } ${d.serial} ${d.refresh} ${d.retry} ${d.expire} ${d.minimum}`;
     case "TXT":
       return (Array.isArray(d) ? d : [d]).map((b: unknown) => String(b)).join("");
@@ -184,7 +219,7 @@ function rrText(type: string, data: unknown): string {
   }
 }
 
-function toRrs(list: Packet[] | undefined): Rr[] {
+function toRrs(list: DecodedRecord[] | undefined): Rr[] {
   if (!list) return [];
   const out: Rr[] = [];
   for (const r of list) {
@@ -267,7 +302,7 @@ function udpExchange(
         sock.close();
       } catch { /* already closed by an error */ }
       if (err) reject(err);
-      else resolve(p);
+      else resolve(p as Packet); // an answer comes with no error
     };
     const onAbort = () => finish(new ResolverError("timeout", `query ${name} ${type} aborted`));
     const timer = setTimeout(() => {

@@ -135,11 +135,10 @@ export const scannerSection = new Section(
 export type ScannerConfig = SectionValue<typeof scannerSection>;
 
 /** Semantic checks: at least one resolver overall. */
-// deno-lint-ignore no-explicit-any
-export const scannerChecks: ConfigCheck<Record<string, any>>[] = [
+export const scannerChecks: ConfigCheck<{ scanner: ScannerConfig }>[] = [
   (config, report) => {
-    const s = config.scanner as ScannerConfig | undefined;
-    if (!s || !s.enabled) return;
+    const s = config.scanner;
+    if (!s.enabled) return;
     if (s.resolvers.length + s.public_resolvers.length === 0) {
       report("scanner.resolvers", 'needs at least one resolver (e.g. "system")');
     }

@@ -58,7 +58,10 @@ export type { GeoDb } from "../geo/mod.ts";
 export const scannerModule: ComponentModule<ScannerConfig, ScannerComponent> = {
   name: "scanner",
   schema: scannerSection,
-  checks: scannerChecks,
+  // The checks read only their own section.
+  checks: scannerChecks.map((check) => (config, report, context) =>
+    check({ scanner: sectionOf(scannerModule, config) }, report, context)
+  ),
   enabled: (section) => section.enabled,
   migrations: scannerMigrations,
   create: (ctx) => new ScannerComponent(ctx),

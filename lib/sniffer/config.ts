@@ -218,11 +218,9 @@ export const snifferSection = new Section(
 export type SnifferConfig = SectionValue<typeof snifferSection>;
 
 /** Semantic checks: DNS ports present in a custom filter are the user's business; only warn-free checks here. */
-// deno-lint-ignore no-explicit-any
-export const snifferChecks: ConfigCheck<Record<string, any>>[] = [
+export const snifferChecks: ConfigCheck<{ sniffer: SnifferConfig }>[] = [
   (config, report) => {
-    const s = config.sniffer as SnifferConfig | undefined;
-    if (!s) return;
+    const s = config.sniffer;
     const seen = new Set<string>();
     s.interfaces.forEach((iface, i) => {
       if (seen.has(iface)) report(`sniffer.interfaces[${i}]`, `"${iface}" is listed twice`);

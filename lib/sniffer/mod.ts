@@ -83,7 +83,10 @@ export { deviceArgs, logArgs } from "./queries.ts";
 export const snifferModule: ComponentModule<SnifferConfig, Sniffer> = {
   name: "sniffer",
   schema: snifferSection,
-  checks: snifferChecks,
+  // The checks read only their own section.
+  checks: snifferChecks.map((check) => (config, report, context) =>
+    check({ sniffer: sectionOf(snifferModule, config) }, report, context)
+  ),
   enabled: (section) => section.enabled,
   migrations: snifferMigrations,
   create: (ctx) => new Sniffer(ctx),

@@ -17,7 +17,12 @@
 import dnsPacket from "dns-packet";
 import { dnsRcodeName, dnsTypeName } from "../net/dns_names.ts";
 import { Buffer } from "node:buffer";
-import { ResolverError, type Rr } from "../resolver/mod.ts";
+import {
+  type DecodedMessage,
+  type DecodedRecord,
+  ResolverError,
+  type Rr,
+} from "../resolver/mod.ts";
 
 /** DoH dialects. */
 export type DohFlavour = "wire-post" | "wire-get" | "json";
@@ -90,8 +95,7 @@ async function readLimited(res: Response, limit: number, what: string): Promise<
   return out;
 }
 
-// deno-lint-ignore no-explicit-any
-function wireRrs(list: any[] | undefined): Rr[] {
+function wireRrs(list: DecodedRecord[] | undefined): Rr[] {
   const out: Rr[] = [];
   for (const r of list ?? []) {
     const type = String(r.type);
@@ -164,8 +168,7 @@ export async function dohQuery(
       return parseJsonAnswer(new TextDecoder().decode(body), qname, url);
     }
     const body = await readLimited(res, MAX_WIRE, url);
-    // deno-lint-ignore no-explicit-any
-    let p: any;
+    let p: DecodedMessage;
     try {
       p = dnsPacket.decode(Buffer.from(body.buffer, body.byteOffset, body.byteLength));
     } catch (e) {
