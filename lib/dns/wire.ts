@@ -13,63 +13,31 @@
  * @module
  */
 
-import { dnsRcodeName, dnsTypeName, dnsTypeNumber } from "../net/dns_names.ts";
+import {
+  DNS_OPCODES,
+  DNS_RCODES,
+  DNS_TYPES,
+  dnsRcodeName,
+  dnsTypeName,
+  dnsTypeNumber,
+} from "../net/dns_names.ts";
 
-/** Resource record types vigia handles by number. Others are served in RFC 3597 form. */
-export const TYPE = {
-  A: 1,
-  NS: 2,
-  CNAME: 5,
-  SOA: 6,
-  PTR: 12,
-  HINFO: 13,
-  MX: 15,
-  TXT: 16,
-  AAAA: 28,
-  SRV: 33,
-  NAPTR: 35,
-  DNAME: 39,
-  OPT: 41,
-  DS: 43,
-  SSHFP: 44,
-  RRSIG: 46,
-  NSEC: 47,
-  DNSKEY: 48,
-  TLSA: 52,
-  SVCB: 64,
-  HTTPS: 65,
-  TSIG: 250,
-  IXFR: 251,
-  AXFR: 252,
-  MAILB: 253,
-  MAILA: 254,
-  ANY: 255,
-  CAA: 257,
-} as const;
+/** Resource record type numbers by mnemonic (those without special handling are served in RFC 3597 form). */
+export const TYPE = DNS_TYPES;
 
 /** Classes. Only IN is served; CH is answered REFUSED as NSD does with hidden identity. */
 export const CLASS = { IN: 1, CH: 3, HS: 4, NONE: 254, ANY: 255 } as const;
 
-/** Response codes, including the extended BADVERS (RFC 6891). */
-export const RCODE = {
-  NOERROR: 0,
-  FORMERR: 1,
-  SERVFAIL: 2,
-  NXDOMAIN: 3,
-  NOTIMP: 4,
-  REFUSED: 5,
-  NOTAUTH: 9,
-  NOTZONE: 10,
-  BADVERS: 16,
-} as const;
+/** Response codes by mnemonic, including the extended BADVERS (RFC 6891). */
+export const RCODE = DNS_RCODES;
 
-/** Opcodes. */
-export const OPCODE = { QUERY: 0, IQUERY: 1, STATUS: 2, NOTIFY: 4, UPDATE: 5 } as const;
+/** Opcodes by mnemonic. */
+export const OPCODE = DNS_OPCODES;
 
 /** Extended DNS Error codes used here (RFC 8914). */
 export const EDE = { PROHIBITED: 18, NOT_AUTHORITATIVE: 20, NOT_SUPPORTED: 21 } as const;
 
-// The mnemonics themselves are spelled once, in lib/net/dns_names.ts (shared with the sniffer).
+// The mnemonics are spelled once, in lib/net/dns_names.ts (shared with the sniffer).
 
 /** The mnemonic of a type number (`TYPE65000` for unknown ones, RFC 3597 section 5). */
 export function typeName(type: number): string {
