@@ -7,7 +7,7 @@
  */
 
 import assert from "node:assert/strict";
-import { freePort, runVigia, skipUnless, startDaemon } from "../_helpers.ts";
+import { freePort, hasCommand, runVigia, skipUnless, startDaemon } from "../_helpers.ts";
 import { startDns } from "../veridns/_fixtures.ts";
 import { haveRsyslog, startRsyslog } from "./_rsyslog.ts";
 
@@ -80,6 +80,21 @@ address = "${dns.address}"
       assert.match(body, /^vigia_alert_deliveries_total\{channel="syslog",result="sent"\} 1$/m);
       assert.match(body, /^vigia_alert_deliveries_total\{channel="syslog",result="dropped"\} 0$/m);
       assert.match(body, /^vigia_alert_queue_items\{channel="syslog"\} 0$/m);
+      if (!skipUnless(hasCommand("promtool"), "promtool not installed: exposition lint")) {
+        const lint = await new Deno.Command("promtool", {
+          args: ["check", "metrics"],
+          stdin: "piped",
+          stdout: "piped",
+          stderr: "piped",
+        }).spawn();
+        const w = lint.stdin.getWriter();
+        await w.write(new TextEncoder().encode(body));
+        await w.close();
+        const out = await lint.output();
+        const said = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+        assert.equal(out.code, 0, said);
+        assert.equal(said.trim(), "");
+      }
 
       // A reload onto an unknown scheme is refused where it is written; the old sender stays.
       const text = await Deno.readTextFile(daemon.configPath);
