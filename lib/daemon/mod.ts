@@ -455,6 +455,7 @@ export class Daemon {
 
   /** Status of the daemon and every component. */
   status(): Record<string, unknown> {
+    const delivery = this.#alerts.delivery();
     return {
       version: VERSION,
       pid: Deno.pid,
@@ -465,7 +466,7 @@ export class Daemon {
       reloads: this.#reloads,
       ...(this.#remote ? { remote: this.#remote.status() } : {}),
       // Delivery channels in trouble (collector down, mails failing) show without `ctl stats`.
-      alert_delivery: this.#alerts.delivery(),
+      ...(Object.keys(delivery).length > 0 ? { alert_delivery: delivery } : {}),
       components: this.#supervisors.map((s) => s.status()),
     };
   }
