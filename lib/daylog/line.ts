@@ -423,8 +423,10 @@ export class LineWriter {
       const second = Math.floor(us / 1_000_000);
       if (second !== this.#second) this.#enterSecond(second);
       if (this.#pos >= this.#flushBytes) this.flush();
-      this.text(this.#jsonHead);
-      this.#micros(us - second * 1_000_000);
+      if (second >= 0) {
+        this.text(this.#jsonHead);
+        this.#micros(us - second * 1_000_000);
+      } else this.text(`{"ts":${us / 1e6}`); // before 1970: the floor is not the integer part
       this.text(',"kind":');
       this.jsonString(kind);
       return true;

@@ -293,3 +293,18 @@ Deno.test("json lines: files rotate at local midnight, are retained, sealed and 
   assert.deepEqual(report.problems.map((p) => `${p.kind} ${p.file}`), ["edited 2026-11-21.log"]);
   store.close();
 });
+
+Deno.test("json lines: ts before 1970 and at a second's last microsecond", () => {
+  const dir = `${root}/ts-${++n}`;
+  const w = new LineWriter({ dir, timeZone: "UTC", format: "json" });
+  const times = [-1500.25, -0.001, 0, 999.9996, 1795262400999.999];
+  for (const ms of times) {
+    w.begin("t", ms);
+    w.end();
+  }
+  w.close();
+  const got = [...Deno.readDirSync(dir)].map((e) => e.name).sort().flatMap((f) =>
+    Deno.readTextFileSync(`${dir}/${f}`).trimEnd().split("\n").map((l) => JSON.parse(l).ts)
+  );
+  assert.deepEqual(got, [-1.50025, -0.000001, 0, 1, 1795262400.999999]);
+});
