@@ -35,8 +35,6 @@ export type Libpcap = Deno.DynamicLibrary<typeof PCAP_SYMBOLS>;
 export const LIBPCAP_NAMES = ["libpcap.so.0.8", "libpcap.so.1", "libpcap.so"];
 
 // libpcap status codes (pcap/pcap.h).
-/** Generic error. */
-export const PCAP_ERROR = -1;
 /** pcap_breakloop was called. */
 export const PCAP_ERROR_BREAK = -2;
 /** No such device. */
