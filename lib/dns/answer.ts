@@ -253,6 +253,11 @@ export function decide(db: ZoneDb, q: Query, options: TransportOptions): Decisio
     d.ede = EDE.NOT_AUTHORITATIVE;
     return d;
   }
+  if (zone.servfail) {
+    const d = decision(RCODE.SERVFAIL);
+    d.zone = zone;
+    return d;
+  }
   if (q.qtype === TYPE.AXFR || q.qtype === TYPE.IXFR) {
     // Zone transfers are not offered. NSD answers AXFR over UDP with NOTIMP and the rest with REFUSED.
     const d = decision(q.qtype === TYPE.AXFR && !tcp ? RCODE.NOTIMP : RCODE.REFUSED);

@@ -35,7 +35,9 @@ import { FastUdpListener } from "./udp_fast.ts";
 import { type PortableUdp, startPortableUdp } from "./udp_portable.ts";
 import { rcodeName } from "./wire.ts";
 import { registerDnsMetrics } from "./metrics.ts";
-import { buildZoneDb, type ZoneDb } from "./zone_db.ts";
+import { buildZoneDb, markServfail, type ZoneDb } from "./zone_db.ts";
+import { type SecondaryZoneInit, SecondaryZones } from "./secondary.ts";
+import { tsigKeyLookup } from "./tsig.ts";
 import type { ZoneProblem, ZoneRecord } from "./zone_file.ts";
 
 interface Listener {
@@ -84,6 +86,8 @@ export class DnsServer implements Component {
   #policy!: TransferPolicy;
   #transfers: TransferServer | undefined;
   #notifier: Notifier | undefined;
+  #secondaries: SecondaryZones | undefined;
+  #servfail: string[] = [];
   #generation = 0;
   #tableGeneration = -1;
   #fileStamps = new Map<string, number>();
@@ -141,16 +145,30 @@ export class DnsServer implements Component {
       }
     }
     this.#tableGeneration = tableGeneration(this.#ctx.store);
+    // Secondary zones come in beside the config zones: they need no good copy of their own.
+    const secondary = this.#secondaries?.served();
+    const config = secondary
+      ? {
+        records: [...this.#configRecords.records, ...secondary.records],
+        problems: this.#configRecords.problems,
+      }
+      : this.#configRecords;
+    this.#servfail = secondary?.servfail ?? [];
     const merged = this.#copies.merge({
-      config: this.#configRecords,
+      config,
       files: this.#files,
       rows: tableRowRecords(this.#ctx.store, cfg.default_ttl),
-    }, (records) => buildZoneDb(records, { slotOf: this.#slotOf }));
+    }, (records) => {
+      const built = buildZoneDb(records, { slotOf: this.#slotOf });
+      markServfail(built.db, this.#servfail);
+      return built;
+    });
     const previous = this.#db;
     const db = merged.built.db;
     const { decisions, records } = this.#journal.settle(db, {
       previous,
       records: merged.records,
+      follow: this.#secondaries ? new Set(this.#secondaries.names) : undefined,
     });
     this.#db = db;
     this.#loadedAt = new Date().toISOString();
@@ -163,7 +181,12 @@ export class DnsServer implements Component {
       }
     }
     this.#decisions = decisions;
-    return { records, problems: merged.problems };
+    // A zone not transferred yet is a bare SOA: its missing NS is nobody's mistake.
+    const pending = new Set(secondary?.pending.map((z) => `secondary ${z}`));
+    const problems = pending.size === 0
+      ? merged.problems
+      : merged.problems.filter((p) => !pending.has(p.file));
+    return { records, problems };
   }
 
   /** Logs broken sources when they change (each problem with its FILE:LINE). */
@@ -203,18 +226,24 @@ export class DnsServer implements Component {
       records: packRecords(records),
       slots: Object.fromEntries(this.#slots),
       generation: ++this.#generation,
+      servfail: this.#servfail,
     };
   }
 
   /** Binds every address and starts serving. */
   async start(): Promise<void> {
-    const { records, problems } = this.#load(true);
-    this.#logProblems(problems);
     const cfg = this.#config;
-    const rrl = this.#rrl();
     const xfr = transferPolicyInit(cfg).init;
     this.#policy = new TransferPolicy(xfr);
+    this.#secondaries = this.#secondaryZones(xfr.secondaries ?? []);
+    const { records, problems } = this.#load(true);
+    this.#logProblems(problems);
+    const rrl = this.#rrl();
     const active = this.#policy.active;
+    const onNotify = (zone: string) => {
+      this.#log.info("NOTIFY from a primary: checking", { zone });
+      this.#secondaries?.notified(zone);
+    };
     this.#transfers = active
       ? new TransferServer({
         policy: () => this.#policy,
@@ -227,7 +256,7 @@ export class DnsServer implements Component {
       ? new Notifier({ policy: () => this.#policy, log: this.#log })
       : undefined;
     this.#responder = new Responder(this.#db, {
-      signed: active ? new SignedAnswers(this.#policy) : undefined,
+      signed: active ? new SignedAnswers(this.#policy, { onNotify }) : undefined,
       maxUdpPayload: cfg.max_udp_payload,
       cacheEntries: cfg.answer_cache,
       rrl,
@@ -276,6 +305,7 @@ export class DnsServer implements Component {
               metrics: this.#ctx.metrics.enabled,
               zones: snapshot,
               xfr: active ? xfr : undefined,
+              onNotify,
             });
             listener.fast.done.catch((e) => this.#fail(e));
           } catch (e) {
@@ -312,12 +342,43 @@ export class DnsServer implements Component {
       zones: [...this.#db.zones.values()].map((z) => z.name).join(","),
       records: this.#db.records,
     });
+    this.#secondaries?.start();
     this.#poll = setInterval(() => this.#checkSources(), cfg.table_poll);
     this.#samples = [{ t: performance.now(), queries: this.#totalQueries() }];
     this.#sampler = setInterval(() => {
       this.#samples.push({ t: performance.now(), queries: this.#totalQueries() });
       if (this.#samples.length > 11) this.#samples.shift();
     }, 1000);
+  }
+
+  #secondaryZones(zones: { zone: string; primaries: string[]; key: string }[]) {
+    if (zones.length === 0) return undefined;
+    const inits: SecondaryZoneInit[] = zones.map((z) => ({
+      zone: z.zone,
+      primaries: z.primaries.map((text) => {
+        const hp = parseHostPort(text, 53);
+        if (typeof hp === "string") throw new Error(hp);
+        return { host: hp.host, port: hp.port, text };
+      }),
+      key: z.key ? this.#policy.keys.get(tsigKeyLookup(z.key)) : undefined,
+    }));
+    return new SecondaryZones(inits, {
+      store: this.#ctx.store,
+      log: this.#log,
+      maxRecords: this.#config.max_zone_records,
+      onChange: () => {
+        try {
+          const r = this.reloadZones(false);
+          this.#log.info("zones reloaded", {
+            reason: "secondary zone changed",
+            zones: r.zones,
+            records: r.records,
+          });
+        } catch (e) {
+          this.#log.error("zone reload failed", { error: e });
+        }
+      },
+    });
   }
 
   #checkSources(): void {
@@ -360,6 +421,7 @@ export class DnsServer implements Component {
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#notifier?.close();
+    this.#secondaries?.stop();
     clearInterval(this.#poll);
     clearInterval(this.#sampler);
     const all = this.#listeners.splice(0);
@@ -417,14 +479,31 @@ export class DnsServer implements Component {
 
   /** Per zone, for `ctl zone status`: role, serial, records, errors of its sources. */
   zoneStatus(): ZoneStatus[] {
+    const secondary = new Map((this.#secondaries?.status() ?? []).map((s) => [s.zone, s]));
     return zoneStatusRows(this.#db, {
       errors: this.#errors,
       loadedAt: this.#loadedAt,
-    }).map((row) => ({
-      ...row,
-      last_transfer_out: this.#transfers?.stats.last[row.zone] ?? null,
-      last_notify_answered: this.#notifier?.stats.last[row.zone] ?? null,
-    }));
+    }).map((row) => {
+      const s = secondary.get(row.zone.toLowerCase());
+      return {
+        ...row,
+        ...(s
+          ? {
+            role: "secondary" as const,
+            serial: s.serial ?? 0,
+            records: s.state === "pending" ? 0 : row.records,
+            state: s.state === "ok" && s.last_error ? "error" as const : s.state,
+            errors: s.last_error ? [s.last_error] : row.errors,
+            last_transfer_in: s.last_transfer_in,
+            next_refresh: s.next_refresh,
+            expires_at: s.expires_at,
+            last_error: s.last_error,
+          }
+          : {}),
+        last_transfer_out: this.#transfers?.stats.last[row.zone] ?? null,
+        last_notify_answered: this.#notifier?.stats.last[row.zone] ?? null,
+      };
+    });
   }
 
   /** Counters for `ctl stats`: queries, qps, per rcode, zone and transport, RRL. */
@@ -471,6 +550,7 @@ export class DnsServer implements Component {
       signed: { answered: sum(COUNTER.SIGNED), refused: sum(COUNTER.SIGNED_REFUSED) },
       ...(this.#transfers ? { transfers_out: this.#transfers.stats } : {}),
       ...(this.#notifier ? { notify_out: this.#notifier.stats } : {}),
+      ...(this.#secondaries ? { transfers_in: this.#secondaries.stats } : {}),
     };
   }
 }

@@ -100,6 +100,28 @@ const transferItem = section(
   },
 );
 
+const secondaryItem = section(
+  "A zone vigia follows from other primaries (AXFR, then IXFR; refresh, retry and expire from the SOA; a NOTIFY from a primary starts a check at once).",
+  {
+    origin: str({
+      doc: "The zone's apex (absolute name); no other zone source may hold it.",
+      default: "",
+      nonEmpty: true,
+    }),
+    primaries: list(hostPort({ doc: "address", default: "", defaultPort: 53 }), {
+      doc:
+        "Primaries (IP:PORT), tried in order; NOTIFYs for the zone are accepted from their addresses only.",
+      default: [],
+      min: 1,
+    }),
+    key: str({
+      doc:
+        "When set, a dns.tsig_key name: transfer requests are signed with it, every signed message of the answer is verified, and NOTIFYs must be signed with it.",
+      default: "",
+    }),
+  },
+);
+
 /** Schema of `[dns.rrl]`. */
 export const rrlSection = new Section(
   "Response rate limiting against reflection attacks (as NSD and Knot do): past the rate, responses to one client network for one kind of answer are dropped, every `slip`-th sent truncated.",
@@ -220,6 +242,13 @@ export const dnsSection = new Section(
       min: 0,
       max: 100_000,
     }),
+    max_zone_records: int({
+      doc:
+        "Most records a zone transferred in (dns.secondary) may have; a bigger transfer is refused and the old copy kept.",
+      default: 2_000_000,
+      min: 1,
+      max: 100_000_000,
+    }),
     rrl: rrlSection,
     tsig_key: tableArray("TSIG keys for zone transfers and NOTIFY.", tsigKeyItem, {
       example: [{ name: "xfr-key.", algorithm: "hmac-sha256", secret_file: "/etc/vigia/xfr-key" }],
@@ -234,6 +263,13 @@ export const dnsSection = new Section(
           key: "xfr-key.",
           notify: ["192.0.2.53:53"],
         }],
+      },
+    ),
+    secondary: tableArray(
+      "Secondary zones: transferred in from their primaries, kept in the store (a restart serves the copy until it expires), answered SERVFAIL once expired; they may be transferred onward by dns.transfer rules.",
+      secondaryItem,
+      {
+        example: [{ origin: "other.test.", primaries: ["192.0.2.10:53"], key: "xfr-key." }],
       },
     ),
     zone: tableArray(

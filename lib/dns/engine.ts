@@ -246,7 +246,7 @@ export class Responder {
   #special(msg: Uint8Array, length: number, tcp: boolean): number {
     const reply = this.#signed!.answer(msg, length, {
       tcp,
-      client: tcp ? undefined : this.#addr.subarray(0, this.#v6 ? 16 : 4),
+      client: this.#addr.subarray(0, this.#v6 ? 16 : 4),
       db: this.#db,
       limit: tcp ? 65535 : this.#maxUdp,
       plain: (body, limit) => {
@@ -285,7 +285,7 @@ export class Responder {
     this.#rrl?.tick(nowMs);
   }
 
-  /** Sets the client of the next {@linkcode Responder.udp} call: its address at the start of `addr` (16 bytes when `v6`). */
+  /** Sets the client of the next {@linkcode Responder.udp} or {@linkcode Responder.tcp} call: its address at the start of `addr` (16 bytes when `v6`). */
   client(addr: Uint8Array, v6: boolean): void {
     this.#addr = addr;
     this.#v6 = v6;

@@ -80,10 +80,10 @@ export class GoodCopies {
     const assemble = () => {
       const records = [...fresh.config.records];
       for (const [path, r] of fresh.files) {
-        records.push(...(badFiles.has(path) ? this.#files.get(path) ?? r.records : r.records));
+        appendAll(records, badFiles.has(path) ? this.#files.get(path) ?? r.records : r.records);
       }
       for (const [id, r] of fresh.rows) {
-        records.push(...(badRows.has(id) ? this.#rows.get(id) ?? r.records : r.records));
+        appendAll(records, badRows.has(id) ? this.#rows.get(id) ?? r.records : r.records);
       }
       return records;
     };
@@ -156,13 +156,18 @@ export class GoodCopies {
         this.#since.delete(`${TABLE_FILE} row ${id}`);
       }
     }
-    const problems = [
-      ...fresh.config.problems,
-      ...[...fresh.files.values(), ...fresh.rows.values()].flatMap((r) => r.problems),
-      ...built.problems,
-    ];
+    const problems = [...fresh.config.problems];
+    for (const r of [...fresh.files.values(), ...fresh.rows.values()]) {
+      appendAll(problems, r.problems);
+    }
+    appendAll(problems, built.problems);
     return { records, built, problems, errors };
   }
+}
+
+/** `to.push(...from)` without the argument spread, which overflows the stack for big zones. */
+function appendAll<T>(to: T[], from: T[]): void {
+  for (let i = 0; i < from.length; i++) to.push(from[i]);
 }
 
 function zonesOf(db: ZoneDb, records: ZoneRecord[]): string[] {

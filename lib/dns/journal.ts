@@ -90,14 +90,21 @@ export class ZoneJournal {
    */
   settle(
     db: ZoneDb,
-    options: { previous: ZoneDb | undefined; records: ZoneRecord[] },
+    options: {
+      previous: ZoneDb | undefined;
+      records: ZoneRecord[];
+      /** Secondary zones (absolute, lower case): their primary's serial is served as it is. */
+      follow?: ReadonlySet<string>;
+    },
   ): { decisions: SerialDecision[]; records: ZoneRecord[] } {
-    const { previous, records } = options;
+    const { previous, records, follow } = options;
     const decisions: SerialDecision[] = [];
     const patched = new Map<string, Uint8Array>();
     this.#store.transaction(() => {
       for (const zone of db.zones.values()) {
-        const decision = this.#settleZone(zone, previous?.zones.get(zone.key));
+        const decision = this.#settleZone(zone, previous?.zones.get(zone.key), {
+          follow: follow?.has(zone.name.toLowerCase()) ?? false,
+        });
         decisions.push(decision);
         if (decision.serial !== decision.sourceSerial) {
           const rdata = withSerial(zone.soa.rdatas[0], decision.serial);
@@ -115,7 +122,7 @@ export class ZoneJournal {
     return { decisions, records: out };
   }
 
-  #settleZone(zone: Zone, before: Zone | undefined): SerialDecision {
+  #settleZone(zone: Zone, before: Zone | undefined, o: { follow: boolean }): SerialDecision {
     const sourceSerial = soaSerial(zone.soa.rdatas[0]);
     const digest = zoneDigest(zone);
     const row = this.#store.get<SerialRow>(
@@ -139,7 +146,8 @@ export class ZoneJournal {
       return { zone: zone.name, sourceSerial, serial: sourceSerial, changed: false };
     }
     let serial = row.serial;
-    if (sourceSerial !== row.source_serial && serialGreater(sourceSerial, row.serial)) {
+    if (o.follow) serial = sourceSerial;
+    else if (sourceSerial !== row.source_serial && serialGreater(sourceSerial, row.serial)) {
       serial = sourceSerial; // the author raised it: keep theirs
     } else if (digest !== row.digest) serial = nextSerial(row.serial, this.#options.policy, now);
     if (serial === row.serial && digest === row.digest && sourceSerial === row.source_serial) {
@@ -147,7 +155,8 @@ export class ZoneJournal {
     }
     save(serial);
     const changed = serial !== row.serial;
-    if (changed && before && this.#options.limit > 0) {
+    // Nothing to journal from a placeholder (a secondary zone before its first transfer).
+    if (changed && before && !before.servfail && this.#options.limit > 0) {
       const soaTo = withSerial(zone.soa.rdatas[0], serial);
       this.#append(zone.name, {
         from: row.serial,

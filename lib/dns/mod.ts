@@ -8,7 +8,10 @@
  * is the hot path (pre-encoded answers patched in place, rate limiting,
  * counters); `udp_worker.ts`/`udp_fast.ts` (FFI recvmmsg/sendmmsg in
  * workers), `udp_portable.ts` and `tcp.ts` move packets; `component.ts` ties
- * it together; `sources.ts` merges the zone sources. As in every component:
+ * it together; `sources.ts` merges the zone sources;
+ * `xfr_out.ts` answers zone transfers, `xfr_in.ts` asks them and
+ * `secondary.ts` follows secondary zones with them; `notify.ts` sends
+ * NOTIFY. As in every component:
  * `config.ts` the `[dns]` section, `component.ts` the running component,
  * `schema.ts` its store migrations, `verbs.ts` its `ctl zone` verbs.
  *
@@ -29,8 +32,9 @@
  * only for several questions, NOTIMP for AXFR over UDP, class ANY answered
  * without AA, EDE 20 on REFUSED). What differs on purpose:
  * - Zone transfers (AXFR, IXFR) only to the networks `[[dns.transfer]]`
- *   allows (NSD: `provide-xfr`), TSIG-signed when a key is set; NOTIFY in is
- *   REFUSED (vigia follows no primary, as NSD without `allow-notify`).
+ *   allows (NSD: `provide-xfr`), TSIG-signed when a key is set. NOTIFY in
+ *   is obeyed only for a `[[dns.secondary]]` zone from one of its primaries
+ *   (NSD: `allow-notify`), else REFUSED.
  * - CH-class queries (`version.bind`, `id.server`, ...) are always REFUSED,
  *   like NSD with `hide-version: yes` and `hide-identity: yes`.
  * - No DNSSEC processing: DNSSEC records are served as plain data and the
@@ -64,7 +68,7 @@ import { DnsServer } from "./component.ts";
 import { configRecords, fileRecords } from "./sources.ts";
 import { dnsMigrations } from "./schema.ts";
 import { dnsVerbGroups, dnsVerbs } from "./verbs.ts";
-import { checkDnsTransfers } from "./transfer_config.ts";
+import { checkDnsTransfers, zoneText } from "./transfer_config.ts";
 import { buildZoneDb } from "./zone_db.ts";
 import type { ZoneProblem } from "./zone_file.ts";
 
@@ -73,6 +77,7 @@ export { DnsServer, type ZoneLoad } from "./component.ts";
 export type { ZoneStatus } from "./zone_status.ts";
 export { dnsMigrations } from "./schema.ts";
 export { dnsVerbs } from "./verbs.ts";
+export type { ZoneStatus } from "./zone_status.ts";
 
 /**
  * `config check` for `[dns]`: zone files readable and well formed (FILE:LINE),
@@ -96,8 +101,17 @@ export const checkDnsZones: ConfigCheck<VigiaConfig> = (config, report) => {
     else report(path, `${p.file}: ${p.message}`);
   };
   for (const p of [...inline.problems, ...files.problems]) place(p);
-  const { problems } = buildZoneDb([...inline.records, ...files.records]);
+  const { db, problems } = buildZoneDb([...inline.records, ...files.records]);
   for (const p of problems) place(p);
+  dns.secondary.forEach((z, i) => {
+    const origin = zoneText(z.origin);
+    if ([...db.zones.values()].some((zone) => zone.name.toLowerCase() === origin)) {
+      report(
+        `dns.secondary[${i}].origin`,
+        `zone ${origin} is also served from dns.zone or dns.zone_files; a zone has one source`,
+      );
+    }
+  });
 };
 
 /** The `dns` component module, registered in `lib/app/mod.ts`. */

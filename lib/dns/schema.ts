@@ -1,7 +1,8 @@
 /**
  * Store migrations of the `dns` component: the zone table edited by
  * `vigia ctl zone add|del`; the serial of each zone and the journal of
- * changes IXFR answers from (`journal.ts`).
+ * changes IXFR answers from (`journal.ts`); the copy of each secondary zone
+ * (`secondary.ts`).
  *
  * @module
  */
@@ -54,5 +55,17 @@ export const dnsMigrations: Migration[] = [{
       created_at TEXT NOT NULL
     );
     CREATE INDEX dns_journal_zone ON dns_journal (zone, id);
+  `,
+}, {
+  version: 3,
+  sql: `
+    CREATE TABLE dns_secondary_zones (
+      zone TEXT PRIMARY KEY,
+      serial INTEGER NOT NULL,
+      records BLOB NOT NULL,
+      transferred_at TEXT NOT NULL,
+      transfer_info TEXT NOT NULL,
+      expires_at TEXT NOT NULL
+    );
   `,
 }];

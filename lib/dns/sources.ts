@@ -85,8 +85,8 @@ export function fileRecords(config: DnsConfig): SourceResult {
   const problems: ZoneProblem[] = [];
   for (const path of config.zone_files) {
     const result = zoneFileRecords(path, config.default_ttl);
-    records.push(...result.records);
-    problems.push(...result.problems);
+    for (const r of result.records) records.push(r);
+    for (const p of result.problems) problems.push(p);
   }
   return { records, problems };
 }
@@ -137,8 +137,8 @@ export function tableRecords(store: Store, defaultTtl: number): SourceResult {
   const records: ZoneRecord[] = [];
   const problems: ZoneProblem[] = [];
   for (const r of tableRowRecords(store, defaultTtl).values()) {
-    records.push(...r.records);
-    problems.push(...r.problems);
+    for (const x of r.records) records.push(x);
+    for (const p of r.problems) problems.push(p);
   }
   return { records, problems };
 }

@@ -106,6 +106,11 @@ export class TcpServer {
     const { responder, idleTimeoutMs, transfers } = this.#options;
     const v6 = (conn.remoteAddr as Deno.NetAddr).hostname.includes(":") &&
       !(conn.remoteAddr as Deno.NetAddr).hostname.startsWith("::ffff:");
+    // The client's address, for the rules of signed queries and NOTIFY (16 bytes, as the responder wants).
+    const client = new Uint8Array(16);
+    const bytes = clientBytes((conn.remoteAddr as Deno.NetAddr).hostname);
+    if (bytes) client.set(bytes);
+    const clientV6 = bytes?.length === 16;
     let buf = new Uint8Array(4096);
     let have = 0;
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -152,6 +157,7 @@ export class TcpServer {
             continue;
           }
           const t0 = performance.now();
+          responder.client(client, clientV6);
           const reply = responder.tcp(query, len, v6);
           responder.observe((performance.now() - t0) / 1000, 1, true);
           if (reply) replies.push(frame(reply));

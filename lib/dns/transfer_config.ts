@@ -1,7 +1,8 @@
 /**
  * `[[dns.tsig_key]]` and `[[dns.transfer]]` read into a
  * {@linkcode TransferPolicyInit} (secret files read here), and their
- * `config check`: each key usable, each rule's key defined.
+ * `config check`: each key usable, each rule's and each secondary zone's
+ * key defined, no secondary zone twice.
  *
  * @module
  */
@@ -75,7 +76,35 @@ export function transferPolicyInit(
     }
     return true;
   });
-  return { init: { keys, transfers }, problems };
+  const origins = new Set<string>();
+  const secondaries = dns.secondary.filter((z, i) => {
+    const origin = zoneText(z.origin);
+    if (origins.has(origin)) {
+      problems.push({
+        path: `dns.secondary[${i}].origin`,
+        message: `zone ${origin} is already a dns.secondary zone`,
+      });
+      return false;
+    }
+    origins.add(origin);
+    if (z.key && !names.has(tsigKeyLookup(z.key))) {
+      problems.push({
+        path: `dns.secondary[${i}].key`,
+        message: `no dns.tsig_key named ${z.key} (defined: ${
+          dns.tsig_key.map((k) => k.name).join(", ") || "none"
+        })`,
+      });
+      return false;
+    }
+    return true;
+  }).map((z) => ({ zone: zoneText(z.origin), primaries: z.primaries, key: z.key }));
+  return { init: { keys, transfers, secondaries }, problems };
+}
+
+/** An apex as vigia keys it: absolute, lower case. */
+export function zoneText(origin: string): string {
+  const t = origin.toLowerCase();
+  return t.endsWith(".") ? t : `${t}.`;
 }
 
 /** `config check` for keys and transfer rules. */

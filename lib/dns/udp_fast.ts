@@ -33,6 +33,8 @@ export interface FastUdpOptions {
   zones: Omit<WorkerZones, "kind">;
   /** TSIG keys and transfer rules, when any are configured. */
   xfr?: TransferPolicyInit;
+  /** A worker answered a NOTIFY from a primary of this secondary zone. */
+  onNotify?: (zone: string) => void;
 }
 
 interface Running {
@@ -103,6 +105,8 @@ export class FastUdpListener {
           clearTimeout(timer);
           reject(new Error(m.message));
           if (running.fd >= 0) this.#die(new Error(m.message));
+        } else if (m.kind === "notify") {
+          options.onNotify?.(m.zone);
         } else if (m.kind === "stopped") {
           running.closed = true;
           resolveStopped();

@@ -2,7 +2,8 @@
  * What the main thread and the UDP workers (`udp_worker.ts`) say to each
  * other. Messages in: `init` ({@linkcode WorkerInit}), `zones`
  * ({@linkcode WorkerZones}). Messages out: `ready` {fd}, `error` {message},
- * `stopped`.
+ * `stopped`, `notify` {zone} (a NOTIFY from a primary of a secondary zone,
+ * already answered).
  *
  * @module
  */
@@ -22,6 +23,8 @@ export interface WorkerZones {
   slots: Record<string, number>;
   /** Generation this data belongs to. */
   generation: number;
+  /** Zones answered SERVFAIL (expired secondary zones), absolute, lower case. */
+  servfail: string[];
 }
 
 /** First message to a worker. */

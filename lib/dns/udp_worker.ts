@@ -18,7 +18,7 @@
 
 import { Responder } from "./engine.ts";
 import { C, errno, errorText, type Libc, openLibc, openUdpSocket } from "./libc.ts";
-import { buildZoneDb } from "./zone_db.ts";
+import { buildZoneDb, markServfail } from "./zone_db.ts";
 import { unpackRecords } from "./pack.ts";
 import { SignedAnswers, TransferPolicy } from "./xfr_out.ts";
 import { CONTROL, type WorkerInit, type WorkerZones } from "./udp_protocol.ts";
@@ -39,13 +39,15 @@ function responderFor(zones: WorkerZones, init: WorkerInit, counters: Float64Arr
   const { db } = buildZoneDb(unpackRecords(zones.records), {
     slotOf: (name) => zones.slots[name] ?? 0,
   });
+  markServfail(db, zones.servfail);
+  const onNotify = (zone: string) => self.postMessage({ kind: "notify", zone });
   return new Responder(db, {
     maxUdpPayload: init.maxUdpPayload,
     cacheEntries: init.cacheEntries,
     rrl: init.rrl,
     counters,
     metrics: init.metrics,
-    signed: init.xfr ? new SignedAnswers(new TransferPolicy(init.xfr)) : undefined,
+    signed: init.xfr ? new SignedAnswers(new TransferPolicy(init.xfr), { onNotify }) : undefined,
   });
 }
 
@@ -85,6 +87,7 @@ async function serve(init: WorkerInit): Promise<void> {
         const { db } = buildZoneDb(unpackRecords(pending.records), {
           slotOf: (name) => pending!.slots[name] ?? 0,
         });
+        markServfail(db, pending.servfail);
         responder.setDb(db);
         generation = pending.generation;
         pending = undefined;

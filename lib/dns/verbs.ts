@@ -25,7 +25,16 @@ import {
   zoneFileRecords,
 } from "./sources.ts";
 import { type ZoneStatus, zoneStatusRows } from "./zone_status.ts";
-import { keyToText, nameFromText, nameKey, TYPE, typeFromName, typeName } from "./wire.ts";
+import {
+  isSubdomain,
+  keyToText,
+  nameFromText,
+  nameKey,
+  TYPE,
+  typeFromName,
+  typeName,
+} from "./wire.ts";
+import { zoneText } from "./transfer_config.ts";
 import { buildZoneDb, findZone } from "./zone_db.ts";
 import type { ZoneRecord } from "./zone_file.ts";
 
@@ -105,6 +114,14 @@ function zoneAdd(
     );
   }
   const record = parsed.records[0];
+  const following = config.secondary.find((z) =>
+    isSubdomain(nameKey(record.name), nameKey(nameFromText(zoneText(z.origin))))
+  );
+  if (following) {
+    throw new VerbError(
+      `${name} is in ${zoneText(following.origin)}, a secondary zone: edit it on its primary`,
+    );
+  }
   const before = allRecords(env).records;
   const key = nameKey(record.name);
   if (

@@ -17,7 +17,7 @@
  * @module
  */
 
-import { CidrSet, parseIp } from "../net/mod.ts";
+import { CidrSet, parseHostPort, parseIp } from "../net/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import { type RecordToWrite, writeRecord } from "./answer.ts";
 import type { ZoneJournal } from "./journal.ts";
@@ -40,7 +40,7 @@ import {
   unsignedTsigError,
   verifyTsig,
 } from "./tsig.ts";
-import { CLASS, keyToText, MessageWriter, RCODE, ROOT, TYPE } from "./wire.ts";
+import { CLASS, keyToText, MessageWriter, OPCODE, RCODE, ROOT, TYPE } from "./wire.ts";
 import type { Zone, ZoneDb } from "./zone_db.ts";
 
 /** A `[[dns.transfer]]` rule as configured. */
@@ -55,12 +55,29 @@ export interface TransferRuleText {
   notify: string[];
 }
 
+/** A `[[dns.secondary]]` zone as the policy needs it (who may NOTIFY it). */
+export interface SecondaryText {
+  /** Apex, absolute, lower case. */
+  zone: string;
+  /** Primaries, IP:PORT. */
+  primaries: string[];
+  /** Key name, or empty. */
+  key: string;
+}
+
 /** What builds a {@linkcode TransferPolicy}; plain data, so that UDP workers get it too. */
 export interface TransferPolicyInit {
   /** Keys, secrets in base64. */
   keys: TsigKeyText[];
   /** Rules. */
   transfers: TransferRuleText[];
+  /** Secondary zones. */
+  secondaries?: SecondaryText[];
+}
+
+interface Secondary {
+  primaries: CidrSet;
+  key: TsigKey | undefined;
 }
 
 interface Rule {
@@ -89,9 +106,20 @@ export class TransferPolicy {
   /** Every key configured. */
   readonly keys: TsigKeyring;
   readonly #rules: Rule[];
+  readonly #secondaries = new Map<string, Secondary>();
 
   constructor(init: TransferPolicyInit) {
     this.keys = keyring(init.keys.map(parseTsigKey));
+    for (const z of init.secondaries ?? []) {
+      const hosts = z.primaries.map((p) => {
+        const hp = parseHostPort(p, 53);
+        return typeof hp === "string" ? p : hp.host;
+      });
+      this.#secondaries.set(z.zone, {
+        primaries: new CidrSet(hosts),
+        key: z.key ? this.#key(z.key) : undefined,
+      });
+    }
     this.#rules = init.transfers.map((t) => ({
       zones: t.zones.includes("*") ? undefined : new Set(t.zones.map(zoneName)),
       allow: new CidrSet(t.allow),
@@ -108,7 +136,24 @@ export class TransferPolicy {
 
   /** Whether any transfer may ever be allowed or any key is set (else the old REFUSED path stays). */
   get active(): boolean {
-    return this.#rules.length > 0 || this.keys.size > 0;
+    return this.#rules.length > 0 || this.keys.size > 0 || this.#secondaries.size > 0;
+  }
+
+  /** Whether `zone` (absolute, lower case) is a secondary zone. */
+  isSecondary(zone: string): boolean {
+    return this.#secondaries.has(zone);
+  }
+
+  /**
+   * Whether a NOTIFY for the secondary `zone` from `client`, signed with
+   * `key` (verified), is to be obeyed: only from a primary's address, signed
+   * with the zone's key when it has one.
+   */
+  notifyAccess(zone: string, client: Uint8Array | undefined, key: TsigKey | undefined): Access {
+    const z = this.#secondaries.get(zone);
+    if (!z || !client || !z.primaries.has(client)) return "refused";
+    if (z.key && (!key || key.name !== z.key.name)) return "notauth";
+    return "allowed";
   }
 
   /** NOTIFY targets of `zone` (absolute, lower case), each with the key of its rule. */
@@ -354,6 +399,11 @@ export class TransferServer {
       await send(signReply(errorReply(body, RCODE.NOTAUTH), checked));
       return;
     }
+    if (zone.servfail) {
+      // An expired secondary zone (or one not transferred yet) has nothing sound to give.
+      await send(signReply(errorReply(body, RCODE.SERVFAIL), checked));
+      return;
+    }
     const access = policy.access(zone.name, client.address, checked.key);
     if (access !== "allowed") {
       const rcode = access === "refused" ? RCODE.REFUSED : RCODE.NOTAUTH;
@@ -553,14 +603,20 @@ export class SignedAnswers {
   /** Requests refused for a bad signature, by error. */
   readonly failures = { badsig: 0, badkey: 0, badtime: 0, formerr: 0 };
 
-  constructor(policy: TransferPolicy) {
+  readonly #onNotify: ((zone: string) => void) | undefined;
+  /** NOTIFYs for secondary zones: obeyed, and refused (by network or key). */
+  readonly notifies = { obeyed: 0, refused: 0 };
+
+  constructor(policy: TransferPolicy, options: { onNotify?: (zone: string) => void } = {}) {
     this.#policy = policy;
+    this.#onNotify = options.onNotify;
   }
 
-  /** Whether the message may need this path (cheap: an additional record, or IXFR asked). */
+  /** Whether the message may need this path (cheap: an additional record, IXFR asked, or a NOTIFY). */
   static wants(msg: Uint8Array, length: number): boolean {
     if (length < 12) return false;
     if (msg[10] !== 0 || msg[11] !== 0) return true;
+    if ((msg[2] & 0xf8) === OPCODE.NOTIFY << 3) return true;
     return TransferServer.wants(msg, length);
   }
 
@@ -583,7 +639,8 @@ export class SignedAnswers {
     const message = msg.subarray(0, length);
     const tsig = findTsig(message);
     const ixfr = !options.tcp && TransferServer.wants(msg, length);
-    if (tsig === undefined && !ixfr) return undefined;
+    const notify = (msg[2] & 0xf8) === OPCODE.NOTIFY << 3 && this.#notifiedZone(message);
+    if (tsig === undefined && !ixfr && !notify) return undefined;
     if (tsig === "malformed") return undefined; // the plain path answers FORMERR
     const checked = checkSignature(message, this.#policy.keys);
     if (!checked.ok) {
@@ -595,11 +652,40 @@ export class SignedAnswers {
       return checked.reply;
     }
     const body = checked.body;
+    if (notify) return this.#notify(body, notify, { ...checked, client: options.client });
     if (ixfr) return this.#ixfrUdp(body, checked, options);
     const reserve = checked.key ? TSIG_ROOM : 0;
     const plain = options.plain(body, Math.max(512, options.limit - reserve));
     if (!plain) return undefined;
     return signReply(plain, checked);
+  }
+
+  /** The secondary zone a NOTIFY is about, if it is one of ours (RFC 1996: question zone SOA). */
+  #notifiedZone(msg: Uint8Array): string | undefined {
+    if (msg.length < 17 || msg[4] !== 0 || msg[5] !== 1 || (msg[2] & 0x80) !== 0) return undefined;
+    const key = readNameKey(msg, 12);
+    if (!key) return undefined;
+    const zone = keyToText(key).toLowerCase();
+    return this.#policy.isSecondary(zone) ? zone : undefined;
+  }
+
+  /** Answers a NOTIFY for a secondary zone and, from a primary, starts a check. */
+  #notify(
+    body: Uint8Array,
+    zone: string,
+    signer: { key?: TsigKey; mac?: Uint8Array; client: Uint8Array | undefined },
+  ): Uint8Array {
+    const access = this.#policy.notifyAccess(zone, signer.client, signer.key);
+    if (access !== "allowed") {
+      this.notifies.refused++;
+      const rcode = access === "refused" ? RCODE.REFUSED : RCODE.NOTAUTH;
+      return signReply(errorReply(body, rcode), signer);
+    }
+    this.notifies.obeyed++;
+    this.#onNotify?.(zone);
+    const reply = errorReply(body, RCODE.NOERROR);
+    reply[2] |= 0x04; // AA (RFC 1996 section 4.7)
+    return signReply(reply, signer);
   }
 
   #ixfrUdp(

@@ -53,6 +53,8 @@ export interface Zone {
   ns?: RRset;
   /** Negative-answer TTL: min(SOA TTL, SOA MINIMUM) (RFC 2308 section 5). */
   negativeTtl: number;
+  /** Answer SERVFAIL for every name (a secondary zone expired or not transferred yet). */
+  servfail?: boolean;
 }
 
 /** Everything served, by zone. */
@@ -88,6 +90,13 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 
 function readU32(b: Uint8Array, at: number): number {
   return ((b[at] << 24) | (b[at + 1] << 16) | (b[at + 2] << 8) | b[at + 3]) >>> 0;
+}
+
+/** Marks the zones named (absolute, lower case) to be answered SERVFAIL. */
+export function markServfail(db: ZoneDb, zones: readonly string[]): void {
+  if (zones.length === 0) return;
+  const wanted = new Set(zones);
+  for (const z of db.zones.values()) if (wanted.has(z.name.toLowerCase())) z.servfail = true;
 }
 
 /** The longest served apex at or above `key`, walking up label by label. */

@@ -237,8 +237,8 @@ export function parseZoneText(text: string, options: ZoneParseOptions): ZonePars
             readFile,
             depth: depth + 1,
           });
-          records.push(...sub.records);
-          problems.push(...sub.problems);
+          for (const r of sub.records) records.push(r);
+          for (const p of sub.problems) problems.push(p);
         } else if (directive === "$GENERATE") {
           throw new SyntaxError("$GENERATE is a BIND extension and is not supported");
         } else throw new SyntaxError(`unknown directive ${head}`);

@@ -1,7 +1,9 @@
 /**
  * What `vigia ctl zone status` shows per zone: role, serial, record count,
  * when it was loaded, and the errors of the sources it is served from (a
- * broken source keeps serving its last good copy, see `good_copy.ts`).
+ * broken source keeps serving its last good copy, see `good_copy.ts`);
+ * for a secondary zone also its last transfer in, next refresh, expiry and
+ * last error (`secondary.ts`).
  *
  * @module
  */
@@ -22,14 +24,26 @@ export interface ZoneStatus {
   records: number;
   /** When the zone was last (re)built (ISO time). */
   loaded_at: string;
-  /** `ok`, or `error` while one of its sources is broken. */
-  state: "ok" | "error";
+  /**
+   * `ok`, or `error` while one of its sources is broken (a secondary: while
+   * its last check failed); secondaries also `pending` (no first transfer
+   * yet) and `expired` (answered SERVFAIL).
+   */
+  state: "ok" | "error" | "pending" | "expired";
   /** Problems of its broken sources, each `FILE:LINE: message; serving its last good copy`. */
   errors: string[];
   /** When the zone was last transferred out (ISO time), if ever since start. */
   last_transfer_out?: string | null;
   /** When a NOTIFY of the zone was last answered (ISO time), if ever since start. */
   last_notify_answered?: string | null;
+  /** Secondary: the last transfer in (`TIME KIND from PRIMARY, serial A -> B, ...`). */
+  last_transfer_in?: string | null;
+  /** Secondary: when the next check of the primaries is due (ISO time, or `now`). */
+  next_refresh?: string | null;
+  /** Secondary: when the copy expires unless a primary confirms it (ISO time). */
+  expires_at?: string | null;
+  /** Secondary: the last failed check (`TIME PRIMARY: reason: message`). */
+  last_error?: string | null;
 }
 
 /** Records in a zone. */

@@ -52,8 +52,13 @@ export async function freeDnsPort(): Promise<number> {
 }
 
 /** Starts the component with `[dns]` TOML lines (listen is set to a free port unless given). */
-export async function startDns(dnsToml = "", options: { port?: number } = {}): Promise<TestDns> {
-  const dir = await Deno.makeTempDir({ prefix: "vigia-dns-" });
+export async function startDns(
+  dnsToml = "",
+  options: { port?: number; dir?: string; logLevel?: "warn" | "info" | "debug" } = {},
+): Promise<TestDns> {
+  // A dir given by the caller (a restart on the same store) is the caller's to remove.
+  const ownDir = options.dir === undefined;
+  const dir = options.dir ?? await Deno.makeTempDir({ prefix: "vigia-dns-" });
   const port = options.port ?? await freeDnsPort();
   const text =
     `[paths]\nstate_dir = "${dir}"\nlog_dir = "${dir}/log"\nruntime_dir = "${dir}"\n[dns]\n${
@@ -67,7 +72,7 @@ export async function startDns(dnsToml = "", options: { port?: number } = {}): P
   const store = openStore(`${dir}/vigia.db`);
   store.migrate("dns", dnsModule.migrations!);
   const dailyLog = new DailyLog({ dir: `${dir}/log` });
-  const log = createLogger({ level: "warn" });
+  const log = createLogger({ level: options.logLevel ?? "warn" });
   const alerts = new AlertBus({
     store,
     dailyLog,
@@ -89,7 +94,7 @@ export async function startDns(dnsToml = "", options: { port?: number } = {}): P
   } catch (e) {
     store.close();
     await dailyLog.close();
-    await Deno.remove(dir, { recursive: true });
+    if (ownDir) await Deno.remove(dir, { recursive: true });
     throw e;
   }
   let running = true;
@@ -114,7 +119,7 @@ export async function startDns(dnsToml = "", options: { port?: number } = {}): P
       await server.stop();
       store.close();
       await dailyLog.close();
-      await Deno.remove(dir, { recursive: true });
+      if (ownDir) await Deno.remove(dir, { recursive: true });
     },
   };
 }

@@ -225,3 +225,31 @@ export function decode(bytes: Uint8Array): Decoded {
     opt,
   };
 }
+
+/** What the differential tests compare: rcode, flags, OPT and the record set of every section. */
+export interface Comparable {
+  rcode: number;
+  flags: number;
+  qd: number;
+  question: string[];
+  answer: string[];
+  authority: string[];
+  additional: string[];
+  opt?: Decoded["opt"];
+}
+
+/** A response reduced to {@linkcode Comparable} (sections sorted), or null for no response. */
+export function comparable(bytes: Uint8Array | null): Comparable | null {
+  if (!bytes) return null;
+  const d = decode(bytes);
+  return {
+    rcode: d.rcode,
+    flags: d.flags,
+    qd: d.qd,
+    question: d.question,
+    answer: [...d.answer].sort(),
+    authority: [...d.authority].sort(),
+    additional: [...d.additional].sort(),
+    opt: d.opt,
+  };
+}

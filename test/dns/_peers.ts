@@ -189,3 +189,121 @@ export async function waitForAnswer(
     `${options.what}: no matching answer within ${options.timeoutMs} ms (last: "${last}")`,
   );
 }
+
+/** Starts NSD as the primary of `zone` (file `zoneFile` in a new dir), providing it to 127.0.0.1 with `key` and notifying vigia. */
+export async function startNsdPrimary(
+  zone: string,
+  options: { zoneText: string; key: PeerKey; notifyPort: number; port?: number },
+): Promise<Peer & { setZone(text: string): Promise<void> }> {
+  const dir = await Deno.makeTempDir({ prefix: "vigia-nsdp-" });
+  const port = options.port ?? await freeDnsPort();
+  const { key } = options;
+  await Deno.writeTextFile(`${dir}/primary.zone`, options.zoneText);
+  await Deno.writeTextFile(
+    `${dir}/nsd.conf`,
+    `server:
+  ip-address: 127.0.0.1@${port}
+  server-count: 1
+  username: ""
+  zonesdir: "${dir}"
+  database: ""
+  pidfile: "${dir}/nsd.pid"
+  xfrdfile: "${dir}/xfrd.state"
+  zonelistfile: "${dir}/zone.list"
+  logfile: "${dir}/nsd.log"
+  hide-version: yes
+  hide-identity: yes
+  rrl-ratelimit: 0
+  verbosity: 2
+remote-control:
+  control-enable: no
+key:
+  name: "${key.name}"
+  algorithm: ${key.algorithm}
+  secret: "${key.secret}"
+zone:
+  name: ${zone}
+  zonefile: primary.zone
+  provide-xfr: 127.0.0.1 ${key.name}
+  notify: 127.0.0.1@${options.notifyPort} ${key.name}
+`,
+  );
+  const child = new Deno.Command("nsd", {
+    args: ["-d", "-c", `${dir}/nsd.conf`],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  return {
+    ...peer(child, port, dir, `${dir}/nsd.log`),
+    // NSD re-reads changed zone files on SIGHUP and then notifies its secondaries.
+    setZone: async (text) => {
+      await Deno.writeTextFile(`${dir}/primary.zone`, text);
+      child.kill("SIGHUP");
+    },
+  };
+}
+
+/** Starts Knot as the primary of `zone`, changed with `knotc` transactions (journalled, so IXFR). */
+export async function startKnotPrimary(
+  zone: string,
+  options: { zoneText: string; key: PeerKey; notifyPort: number; port?: number },
+): Promise<Peer & { knotc(...args: string[]): Promise<string> }> {
+  const dir = await Deno.makeTempDir({ prefix: "vigia-knotp-" });
+  const port = options.port ?? await freeDnsPort();
+  const { key } = options;
+  await Deno.writeTextFile(`${dir}/primary.zone`, options.zoneText);
+  await Deno.writeTextFile(
+    `${dir}/knot.conf`,
+    `server:
+    rundir: "${dir}"
+    listen: 127.0.0.1@${port}
+log:
+  - target: "${dir}/knot.log"
+    any: info
+database:
+    storage: "${dir}"
+control:
+    listen: "${dir}/knot.sock"
+key:
+  - id: ${key.name}
+    algorithm: ${key.algorithm}
+    secret: ${key.secret}
+remote:
+  - id: vigia
+    address: 127.0.0.1@${options.notifyPort}
+    key: ${key.name}
+acl:
+  - id: transfer_to_vigia
+    address: 127.0.0.1
+    key: ${key.name}
+    action: transfer
+zone:
+  - domain: ${zone}
+    storage: "${dir}"
+    file: "primary.zone"
+    notify: vigia
+    acl: transfer_to_vigia
+    journal-content: changes
+    zonefile-sync: -1
+    serial-policy: increment
+`,
+  );
+  const child = new Deno.Command("knotd", {
+    args: ["-c", `${dir}/knot.conf`],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  return {
+    ...peer(child, port, dir, `${dir}/knot.log`),
+    knotc: async (...args) => {
+      const out = await new Deno.Command("knotc", {
+        args: ["-s", `${dir}/knot.sock`, ...args],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+      if (!out.success) throw new Error(`knotc ${args.join(" ")}: ${text}`);
+      return text;
+    },
+  };
+}

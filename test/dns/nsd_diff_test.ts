@@ -11,14 +11,7 @@ import assert from "node:assert/strict";
 import { nsdConf } from "../../scripts/nsd_conf.ts";
 import { isRoot } from "../_helpers.ts";
 import { freeDnsPort, startDns, tcpExchange, UdpClient } from "./_harness.ts";
-import {
-  buildQuery,
-  decode,
-  type Decoded,
-  EX_ZONE,
-  OTHER_ZONE,
-  type QueryOptions,
-} from "./_packets.ts";
+import { buildQuery, comparable, EX_ZONE, OTHER_ZONE, type QueryOptions } from "./_packets.ts";
 
 function hasNsd(): boolean {
   for (const dir of ["/usr/sbin", "/usr/local/sbin", ...(Deno.env.get("PATH") ?? "").split(":")]) {
@@ -250,32 +243,6 @@ function buildCases(): Case[] {
   edit("IXFR over UDP", buildQuery("ex.test", "IXFR", { id: 9006 }));
   edit("root name", buildQuery(".", "NS", { id: 9007 }));
   return cases;
-}
-
-interface Comparable {
-  rcode: number;
-  flags: number;
-  qd: number;
-  question: string[];
-  answer: string[];
-  authority: string[];
-  additional: string[];
-  opt?: Decoded["opt"];
-}
-
-function comparable(bytes: Uint8Array | null): Comparable | null {
-  if (!bytes) return null;
-  const d = decode(bytes);
-  return {
-    rcode: d.rcode,
-    flags: d.flags,
-    qd: d.qd,
-    question: d.question,
-    answer: [...d.answer].sort(),
-    authority: [...d.authority].sort(),
-    additional: [...d.additional].sort(),
-    opt: d.opt,
-  };
 }
 
 Deno.test({
