@@ -77,7 +77,6 @@ export { DnsServer, type ZoneLoad } from "./component.ts";
 export type { ZoneStatus } from "./zone_status.ts";
 export { dnsMigrations } from "./schema.ts";
 export { dnsVerbs } from "./verbs.ts";
-export type { ZoneStatus } from "./zone_status.ts";
 
 /**
  * `config check` for `[dns]`: zone files readable and well formed (FILE:LINE),
