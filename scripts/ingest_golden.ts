@@ -12,6 +12,14 @@
  * Usage: `deno run -A scripts/ingest_golden.ts OUT_DIR [CAPTURE_DIR]`
  * (CAPTURE_DIR defaults to `../shared/testdata/pcap`).
  *
+ * `deno run -A scripts/ingest_golden.ts --compare BEFORE AFTER` compares two
+ * such folders: daily and alerts files byte for byte; the ingest summary
+ * key by key (keys only AFTER has are listed); `ctl logs` and `ctl devices`
+ * rows after applying to BEFORE the changes the README documents ("Changes
+ * from earlier versions of `ctl logs --json`", the final `next_cursor` line
+ * of paged verbs). It prints every remaining difference and exits 1 when
+ * there is one.
+ *
  * @module
  */
 
@@ -95,12 +103,138 @@ async function golden(capture: string, out: string): Promise<void> {
     await Deno.writeTextFile(`${out}/ctl-devices.jsonl`, devices.stdout);
     await vigia([...ctl, "stop"], dir);
   } finally {
+    // A stop lost on a loaded machine must not hang the run: SIGTERM, then SIGKILL, bounded.
+    for (const signal of ["SIGTERM", "SIGKILL"] as const) {
+      const exited = await Promise.race([
+        daemon.status.then(() => true),
+        new Promise<false>((r) => setTimeout(() => r(false), 20_000)),
+      ]);
+      if (exited) break;
+      try {
+        daemon.kill(signal);
+      } catch { /* exited meanwhile */ }
+    }
     await daemon.status;
     await Deno.remove(dir, { recursive: true });
   }
 }
 
-if (import.meta.main) {
+type Row = Record<string, unknown>;
+
+/** A `ctl logs` row of BEFORE with the documented changes of `ctl logs --json` applied. */
+function documentedLogRow(row: Row): Row {
+  const out: Row = {};
+  for (const [k, v] of Object.entries(row)) {
+    if (k === "flags" && typeof v === "string") {
+      const set = new Set(v.split(" "));
+      for (const f of ["AA", "TC", "RD", "RA"]) out[f] = set.has(f);
+    } else if (k === "opcode" && typeof v === "string") {
+      const names: Record<string, number> = {
+        QUERY: 0,
+        IQUERY: 1,
+        STATUS: 2,
+        NOTIFY: 4,
+        UPDATE: 5,
+      };
+      out[k] = names[v] ?? Number(v.replace(/^OPCODE/, ""));
+    } else if (k === "proto" && row.kind === "dhcp") continue;
+    else if (k === "vendor" && v === "") continue;
+    else out[k] = v;
+  }
+  return out;
+}
+
+/** Canonical text of a row (keys sorted: the README documents DHCP key order changes). */
+function canonical(row: Row): string {
+  return JSON.stringify(Object.fromEntries(Object.entries(row).sort(([a], [b]) => a < b ? -1 : 1)));
+}
+
+function jsonLines(text: string): Row[] {
+  return text.split("\n").filter((l) => l.trim() !== "").map((l) => JSON.parse(l) as Row);
+}
+
+async function readOr(path: string): Promise<string | undefined> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Differences between two golden folders that the README does not document. */
+export async function compareGolden(before: string, after: string): Promise<string[]> {
+  const problems: string[] = [];
+  const notes: string[] = [];
+  const names = [...Deno.readDirSync(before)].filter((e) => e.isDirectory).map((e) => e.name)
+    .sort();
+  for (const name of names) {
+    const a = `${before}/${name}`, b = `${after}/${name}`;
+    const filesA = new Set([...Deno.readDirSync(a)].map((e) => e.name));
+    let filesB: Set<string>;
+    try {
+      filesB = new Set([...Deno.readDirSync(b)].map((e) => e.name));
+    } catch {
+      problems.push(`${name}: missing in ${after}`);
+      continue;
+    }
+    for (const f of [...filesA].filter((f) => f.endsWith(".log")).sort()) {
+      const x = await readOr(`${a}/${f}`), y = await readOr(`${b}/${f}`);
+      if (y === undefined) problems.push(`${name}/${f}: missing after`);
+      else if (x !== y) {
+        const lx = x!.split("\n"), ly = y.split("\n");
+        for (let i = 0; i < Math.max(lx.length, ly.length); i++) {
+          if (lx[i] !== ly[i]) {
+            problems.push(`${name}/${f}:${i + 1}:\n  - ${lx[i] ?? ""}\n  + ${ly[i] ?? ""}`);
+          }
+        }
+      }
+    }
+    for (const f of [...filesB].filter((f) => !filesA.has(f)).sort()) {
+      notes.push(`${name}: only after: ${f}`);
+    }
+    const ia = JSON.parse((await readOr(`${a}/ingest.json`)) ?? "{}") as Row;
+    const ib = JSON.parse((await readOr(`${b}/ingest.json`)) ?? "{}") as Row;
+    for (const [k, v] of Object.entries(ia)) {
+      if (JSON.stringify(ib[k]) !== JSON.stringify(v)) {
+        problems.push(
+          `${name}/ingest.json: ${k}: ${JSON.stringify(v)} -> ${JSON.stringify(ib[k])}`,
+        );
+      }
+    }
+    const added = Object.keys(ib).filter((k) => !(k in ia));
+    if (added.length) notes.push(`${name}/ingest.json: keys added: ${added.join(", ")}`);
+    for (
+      const [file, fix] of [["ctl-logs.jsonl", documentedLogRow], [
+        "ctl-devices.jsonl",
+        (r: Row) => r,
+      ]] as const
+    ) {
+      const ra = jsonLines((await readOr(`${a}/${file}`)) ?? "").map(fix);
+      const rb = jsonLines((await readOr(`${b}/${file}`)) ?? "");
+      // Paged verbs end with {"next_cursor": null} (README: paging).
+      const last = rb[rb.length - 1];
+      if (last && Object.keys(last).length === 1 && last.next_cursor === null) rb.pop();
+      for (let i = 0; i < Math.max(ra.length, rb.length); i++) {
+        const x = ra[i] ? canonical(ra[i]) : "", y = rb[i] ? canonical(rb[i]) : "";
+        if (x !== y) problems.push(`${name}/${file}: row ${i + 1}:\n  - ${x}\n  + ${y}`);
+      }
+    }
+  }
+  for (const n of notes) console.log(`note: ${n}`);
+  return problems;
+}
+
+if (import.meta.main && Deno.args[0] === "--compare") {
+  const [, before, after] = Deno.args;
+  if (!before || !after) {
+    console.error("usage: deno run -A scripts/ingest_golden.ts --compare BEFORE AFTER");
+    Deno.exit(2);
+  }
+  const problems = await compareGolden(before, after);
+  for (const p of problems) console.log(p);
+  console.log(`${problems.length} difference(s) not documented as changes of ctl logs / paging`);
+  Deno.exit(problems.length ? 1 : 0);
+} else if (import.meta.main) {
   const [out, captures = `${repo}../shared/testdata/pcap`] = Deno.args;
   if (!out) {
     console.error("usage: deno run -A scripts/ingest_golden.ts OUT_DIR [CAPTURE_DIR]");
