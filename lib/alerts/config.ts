@@ -167,7 +167,7 @@ export const alertsSection = new Section(
         enabled: bool({ doc: "Send alerts to syslog.", default: false, reference: true }),
         target: syslogTarget({
           doc:
-            "Collector: unix:///dev/log (local datagram socket), udp://HOST:PORT (RFC 5426), tcp://HOST:PORT (RFC 6587 octet counting) or tls://HOST:PORT (RFC 5425); ports default to 514 (6514 for tls).",
+            "Collector: unix:///dev/log (local datagram socket, in the form syslog(3) writes there), udp://HOST:PORT (RFC 5426), tcp://HOST:PORT (RFC 6587 octet counting) or tls://HOST:PORT (RFC 5425); ports default to 514 (6514 for tls).",
           default: "unix:///dev/log",
         }),
         ca_file: str({

@@ -1,6 +1,7 @@
 /**
- * Alerts to a syslog collector: RFC 5424 messages over a local datagram
- * socket (`unix:///dev/log`), UDP, TCP or TLS (octet-counted frames). The
+ * Alerts to a syslog collector: RFC 5424 messages over UDP, TCP or TLS
+ * (octet-counted frames), or the local form over a datagram socket
+ * (`unix:///dev/log`). The
  * publisher only queues; one writer drains the bounded queue, reconnecting
  * with backoff, so a collector that is down or slow never blocks the daemon:
  * when the queue is full the oldest alerts are dropped and counted.
@@ -16,7 +17,12 @@ import {
   type SyslogTarget,
 } from "./config.ts";
 import type { Alert } from "./mod.ts";
-import { formatSyslogMessage, octetCountedFrame, type SyslogHeader } from "./syslog_message.ts";
+import {
+  formatLocalSyslogMessage,
+  formatSyslogMessage,
+  octetCountedFrame,
+  type SyslogHeader,
+} from "./syslog_message.ts";
 
 type SyslogConfig = AlertsConfig["syslog"];
 
@@ -104,7 +110,10 @@ export class SyslogSender {
         await new Promise((r) => setTimeout(r, 0));
         if (this.#transport.broken) throw new Error("the collector closed the connection");
         const batch = this.#queue.slice(0, this.#transport instanceof Datagrams ? 1 : STREAM_BATCH);
-        await this.#transport.send(batch.map((a) => formatSyslogMessage(a, this.#header)));
+        const format = this.#target.transport === "unix"
+          ? formatLocalSyslogMessage
+          : formatSyslogMessage;
+        await this.#transport.send(batch.map((a) => format(a, this.#header)));
         // Drops while the write waited took from the head: remove what was sent by identity.
         const sent = new Set(batch);
         this.#queue = this.#queue.filter((a) => !sent.has(a));

@@ -1,6 +1,7 @@
 /**
- * RFC 5424 syslog messages for alerts, and RFC 6587 octet-counted framing
- * for stream transports (TCP, and TLS per RFC 5425). Pure functions: no I/O.
+ * RFC 5424 syslog messages for alerts (and the local `/dev/log` form), and
+ * RFC 6587 octet-counted framing for stream transports (TCP, and TLS per
+ * RFC 5425). Pure functions: no I/O.
  *
  * @module
  */
@@ -67,6 +68,15 @@ function headerField(text: string, max: number): string {
  */
 export function formatSyslogMessage(alert: Alert, header: SyslogHeader): string {
   const pri = header.facility * 8 + SYSLOG_LEVELS[alert.severity];
+  return `<${pri}>1 ${alert.raised.toISOString()} ${headerField(header.hostname, 255)} ${
+    headerField(header.appName, 48)
+  } ${headerField(header.procId, 128)} ${headerField(alert.kind, 32)} ${
+    structuredData(alert)
+  } ${BOM}${alert.kind}: ${alert.subject}`;
+}
+
+/** The SD-ELEMENT `[vigia@32473 kind= severity= subject= time= ...details]`. */
+function structuredData(alert: Alert): string {
   const params: [string, string][] = [
     ["kind", alert.kind],
     ["severity", alert.severity],
@@ -77,14 +87,29 @@ export function formatSyslogMessage(alert: Alert, header: SyslogHeader): string 
     if (v === null || v === undefined) continue;
     params.push([k, Array.isArray(v) ? v.join(",") : String(v)]);
   }
-  const sd = `[${SD_ID}${
-    params.map(([k, v]) => ` ${sdName(k)}="${escapeParamValue(v)}"`).join("")
-  }]`;
-  return `<${pri}>1 ${alert.raised.toISOString()} ${headerField(header.hostname, 255)} ${
-    headerField(header.appName, 48)
-  } ${headerField(header.procId, 128)} ${
-    headerField(alert.kind, 32)
-  } ${sd} ${BOM}${alert.kind}: ${alert.subject}`;
+  return `[${SD_ID}${params.map(([k, v]) => ` ${sdName(k)}="${escapeParamValue(v)}"`).join("")}]`;
+}
+
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+/**
+ * The alert in the local socket's form, as glibc's `syslog()` writes to
+ * `/dev/log`: `<PRI>Mmm dd hh:mm:ss APP-NAME[PID]: MSG` (local time, no
+ * hostname). journald does not parse RFC 5424 there (systemd issue 19251)
+ * and rsyslog's imuxsock expects this form by default, so the structured
+ * data travels as text at the end of MSG: `kind: subject [vigia@32473 ...]`.
+ */
+export function formatLocalSyslogMessage(alert: Alert, header: SyslogHeader): string {
+  const pri = header.facility * 8 + SYSLOG_LEVELS[alert.severity];
+  const t = alert.raised;
+  const two = (n: number) => String(n).padStart(2, "0");
+  const stamp = `${MONTHS[t.getMonth()]} ${String(t.getDate()).padStart(2, " ")} ${
+    two(t.getHours())
+  }:${two(t.getMinutes())}:${two(t.getSeconds())}`;
+  const sd = structuredData(alert);
+  return `<${pri}>${stamp} ${headerField(header.appName, 48)}[${header.procId}]: ${alert.kind}: ${
+    alert.subject.replace(/[\r\n]+/g, " ")
+  } ${sd}`;
 }
 
 const encoder = new TextEncoder();

@@ -113,9 +113,9 @@ export async function startRsyslog(options: { tls?: boolean } = {}): Promise<Tes
         `input(type="imtcp" address="127.0.0.1" port="${tlsPort}")`,
       ]
       : []),
-    // A socket of its own in the temp dir (not the system's /dev/log), parsed as RFC 5424.
+    // A socket of its own in the temp dir (not the system's /dev/log), parsed as /dev/log is.
     `module(load="imuxsock" sysSock.use="off")`,
-    `input(type="imuxsock" socket="${socketPath}" useSpecialParser="off" parseHostname="on")`,
+    `input(type="imuxsock" socket="${socketPath}")`,
     `action(type="omfile" file="${file}" template="RSYSLOG_SyslogProtocol23Format")`,
   ].join("\n");
   await Deno.writeTextFile(`${dir}/rsyslog.conf`, conf + "\n");

@@ -8,6 +8,7 @@ import type { Alert } from "../../lib/alerts/mod.ts";
 import { parseSyslogTarget } from "../../lib/alerts/config.ts";
 import {
   escapeParamValue,
+  formatLocalSyslogMessage,
   formatSyslogMessage,
   octetCountedFrame,
   sdName,
@@ -61,6 +62,18 @@ Deno.test('syslog message: PARAM-VALUE escapes " \\ ] and PARAM-NAME stays an SD
   // A huge value is cut, so a datagram stays far below the UDP limit.
   const long = formatSyslogMessage(alert({ details: { x: "y".repeat(100_000) } }), header);
   assert.ok(long.length < 2000, String(long.length));
+});
+
+Deno.test("syslog message: the local /dev/log form is glibc's, the structured data in MSG", () => {
+  const raised = new Date(2026, 2, 5, 7, 8, 9); // local time, as syslog(3) writes it
+  const m = formatLocalSyslogMessage(
+    alert({ raised, subject: "two\nlines", details: { server: "203.0.113.53" } }),
+    header,
+  );
+  assert.equal(
+    m,
+    '<28>Mar  5 07:08:09 vigia[4242]: unauthorized-dns: two lines [vigia@32473 kind="unauthorized-dns" severity="warning" subject="two\nlines" time="2026-11-21T12:00:00.250Z" server="203.0.113.53"]',
+  );
 });
 
 Deno.test("syslog message: an octet-counted frame counts bytes, not characters", () => {
