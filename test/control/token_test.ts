@@ -50,6 +50,7 @@ Deno.test("roles: each verb declares its role; read verbs change nothing; unknow
     "logs",
     "devices",
     "alerts",
+    "captures",
     "scan results",
     "zone list",
     "zone status",
@@ -62,7 +63,16 @@ Deno.test("roles: each verb declares its role; read verbs change nothing; unknow
     assert.equal(roleAllows("read", roles(v)), true, v);
   }
   for (
-    const v of ["reload", "stop", "deny dns add", "deny mac del", "zone add", "scan run", "nope"]
+    const v of [
+      "reload",
+      "stop",
+      "deny dns add",
+      "deny mac del",
+      "zone add",
+      "scan run",
+      "captures del",
+      "nope",
+    ]
   ) {
     assert.equal(roles(v), "admin", v);
     assert.equal(roleAllows("read", roles(v)), false, v);
