@@ -99,7 +99,8 @@ async function runVerb(spec: Spec, argv: Record<string, unknown>): Promise<void>
 /** Pages bounded: `--all` stops after this many (a cursor that never ends would loop forever). */
 const MAX_PAGES = 1_000_000;
 
-async function runPaged(
+/** Fetches and prints a paged verb's pages (`--all`: every page) as `ctl` does. */
+export async function runPaged(
   call: (args: Record<string, unknown>) => Promise<unknown>,
   args: Record<string, unknown>,
   options: { json: boolean; all: boolean },

@@ -17,6 +17,7 @@ import { completionScript, configManPage, type Shell, SHELLS, vigiaManPage } fro
 import { extraCommands } from "./extra.ts";
 import { tokenCommand } from "./token.ts";
 import { tsigCommand } from "./tsig.ts";
+import { centralCommand } from "./central.ts";
 
 export type { CommandInfo, OptionInfo } from "./describe.ts";
 
@@ -133,6 +134,7 @@ export function buildProgram(args: string[]): Argv {
   y = ctlCommand(y);
   y = tokenCommand(y);
   y = tsigCommand(y);
+  y = centralCommand(y);
   y = extraCommands(y);
   y = docsCommands(y);
   const names = describeCommands(y).map((c) => c.path[0]);
