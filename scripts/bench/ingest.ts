@@ -8,7 +8,8 @@
  * With `--format text,json` each run ingests the capture once per daily-log
  * format (`[log] format`), in turn (the order alternating between runs),
  * and prints how long the ingest with JSON lines takes against text lines
- * in that run.
+ * in that run, in wall time (what a user waits) and in CPU time of the
+ * process (all threads; steadier than wall time on a shared machine).
  *
  * Usage: deno run -A scripts/bench/ingest.ts [--packets 1000000] [--runs 1] [--no-tshark]
  *        [--format text|json|text,json]
@@ -19,6 +20,7 @@
  */
 
 import { parseArgs } from "node:util";
+import { cpuUsage } from "node:process";
 import { loadVigiaConfig } from "../../lib/daemon/config.ts";
 import { configSchema } from "../../lib/app/mod.ts";
 import { openStore } from "../../lib/store/mod.ts";
@@ -98,7 +100,15 @@ async function timeTshark(): Promise<number | undefined> {
 }
 
 async function timeIngest(format: "text" | "json"): Promise<
-  { seconds: number; packets: number; events: number; rows: number; lines: number; bytes: number }
+  {
+    seconds: number;
+    cpu: number;
+    packets: number;
+    events: number;
+    rows: number;
+    lines: number;
+    bytes: number;
+  }
 > {
   const dir = await Deno.makeTempDir({ dir: benchDir, prefix: "ingest-" });
   const text =
@@ -109,7 +119,10 @@ async function timeIngest(format: "text" | "json"): Promise<
   const dailyLog = new DailyLog({ dir: `${dir}/log`, timeZone: "UTC", retentionDays: 0, format });
   const log = createLogger({ level: "error" });
   const alerts = new AlertBus({ store, dailyLog, log, config: config.alerts });
+  const cpu0 = cpuUsage();
   const r = await runIngest(capture, { config, log, store, dailyLog, alerts });
+  const used = cpuUsage(cpu0);
+  const cpu = (used.user + used.system) / 1e6;
   await alerts.close();
   await dailyLog.close();
   const events = new EventsReader(eventsDbPath(store));
@@ -125,7 +138,7 @@ async function timeIngest(format: "text" | "json"): Promise<
     }
   }
   if (!values.keep) await Deno.remove(dir, { recursive: true });
-  return { seconds: r.seconds, packets: r.packets, events: r.events, rows, lines, bytes };
+  return { seconds: r.seconds, cpu, packets: r.packets, events: r.events, rows, lines, bytes };
 }
 
 console.log(`capture: ${capture} (${PACKETS} packets, ${(size / 1e6).toFixed(0)} MB)`);
@@ -138,16 +151,19 @@ if (tshark !== undefined) {
   );
 }
 for (let run = 1; run <= Number(values.runs); run++) {
-  const seconds: Record<string, number> = {};
+  const seconds: Record<string, number> = {}, cpu: Record<string, number> = {};
   // Every other run in the other order, so that neither format always goes first.
   for (const format of run % 2 ? FORMATS : [...FORMATS].reverse()) {
     const r = await timeIngest(format);
     seconds[format] = r.seconds;
+    cpu[format] = r.cpu;
     const rate = r.packets / r.seconds;
     console.log(
       `vigia ingest run ${run}${FORMATS.length > 1 ? ` (${format})` : ""}: ${
         r.seconds.toFixed(2)
-      } s, ${Math.round(rate)} pkt/s; ${r.events} events, ${r.rows} rows stored, ${r.lines} ${
+      } s (CPU ${r.cpu.toFixed(2)} s), ${
+        Math.round(rate)
+      } pkt/s; ${r.events} events, ${r.rows} rows stored, ${r.lines} ${
         format === "json" ? "JSON" : "text"
       } daily log lines (${(r.bytes / 1e6).toFixed(0)} MB)` +
         (tshark !== undefined ? `; ${(tshark / r.seconds).toFixed(2)}x tshark's speed` : ""),
@@ -155,7 +171,9 @@ for (let run = 1; run <= Number(values.runs); run++) {
   }
   if (seconds.text !== undefined && seconds.json !== undefined) {
     console.log(
-      `run ${run}: json / text ingest time = ${(seconds.json / seconds.text).toFixed(3)}`,
+      `run ${run}: json / text ingest time = ${
+        (seconds.json / seconds.text).toFixed(3)
+      }, CPU time ${(cpu.json / cpu.text).toFixed(3)}`,
     );
   }
 }
