@@ -126,7 +126,11 @@ function referenceObject(
 
 type Way = "text" | "json" | "json.stringify";
 
-async function time(way: Way, events: { kind: "dns" | "dhcp"; record: EventRecord }[]) {
+async function time(
+  way: Way,
+  events: { kind: "dns" | "dhcp"; record: EventRecord }[],
+  count = EVENTS,
+) {
   const dir = await Deno.makeTempDir({ prefix: "vigia-bench-daylog-" });
   const out = new LineWriter({
     dir,
@@ -142,7 +146,7 @@ async function time(way: Way, events: { kind: "dns" | "dhcp"; record: EventRecor
     const file = Deno.openSync(`${dir}/2026-11-21.log`, { create: true, append: true });
     const enc = new TextEncoder();
     let lines: string[] = [], size = 0;
-    for (let i = 0; i < EVENTS; i++) {
+    for (let i = 0; i < count; i++) {
       const e = events[i % events.length];
       const fields = e.kind === "dns" ? DNS_FIELDS : DHCP_FIELDS;
       const line = JSON.stringify(referenceObject(e.kind, t0 + i * 0.05, fields, e.record));
@@ -157,7 +161,7 @@ async function time(way: Way, events: { kind: "dns" | "dhcp"; record: EventRecor
     if (lines.length > 0) file.writeSync(enc.encode(lines.join("\n") + "\n"));
     file.close();
   } else {
-    for (let i = 0; i < EVENTS; i++) {
+    for (let i = 0; i < count; i++) {
       const e = events[i % events.length];
       (e.kind === "dns" ? dns : dhcp).write(t0 + i * 0.05, e.record);
     }
@@ -172,6 +176,8 @@ async function time(way: Way, events: { kind: "dns" | "dhcp"; record: EventRecor
 
 const events = records();
 const ways: Way[] = ["text", "json", "json.stringify"];
+// Warm-up (JIT) of each way, not timed.
+for (const way of ways) await time(way, events, 50_000);
 for (let run = 1; run <= Number(values.runs); run++) {
   const order = [...ways.slice(run % 3), ...ways.slice(0, run % 3)];
   const seconds: Partial<Record<Way, number>> = {};
