@@ -551,7 +551,21 @@ const scratch: RecordToWrite = {
  */
 export function writeRecord(w: MessageWriter, rr: RecordToWrite): boolean {
   const { owner, type, ttl, rdata, limit } = rr;
-  if (!w.name(owner) || !w.u16(type) || !w.u16(CLASS.IN)) return false;
+  if (!w.name(owner)) return false;
+  return writeRecordAfterOwner(w, { type, ttl, rdata, limit });
+}
+
+/**
+ * Writes what follows the owner of an IN-class record (type, class, TTL,
+ * RDLENGTH and the RDATA, its names compressed where RFC 3597 allows);
+ * false as {@linkcode writeRecord} does.
+ */
+export function writeRecordAfterOwner(
+  w: MessageWriter,
+  rr: Omit<RecordToWrite, "owner">,
+): boolean {
+  const { type, ttl, rdata, limit } = rr;
+  if (!w.u16(type) || !w.u16(CLASS.IN)) return false;
   if (!w.u32(ttl) || !w.u16(0)) return false;
   const lenAt = w.pos - 2;
   let ok: boolean;

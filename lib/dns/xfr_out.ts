@@ -19,7 +19,7 @@
 
 import { CidrSet, parseHostPort, parseIp } from "../net/mod.ts";
 import type { Logger } from "../log/mod.ts";
-import { type RecordToWrite, writeRecord } from "./answer.ts";
+import { writeRecord, writeRecordAfterOwner } from "./answer.ts";
 import type { ZoneJournal } from "./journal.ts";
 import { serialGreater, soaSerial } from "./serial.ts";
 import {
@@ -421,7 +421,12 @@ export class TransferServer {
       await send(signReply(errorReply(body, rcode), checked));
       return;
     }
-    const stream = new TransferStream(body, q, checked, send, this.#o.messageSize ?? 16384);
+    const stream = new TransferStream(body, q, {
+      signer: checked,
+      send,
+      size: this.#o.messageSize ?? 16384,
+      apex: zone.apex,
+    });
     const serial = soaSerial(zone.soa.rdatas[0]);
     let kind = "AXFR";
     if (q.qtype === TYPE.IXFR) {
@@ -478,7 +483,10 @@ async function fullZone(zone: Zone, stream: TransferStream): Promise<void> {
     for (const set of node.rrsets.values()) {
       if (set.type === TYPE.SOA && node.key === zone.key) continue;
       for (let i = 0; i < set.rdatas.length; i++) {
-        await stream.record(set.owner, set.type, set.ttls[i], set.rdatas[i]);
+        // Awaited only when a message is full: an await per record costs more than writing it.
+        if (!stream.add(set.owner, set.type, set.ttls[i], set.rdatas[i])) {
+          await stream.record(set.owner, set.type, set.ttls[i], set.rdatas[i]);
+        }
       }
     }
   }
@@ -489,7 +497,15 @@ async function fullZone(zone: Zone, stream: TransferStream): Promise<void> {
 /** Room kept in each message for its TSIG record. */
 const TSIG_ROOM = 400;
 
-/** Messages of one transfer answer, each sent when full, signed in a chain when the request was. */
+/**
+ * Messages of one transfer answer, each sent when full, signed in a chain
+ * when the request was. Owners are compressed without the general
+ * writer's dictionary (whose string keys cost more than the rest of a
+ * record): an owner equal to the previous one becomes a pointer to it, and
+ * one below the apex its own labels and a pointer to the apex written
+ * earlier in the message, which is what full compression gives for the
+ * names of a zone walked node by node. RDATA names go through the writer.
+ */
 class TransferStream {
   readonly #query: Uint8Array;
   readonly #q: TransferQuery;
@@ -497,8 +513,15 @@ class TransferStream {
   #mac: Uint8Array | undefined;
   readonly #send: (message: Uint8Array) => Promise<void>;
   readonly #writer: MessageWriter;
-  /** The record being written (one object reused for every record). */
-  readonly #rr: RecordToWrite;
+  /** The record being written past its owner (one object reused for every record). */
+  readonly #rr: { type: number; ttl: number; rdata: Uint8Array; limit: number };
+  /** The apex, lower case, wire form. */
+  readonly #apex: Uint8Array;
+  /** Where the apex is written in full in this message (-1: not yet). */
+  #apexAt = -1;
+  #lastOwner: Uint8Array = ROOT;
+  /** Where the last owner starts in this message (-1: none). */
+  #lastOwnerAt = -1;
   #count = 0;
   #first = true;
   /** Messages sent. */
@@ -509,17 +532,25 @@ class TransferStream {
   constructor(
     query: Uint8Array,
     q: TransferQuery,
-    signer: { key?: TsigKey; mac?: Uint8Array },
-    send: (message: Uint8Array) => Promise<void>,
-    size: number,
+    options: {
+      signer: { key?: TsigKey; mac?: Uint8Array };
+      send: (message: Uint8Array) => Promise<void>;
+      size: number;
+      apex: Uint8Array;
+    },
   ) {
     this.#query = query;
     this.#q = q;
-    this.#key = signer.key;
-    this.#mac = signer.mac;
-    this.#send = send;
-    this.#writer = new MessageWriter(new Uint8Array(Math.min(65535, size + TSIG_ROOM)));
-    this.#rr = { owner: ROOT, type: 0, ttl: 0, rdata: ROOT, limit: size };
+    this.#key = options.signer.key;
+    this.#mac = options.signer.mac;
+    this.#send = options.send;
+    this.#writer = new MessageWriter(new Uint8Array(Math.min(65535, options.size + TSIG_ROOM)));
+    this.#rr = { type: 0, ttl: 0, rdata: ROOT, limit: options.size };
+    this.#apex = options.apex.slice();
+    for (let i = 0; i < this.#apex.length; i++) {
+      const c = this.#apex[i];
+      if (c >= 0x41 && c <= 0x5a) this.#apex[i] = c | 0x20;
+    }
     this.#begin();
   }
 
@@ -533,36 +564,83 @@ class TransferStream {
     b[3] = 0;
     b.fill(0, 4, 12);
     w.pos = 12;
+    this.#apexAt = -1;
+    this.#lastOwnerAt = -1;
     if (this.#first) {
       // The question in the first message only (RFC 5936 section 2.2.1 allows leaving it out later).
       w.question(this.#query, this.#q.questionEnd);
       b[5] = 1;
+      this.#apexAt = 12; // the question name is the apex
     }
     this.#count = 0;
   }
 
-  /** Adds a record, sending the message first when it is full. */
-  async record(owner: Uint8Array, type: number, ttl: number, rdata: Uint8Array): Promise<void> {
+  /** Whether `owner` ends with the apex at `prefix` (a label boundary). */
+  #belowApex(owner: Uint8Array, prefix: number): boolean {
+    let p = 0;
+    while (p < prefix) p += owner[p] + 1;
+    if (p !== prefix) return false;
+    const apex = this.#apex;
+    for (let i = 0; i < apex.length; i++) {
+      const c = owner[prefix + i];
+      if ((c >= 0x41 && c <= 0x5a ? c | 0x20 : c) !== apex[i]) return false;
+    }
+    return true;
+  }
+
+  #owner(owner: Uint8Array): boolean {
+    const w = this.#writer;
+    const last = this.#lastOwner;
+    if (this.#lastOwnerAt >= 0 && (owner === last || sameBytes(owner, last))) {
+      return w.u16(0xc000 | this.#lastOwnerAt);
+    }
+    const at = w.pos;
+    const prefix = owner.length - this.#apex.length;
+    const below = prefix >= 0 && this.#belowApex(owner, prefix);
+    let ok: boolean;
+    if (below && this.#apexAt >= 0) {
+      ok = (prefix === 0 || w.bytes(owner.subarray(0, prefix))) && w.u16(0xc000 | this.#apexAt);
+    } else {
+      ok = w.bytes(owner);
+      if (ok && below && at + prefix < 0x4000) this.#apexAt = at + prefix;
+    }
+    if (ok && at < 0x4000) {
+      this.#lastOwner = owner;
+      this.#lastOwnerAt = at;
+    }
+    return ok;
+  }
+
+  /**
+   * Adds a record to the message under way; false when it does not fit
+   * (nothing is written then: send the message with {@linkcode TransferStream.record}).
+   */
+  add(owner: Uint8Array, type: number, ttl: number, rdata: Uint8Array): boolean {
     const w = this.#writer;
     const start = w.pos;
     const rr = this.#rr;
-    rr.owner = owner;
     rr.type = type;
     rr.ttl = ttl;
     rr.rdata = rdata;
-    if (writeRecord(w, rr)) {
+    if (this.#owner(owner) && writeRecordAfterOwner(w, rr)) {
       this.#count++;
       this.records++;
-      return;
+      return true;
     }
     w.rollback(start);
+    if (this.#apexAt >= start) this.#apexAt = -1;
+    if (this.#lastOwnerAt >= start) this.#lastOwnerAt = -1;
     if (this.#count === 0) throw new Error("a record larger than a transfer message");
+    return false;
+  }
+
+  /** Adds a record, sending the message first when it is full. */
+  async record(owner: Uint8Array, type: number, ttl: number, rdata: Uint8Array): Promise<void> {
+    if (this.add(owner, type, ttl, rdata)) return;
     await this.#flush();
-    if (!writeRecord(w, rr)) {
+    if (!this.add(owner, type, ttl, rdata)) {
       throw new Error("a record larger than a transfer message");
     }
-    this.#count++;
-    this.records++;
   }
 
   async #flush(): Promise<void> {
@@ -722,4 +800,10 @@ export class SignedAnswers {
     b[7] = 1;
     return signReply(b.slice(0, w.pos), signer);
   }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
