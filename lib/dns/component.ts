@@ -267,6 +267,7 @@ export class DnsServer implements Component {
       zones: () =>
         [...(this.#db?.zones.values() ?? [])].map((z) => ({ name: z.name, slot: z.slot })),
       zoneStatus: () => this.zoneStatus(),
+      transfers: () => ({ out: this.#transfers?.stats, in: this.#secondaries?.stats }),
     });
     const snapshot = this.#snapshot(records);
     try {

@@ -21,6 +21,8 @@ import {
 } from "./engine.ts";
 import { rcodeName } from "./wire.ts";
 import type { ZoneStatus } from "./zone_status.ts";
+import type { TransferStats } from "./xfr_out.ts";
+import type { TransferInStats } from "./secondary.ts";
 
 /** What the families read. */
 export interface DnsMetricsSources {
@@ -30,6 +32,8 @@ export interface DnsMetricsSources {
   zones: () => { name: string; slot: number }[];
   /** Serial and records per zone. */
   zoneStatus: () => ZoneStatus[];
+  /** Zone transfer counters: out (as primary) and in (secondary zones), when configured. */
+  transfers?: () => { out?: TransferStats; in?: TransferInStats };
 }
 
 const PROTOS = ["udp", "tcp"];
@@ -115,6 +119,35 @@ export function registerDnsMetrics(scope: MetricsScope, sources: DnsMetricsSourc
     labels: ["zone"],
   }, (emit) => {
     for (const z of sources.zoneStatus().slice(0, METRIC_ZONES - 1)) emit([z.zone], z.serial);
+  });
+  scope.collect({
+    name: "vigia_dns_transfers_total",
+    help:
+      "Zone transfers served (direction out: axfr, ixfr, ixfr_full, ixfr_up_to_date, refused, notauth) and checks of secondary zones (in: axfr, ixfr, up_to_date, ixfr_fallback).",
+    type: "counter",
+    labels: ["direction", "kind"],
+  }, (emit) => {
+    const t = sources.transfers?.();
+    const kinds = {
+      out: ["axfr", "ixfr", "ixfr_full", "ixfr_up_to_date", "refused", "notauth"],
+      in: ["axfr", "ixfr", "up_to_date", "ixfr_fallback"],
+    };
+    for (const direction of ["out", "in"] as const) {
+      const counts = t?.[direction];
+      if (!counts) continue;
+      const byKind = counts as unknown as Record<string, number>;
+      for (const kind of kinds[direction]) emit([direction, kind], byKind[kind] ?? 0);
+    }
+  });
+  scope.collect({
+    name: "vigia_dns_transfer_in_failures_total",
+    help:
+      "Failed transfers of secondary zones (the old copy kept), by reason: network, refused, signature, malformed, oversized.",
+    type: "counter",
+    labels: ["reason"],
+  }, (emit) => {
+    const failed = sources.transfers?.().in?.failed;
+    if (failed) { for (const [reason, n] of Object.entries(failed)) emit([reason], n); }
   });
   scope.collect({
     name: "vigia_dns_zone_records",

@@ -28,6 +28,8 @@ export interface TestDns {
   store: Store;
   /** The validated `[dns]` section. */
   section: DnsConfig;
+  /** The metrics registry the component registered in. */
+  metrics: MetricsRegistry;
   /** Environment for calling the component's verbs. */
   env: VerbEnv<DnsConfig, DnsServer>;
   /** Stops everything and removes the temp dir. */
@@ -80,6 +82,7 @@ export async function startDns(
     config: config.alerts,
   });
   const section = sectionOf(dnsModule, config);
+  const metrics = new MetricsRegistry();
   const server = dnsModule.create({
     section,
     config,
@@ -87,7 +90,7 @@ export async function startDns(
     alerts,
     dailyLog,
     log: log.child("dns"),
-    metrics: new MetricsRegistry().scope("dns"),
+    metrics: metrics.scope("dns"),
   });
   try {
     await server.start();
@@ -113,6 +116,7 @@ export async function startDns(
     dir,
     store,
     section,
+    metrics,
     env,
     stop: async () => {
       running = false;

@@ -281,6 +281,10 @@ Deno.test({
         assert.match(row.last_error ?? "", error, mode);
       }
       assert.ok(statsOf(t).ixfr_fallback >= bad.length, "each IXFR failure was retried as AXFR");
+      const failures: Record<string, number> = {};
+      t.metrics.families().find((f) => f.name === "vigia_dns_transfer_in_failures_total")!
+        .read((labels, n) => (failures[labels[0]] = n));
+      assert.ok(failures.malformed >= 4 && failures.oversized >= 1, JSON.stringify(failures));
 
       // A NOTIFY from an address that is not a primary: REFUSED, no check.
       const notifies = statsOf(t).notify_in;
