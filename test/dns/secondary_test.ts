@@ -232,12 +232,27 @@ Deno.test({
     primary.zones.set("keep.test.", { serial: 1, timers: "3600 3600 86400 300", www: "192.0.2.1" });
     primary.zones.set("exp.test.", { serial: 1, timers: "1 1 3 300", www: "192.0.2.9" });
     const nowhere = await freeDnsPort();
+    // A downstream secondary of vigia: told of each new serial of keep.test.
+    const downstream = dgram.createSocket("udp4");
+    await new Promise<void>((r) => downstream.bind(0, "127.0.0.1", () => r()));
+    const downstreamPort = downstream.address().port;
+    const notified: string[] = [];
+    let onDownstreamNotify = () => {};
+    downstream.on("message", (m: Uint8Array, rinfo: { port: number; address: string }) => {
+      const msg = new Uint8Array(m);
+      notified.push(keyToText(readNameKey(msg, 12)!));
+      const reply = msg.slice();
+      reply[2] |= 0x80;
+      downstream.send(reply, rinfo.port, rinfo.address);
+      onDownstreamNotify();
+    });
     const dir = await Deno.makeTempDir({ prefix: "vigia-secondary-" });
     const toml = `zone = []\ntable_poll = "1h"\nmax_zone_records = 60\n` +
       `[[dns.secondary]]\norigin = "keep.test."\nprimaries = ["127.0.0.1:${primary.port}"]\n` +
       `[[dns.secondary]]\norigin = "exp.test"\nprimaries = ["127.0.0.1:${primary.port}"]\n` +
       `[[dns.secondary]]\norigin = "none.test."\nprimaries = ["127.0.0.1:${nowhere}"]\n` +
-      `[[dns.transfer]]\nzones = ["keep.test."]\nallow = ["127.0.0.1"]\n`;
+      `[[dns.transfer]]\nzones = ["keep.test."]\nallow = ["127.0.0.1"]\n` +
+      `notify = ["127.0.0.1:${downstreamPort}"]\n`;
     const client = await UdpClient.open();
     let t = await startDns(toml, { dir });
     try {
@@ -292,8 +307,12 @@ Deno.test({
       assert.equal(statsOf(t).notify_in, notifies);
 
       primary.mode = "good";
+      notified.length = 0; // the first transfer (serial 1) was told too
+      const toldDownstream = new Promise<void>((r) => (onDownstreamNotify = r));
       assert.equal((await sendNotify(t.port, "keep.test.")).rcode, 0);
       await until("serial 2 after NOTIFY", wwwIs(client, t.port, "192.0.2.2"));
+      await toldDownstream;
+      assert.deepEqual(notified, ["keep.test."], "vigia's own secondary is notified of serial 2");
       status = t.server.zoneStatus();
       assert.equal(status.find((z) => z.zone === "keep.test.")?.last_error, null);
       // Onward IXFR from the journal: one change, the old www out and the new one in.
@@ -321,6 +340,7 @@ Deno.test({
       assert.equal(restarted.serial, 2);
       assert.equal(restarted.role, "secondary");
     } finally {
+      downstream.close();
       await client.close();
       await t.stop();
       await primary.close().catch(() => {});
