@@ -59,6 +59,8 @@ export class SyslogSender {
   readonly #log: Logger;
   readonly #header: SyslogHeader;
   #queue: Alert[] = [];
+  /** Alerts at the head of the queue being written now: an overflow drops after them. */
+  #inFlight = 0;
   #transport: Transport | undefined;
   #running: Promise<void> | undefined;
   #closed = false;
@@ -91,7 +93,7 @@ export class SyslogSender {
     if (this.#closed) return;
     this.#queue.push(alert);
     if (this.#queue.length > this.#config.queue_max) {
-      this.#queue.shift();
+      this.#queue.splice(this.#inFlight, 1);
       this.#dropped++;
     }
     this.#running ??= this.#drain().finally(() => (this.#running = undefined));
@@ -113,10 +115,13 @@ export class SyslogSender {
         const format = this.#target.transport === "unix"
           ? formatLocalSyslogMessage
           : formatSyslogMessage;
-        await this.#transport.send(batch.map((a) => format(a, this.#header)));
-        // Drops while the write waited took from the head: remove what was sent by identity.
-        const sent = new Set(batch);
-        this.#queue = this.#queue.filter((a) => !sent.has(a));
+        this.#inFlight = batch.length;
+        try {
+          await this.#transport.send(batch.map((a) => format(a, this.#header)));
+        } finally {
+          this.#inFlight = 0;
+        }
+        this.#queue.splice(0, batch.length);
         this.#sent += batch.length;
         if (this.#backoffMs > 0) {
           this.#log.info("syslog collector reachable again", { target: this.#config.target });
