@@ -3,8 +3,9 @@
  * (A B A B ...), on the same capture file: for each, `vigia ingest FILE`
  * timed from process start to exit (the figure a user timing the command
  * sees) into a fresh state, and the checkout's own `scripts/bench/ingest.ts`
- * (in-process `runIngest`). Prints every run and the B/A ratio of the
- * medians, so a change can be shown to be no slower than what it replaced:
+ * (in-process `runIngest`). Prints every run (with the process's CPU
+ * seconds, user + system, when GNU time is installed) and the B/A ratio of
+ * the medians, so a change can be shown to be no slower than what it replaced:
  *
  * ```sh
  * git worktree add --detach /tmp/before 139844b
@@ -71,8 +72,19 @@ const FLAGS = [
   "--allow-ffi",
 ];
 
-/** `vigia ingest` as a process into a fresh state: seconds from spawn to exit. */
-async function timeCli(dir: string): Promise<{ seconds: number; events: number }> {
+/** GNU time, when installed: the CPU seconds (user + system, every thread) of the ingest too. */
+const GNU_TIME = (() => {
+  try {
+    return Deno.statSync("/usr/bin/time").isFile ? "/usr/bin/time" : undefined;
+  } catch {
+    return undefined;
+  }
+})();
+
+/** `vigia ingest` as a process into a fresh state: seconds from spawn to exit, and CPU seconds. */
+async function timeCli(
+  dir: string,
+): Promise<{ seconds: number; cpu: number | undefined; events: number }> {
   const tmp = await Deno.makeTempDir({ prefix: "vigia-ab-" });
   try {
     const config = `${tmp}/vigia.toml`;
@@ -81,9 +93,13 @@ async function timeCli(dir: string): Promise<{ seconds: number; events: number }
       `[paths]\nstate_dir = "${tmp}/lib"\nlog_dir = "${tmp}/log"\nruntime_dir = "${tmp}/run"\n` +
         `[log]\ntimezone = "UTC"\n`,
     );
+    const argv = [Deno.execPath(), "run", ...FLAGS, `${dir}/main.ts`, "ingest", capture];
+    argv.push("--config", config, "--json");
+    const timing = `${tmp}/time.txt`;
+    const cmd = GNU_TIME ? [GNU_TIME, "-f", "%U %S", "-o", timing, ...argv] : argv;
     const t0 = performance.now();
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", ...FLAGS, `${dir}/main.ts`, "ingest", capture, "--config", config, "--json"],
+    const out = await new Deno.Command(cmd[0], {
+      args: cmd.slice(1),
       cwd: tmp,
       stdout: "piped",
       stderr: "piped",
@@ -93,7 +109,12 @@ async function timeCli(dir: string): Promise<{ seconds: number; events: number }
       throw new Error(`${dir}: ingest failed: ${new TextDecoder().decode(out.stderr)}`);
     }
     const r = JSON.parse(new TextDecoder().decode(out.stdout));
-    return { seconds, events: r.events };
+    let cpu: number | undefined;
+    if (GNU_TIME) {
+      const [user, sys] = (await Deno.readTextFile(timing)).trim().split(/\s+/).map(Number);
+      cpu = user + sys;
+    }
+    return { seconds, cpu, events: r.events };
   } finally {
     await Deno.remove(tmp, { recursive: true });
   }
@@ -129,15 +150,17 @@ const median = (xs: number[]) => {
 
 console.log(`A = ${sides.A}\nB = ${sides.B}\ncapture: ${capture} (${PACKETS} packets)`);
 const cli: Record<string, number[]> = { A: [], B: [] };
+const cpu: Record<string, number[]> = { A: [], B: [] };
 const inproc: Record<string, number[]> = { A: [], B: [] };
 for (let round = 1; round <= ROUNDS; round++) {
   for (const side of ["A", "B"] as const) {
     const r = await timeCli(sides[side]);
     cli[side].push(r.seconds);
+    if (r.cpu !== undefined) cpu[side].push(r.cpu);
     console.log(
       `round ${round} ${side} vigia ingest (process): ${r.seconds.toFixed(2)} s, ${
         Math.round(PACKETS / r.seconds)
-      } pkt/s, ${r.events} events`,
+      } pkt/s, ${r.events} events` + (r.cpu !== undefined ? `, CPU ${r.cpu.toFixed(2)} s` : ""),
     );
     if (!values["no-inprocess"]) {
       const s = await timeInProcess(sides[side]);
@@ -152,6 +175,7 @@ for (let round = 1; round <= ROUNDS; round++) {
 }
 const ratio = (m: Record<string, number[]>) => (median(m.A) / median(m.B)).toFixed(2);
 console.log(`B speed / A speed (medians), process: ${ratio(cli)}x`);
+if (cpu.A.length) console.log(`A CPU / B CPU (medians), process: ${ratio(cpu)}x`);
 if (!values["no-inprocess"]) {
   console.log(`B speed / A speed (medians), in-process: ${ratio(inproc)}x`);
 }
