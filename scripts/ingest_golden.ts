@@ -36,7 +36,10 @@ const FLAGS = [
   `${repo}main.ts`,
 ];
 
-async function vigia(args: string[], cwd: string): Promise<{ code: number; stdout: string }> {
+async function vigia(
+  args: string[],
+  cwd: string,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   const out = await new Deno.Command(Deno.execPath(), {
     args: [...FLAGS, ...args],
     cwd,
@@ -44,7 +47,20 @@ async function vigia(args: string[], cwd: string): Promise<{ code: number; stdou
     stdout: "piped",
     stderr: "piped",
   }).output();
-  return { code: out.code, stdout: new TextDecoder().decode(out.stdout) };
+  const text = new TextDecoder();
+  return { code: out.code, stdout: text.decode(out.stdout), stderr: text.decode(out.stderr) };
+}
+
+/** A `ctl` query, retried a few times (a loaded machine may be slow to answer); throws if it keeps failing. */
+async function query(args: string[], cwd: string): Promise<string> {
+  let last = "";
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const r = await vigia(args, cwd);
+    if (r.code === 0) return r.stdout;
+    last = r.stderr.trim();
+    await new Promise((done) => setTimeout(done, 2000));
+  }
+  throw new Error(`vigia ${args.join(" ")} kept failing: ${last}`);
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -93,14 +109,15 @@ async function golden(capture: string, out: string): Promise<void> {
   }).spawn();
   try {
     const socket = `${dir}/run/control.sock`;
-    for (let i = 0; i < 300 && !(await exists(socket)); i++) {
+    // Bounded, but generous: a daemon start takes long on a loaded machine.
+    for (let i = 0; i < 2400 && !(await exists(socket)); i++) {
       await new Promise((r) => setTimeout(r, 50));
     }
     const ctl = ["ctl", "--config", config];
-    const logs = await vigia([...ctl, "logs", "--json", "--limit", "10000", "--sort", "time"], dir);
-    await Deno.writeTextFile(`${out}/ctl-logs.jsonl`, logs.stdout);
-    const devices = await vigia([...ctl, "devices", "--json"], dir);
-    await Deno.writeTextFile(`${out}/ctl-devices.jsonl`, devices.stdout);
+    const logs = await query([...ctl, "logs", "--json", "--limit", "10000", "--sort", "time"], dir);
+    await Deno.writeTextFile(`${out}/ctl-logs.jsonl`, logs);
+    const devices = await query([...ctl, "devices", "--json"], dir);
+    await Deno.writeTextFile(`${out}/ctl-devices.jsonl`, devices);
     await vigia([...ctl, "stop"], dir);
   } finally {
     // A stop lost on a loaded machine must not hang the run: SIGTERM, then SIGKILL, bounded.
