@@ -168,8 +168,10 @@ export function parseCentralUrl(text: string): ConnectTarget | string {
   if (/^postgres(ql)?:\/\//.test(trimmed)) {
     let u: URL;
     try {
-      // URL cannot parse an empty host with a port-less authority in every form; give it one.
-      u = new URL(trimmed.replace(/^postgres(ql)?:\/\//, "http://"));
+      // An empty host (the socket directory comes in ?host=) is no URL: stand "_" in for it.
+      const http = trimmed.replace(/^postgres(ql)?:\/\//, "http://")
+        .replace(/^http:\/\/([^/@?]*@)?(?=[/?:]|$)/, "http://$1_");
+      u = new URL(http);
     } catch {
       return `"${trimmed}" is not a libpq URI like postgresql://user@host:5432/dbname`;
     }
@@ -177,7 +179,7 @@ export function parseCentralUrl(text: string): ConnectTarget | string {
       return "the url must not hold a password: put it in password_file or $PGPASSWORD";
     }
     target.user = decodeURIComponent(u.username);
-    target.host = decodeURIComponent(u.hostname.replace(/^\[|\]$/g, ""));
+    target.host = u.hostname === "_" ? "" : decodeURIComponent(u.hostname.replace(/^\[|\]$/g, ""));
     if (u.port) target.port = Number(u.port);
     target.database = decodeURIComponent(u.pathname.replace(/^\//, ""));
     for (const [k, v] of u.searchParams) {

@@ -85,6 +85,10 @@ export function describeError(error: unknown, target?: ConnectTarget, secret?: s
     case "ECONNREFUSED":
       msg = `connection refused${where}: is PostgreSQL running and listening there?`;
       break;
+    case "ECONNRESET":
+    case "EPIPE":
+      msg = `the connection was reset${where}: PostgreSQL stopped or the network was cut`;
+      break;
     case "ENOENT":
       msg = `no PostgreSQL socket${where}`;
       break;

@@ -203,8 +203,8 @@ async function centralDevices(
     where.push(`(mac, sensor) > (${p.add(mac)}::macaddr, ${p.add(sensor)})`);
   }
   const rows = await sql.unsafe(
-    `SELECT sensor, mac::text AS mac, vendor, (extract(epoch FROM first_seen) * 1000)::bigint AS first_seen,
-       (extract(epoch FROM last_seen) * 1000)::bigint AS last_seen, ips, host_names, client_software,
+    `SELECT sensor, mac::text AS mac, vendor, floor(extract(epoch FROM first_seen) * 1000)::bigint AS first_seen,
+       floor(extract(epoch FROM last_seen) * 1000)::bigint AS last_seen, ips, host_names, client_software,
        dns, dhcp, vlan
      FROM vigia.devices ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
      ORDER BY mac, sensor LIMIT ${p.add(args.limit)}`,

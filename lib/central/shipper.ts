@@ -41,7 +41,7 @@ const LEASE_SECONDS = 60;
 /** Rows read and encoded between two yields to the event loop. */
 const CHUNK_ROWS = 2000;
 /** Rows per chunk of the bulk path (one SQLite query, one write). */
-const BULK_CHUNK_ROWS = 5000;
+const BULK_CHUNK_ROWS = 1000;
 /** Reconnect backoff bounds. */
 const BACKOFF_MIN_MS = 500, BACKOFF_MAX_MS = 30_000;
 
@@ -534,11 +534,25 @@ export class CentralShipper implements Component {
     return count > 0;
   }
 
+  /**
+   * Renews the lease and locks the stream's position in one round trip;
+   * throws when the lease is someone else's or the position moved.
+   */
   async #lockPosition(tx: TxSql, s: StreamState, expected: number): Promise<void> {
-    await this.#renewLease(tx);
-    const [row] = await tx`SELECT position FROM vigia.shipping
-      WHERE sensor = ${this.#sensor} AND stream = ${s.stream.name} FOR UPDATE`;
+    const [row] = await tx`
+      WITH lease AS (
+        UPDATE vigia.sensors SET lease_until = now() + make_interval(secs => ${LEASE_SECONDS}),
+          holder_pid = pg_backend_pid(), last_seen = now()
+        WHERE name = ${this.#sensor} AND holder = ${this.#holder} RETURNING name)
+      SELECT sh.position, (SELECT count(*) FROM lease)::int AS leased
+      FROM vigia.shipping sh WHERE sh.sensor = ${this.#sensor} AND sh.stream = ${s.stream.name}
+      FOR UPDATE OF sh`;
     if (!row) throw new Error(`vigia.shipping has no row for ${s.stream.name}: reconnecting`);
+    if (row.leased === 0) {
+      const [h] = await tx`SELECT holder FROM vigia.sensors WHERE name = ${this.#sensor}`;
+      throw new SensorInUse(this.#sensor, String(h?.holder ?? "nobody"));
+    }
+    this.#lastLease = Date.now();
     if (Number(row.position) !== expected && !s.dedupe) {
       throw new Error(
         `the central position of ${s.stream.name} moved (${row.position}, expected ${expected}): reconnecting`,

@@ -26,7 +26,11 @@ import type { CentralConfig } from "../../lib/central/config.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
-  options: { rows: { type: "string", default: "1000000" }, runs: { type: "string", default: "2" } },
+  options: {
+    rows: { type: "string", default: "1000000" },
+    runs: { type: "string", default: "2" },
+    "batch-rows": { type: "string", default: "20000" },
+  },
 });
 const wanted = Number(values.rows), runs = Number(values.runs);
 
@@ -56,6 +60,7 @@ try {
       sensor: "bench",
       tls: "disable",
       flush_interval: 20,
+      batch_rows: Number(values["batch-rows"]),
       auto_migrate: true,
     } as CentralConfig;
     const admin = connectCentral(section);

@@ -55,7 +55,10 @@ export interface TestPostgres {
   stop(): Promise<void>;
   /** SIGKILL to the postmaster and every backend: a crash, no shutdown checkpoint. */
   kill9(): Promise<void>;
-  /** Starts it again (after stop or kill9) on the same port; resolves when it accepts connections. */
+  /**
+   * Starts it again (after stop or kill9) on the same port; resolves when it
+   * accepts connections. Nothing to do when it runs.
+   */
   start(): Promise<void>;
   /** Stops it for good and removes its directory. */
   close(): Promise<void>;
@@ -120,6 +123,7 @@ export async function startPostgres(): Promise<TestPostgres> {
   let log = "";
 
   const start = async () => {
+    if (child) return;
     // After a kill -9 the old backends may hold the shared memory for a
     // moment; postgres then refuses to start, so retry (bounded).
     for (let attempt = 0; attempt < 50; attempt++) {
@@ -238,6 +242,8 @@ export async function startPostgres(): Promise<TestPostgres> {
     socketUrl,
     psql,
     freshDatabase: async (name: string) => {
+      // A step that failed may have left the server stopped.
+      await start();
       await psql(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
       await psql(`CREATE DATABASE ${name} OWNER ${user}`);
       return `postgresql://${user}@127.0.0.1:${port}/${name}`;

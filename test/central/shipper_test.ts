@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { runVigia, startDaemon, type TestDaemon } from "../_helpers.ts";
 import { postgresMissing, startPostgres, type TestPostgres } from "./_pg.ts";
+import { dhcpExchange, dnsPair, T0, writePcap } from "../sniffer/_fixtures.ts";
 import {
   addEvents,
   assertCentralEqualsLocal,
@@ -70,7 +71,7 @@ Deno.test({
           addEvents(a.eventsDb, 30_000);
           addEvents(b.eventsDb, 20_000);
           const da = await startDaemon({
-            config: a.paths + centralToml(pg, "station-a", { batch_rows: 5000 }),
+            config: a.paths + centralToml(pg, "station-a", { batch_rows: 2000 }),
           });
           const db = await startDaemon({ config: b.paths + centralToml(pg, "station-b") });
           try {
@@ -149,10 +150,9 @@ Deno.test({
 
             // More rows, then PostgreSQL dies mid-shipping and comes back.
             addEvents(a.eventsDb, 30_000);
-            addEvents(a.eventsDb, 60_000);
             await until("shipping to start", async () => {
               const n = Number(await pg.psql("SELECT count(*) FROM vigia.events", { db: "vigia" }));
-              return n > 55_000;
+              return n > 52_000;
             });
             await pg.kill9();
             await until(
@@ -179,16 +179,17 @@ Deno.test({
       );
 
       await t.step("the daemon killed -9 mid-batch, then started again", async () => {
-        const url = await pg.freshDatabase("crash");
+        await pg.freshDatabase("crash");
+        // Over the Unix socket this time: the socket directory as host.
+        const url = pg.socketUrl.replace("/vigia?", "/crash?");
         const c = await sensorDir();
         cleanup.push(() => Deno.remove(c.dir, { recursive: true }));
-        addEvents(c.eventsDb, 40_000);
-        addEvents(c.eventsDb, 40_000);
+        addEvents(c.eventsDb, 20_000);
         const config = c.paths + centralToml(pg, "station-c", { batch_rows: 2000 }, url);
         const d1 = await startDaemon({ config });
         await until(
           "shipping to start",
-          async () => (await centralEventSummary(pg, "station-c", "crash")).count > 4000,
+          async () => (await centralEventSummary(pg, "station-c", "crash")).count > 1000,
         );
         d1.signal("SIGKILL");
         await d1.exited();
@@ -271,6 +272,83 @@ Deno.test({
           } finally {
             await d.stop();
             await bad.stop();
+          }
+        },
+      );
+
+      await t.step(
+        "vigia ingest beside the daemon: events, devices and alerts shipped; backlog alerts",
+        async () => {
+          const url = await pg.freshDatabase("ingest");
+          const i = await sensorDir();
+          cleanup.push(() => Deno.remove(i.dir, { recursive: true }));
+          const records = [];
+          for (let n = 0; n < 20; n++) {
+            records.push(...dnsPair({
+              ts: T0 / 1000 + n,
+              clientMac: `02:00:00:00:00:${(n + 16).toString(16)}`,
+              clientIp: `10.9.0.${n + 10}`,
+              serverIp: "10.9.0.53",
+              id: 100 + n,
+              qname: `host${n}.example`,
+            }));
+          }
+          records.push(...dhcpExchange({
+            ts: T0 / 1000 + 30,
+            clientMac: "02:00:00:00:00:99",
+            serverMac: "00:11:22:33:44:55",
+            serverIp: "10.9.0.1",
+            offer: "10.9.0.99",
+            xid: 77,
+            hostName: "laptop-99",
+          }));
+          const pcap = await writePcap(i.dir, "day.pcap", records);
+          await pg.stop();
+          const d = await startDaemon({
+            config: i.paths + centralToml(pg, "station-i", { backlog_alert_rows: 20 }, url),
+          });
+          try {
+            const ingest = await runVigia(["ingest", pcap, "--config", d.configPath], {
+              cwd: i.dir,
+            });
+            assert.equal(ingest.code, 0, ingest.stderr);
+            const kinds = async () =>
+              ((await d.ctlJson(["alerts", "--all"])) as { kind: string }[]).map((a) => a.kind);
+            await until(
+              "the backlog alert",
+              async () => (await kinds()).includes("central-backlog"),
+            );
+            await pg.start();
+            await assertCentralEqualsLocal(pg, "station-i", i.eventsDb, { db: "ingest" });
+            await until(
+              "the drained alert",
+              async () => (await kinds()).includes("central-backlog-drained"),
+            );
+            const config = d.configPath;
+            await until("both alerts centrally", async () => {
+              const r = await central(["alerts", "--config", config, "--json", "--all"], i.dir);
+              const got = jsonLines(r.stdout).map((l) => l.kind);
+              return got.includes("central-backlog") && got.includes("central-backlog-drained");
+            });
+            // Devices: the ctl devices rows, plus the sensor.
+            const local = await d.ctlJson(["devices", "--all"]) as Record<string, unknown>[];
+            assert.ok(local.length >= 20);
+            await until("the devices centrally", async () => {
+              const r = await central(["devices", "--config", config, "--json", "--all"], i.dir);
+              const rows = jsonLines(r.stdout).filter((l) => !("next_cursor" in l));
+              return JSON.stringify(rows.map(({ sensor: _, ...rest }) => rest)) ===
+                JSON.stringify(local);
+            });
+            const dhcp = await central(
+              ["logs", "--config", config, "--kind", "dhcp", "--json", "--all"],
+              i.dir,
+            );
+            assert.ok(jsonLines(dhcp.stdout).some((l) => l.host_name === "laptop-99"));
+          } catch (e) {
+            console.error("daemon i:\n" + d.logs().slice(-3000));
+            throw e;
+          } finally {
+            await d.stop();
           }
         },
       );
