@@ -302,7 +302,8 @@ function packetFields(mac: string, proto: { text: TextForm; doc: string }) {
       text: "text",
       json: "string",
       pg: "inet",
-      doc: "source IP of the packet (JSON: Zeek's orig is the packet's sender)",
+      doc:
+        "source IP of the packet, also on an answer (Zeek's orig is a query/answer pair's client)",
     }),
     f({
       name: "src_port",
