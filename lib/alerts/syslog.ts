@@ -128,6 +128,7 @@ export class SyslogSender {
         }
         this.#backoffMs = 0;
       } catch (e) {
+        if (this.#closed) break; // our own close cut the write: not the collector's failure
         this.#failed++;
         const message = (e as Error).message;
         if (message !== this.#lastError || this.#backoffMs === 0) {

@@ -362,3 +362,56 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "syslog: a collector that accepts but never reads blocks nothing; every alert is sent or dropped",
+  fn: async () => {
+    // Not rsyslog: a peer that stops reading is the slow collector at its worst.
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const peer = listener.accept();
+    const t = await bus(`[alerts.syslog]
+enabled = true
+target = "tcp://127.0.0.1:${(listener.addr as Deno.NetAddr).port}"
+queue_max = 100
+`);
+    try {
+      // ~10 KB per message: 1000 of them are far more than the socket buffers hold.
+      const details = Object.fromEntries(
+        Array.from({ length: 10 }, (_, i) => [`pad${i}`, "x".repeat(1000)]),
+      );
+      let slowestTick = 0;
+      for (let round = 0; round < 10; round++) {
+        const t0 = performance.now();
+        for (let i = 0; i < 100; i++) {
+          t.alerts.publish({
+            kind: "slow",
+            severity: "warning",
+            subject: `s${round}-${i}`,
+            details,
+          });
+        }
+        await new Promise((r) => setTimeout(r, 0));
+        slowestTick = Math.max(slowestTick, performance.now() - t0);
+      }
+      assert.ok(slowestTick < 1000, `publishing 100 alerts took ${slowestTick} ms`);
+      // The writer is stuck in a write the peer never reads; the queue is bounded.
+      let stats = t.syslog();
+      for (let i = 0; i < 100 && Number(stats.dropped) === 0; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+        stats = t.syslog();
+      }
+      assert.ok(Number(stats.dropped) > 0, JSON.stringify(stats));
+      assert.ok(Number(stats.queued) <= 100, JSON.stringify(stats));
+      assert.ok(Number(stats.sent) < 1000, JSON.stringify(stats));
+    } finally {
+      await t.alerts.close(300);
+      const stats = t.syslog();
+      // Nothing is lost without being counted: each alert was written whole, or dropped.
+      assert.equal(Number(stats.sent) + Number(stats.dropped), 1000, JSON.stringify(stats));
+      await t.close();
+      (await peer).close();
+      listener.close();
+    }
+  },
+});
