@@ -151,7 +151,7 @@ export class TcpServer {
                 address: clientBytes(remote.hostname),
                 text: `${remote.hostname}:${remote.port}`,
               },
-              send: (message) => writeAll(conn, frame(message)),
+              send: (framed) => writeAll(conn, framed),
             });
             at += 2 + len;
             continue;

@@ -254,9 +254,14 @@ export class MessageWriter {
 
   /** Writes raw bytes; false when they do not fit. */
   bytes(b: Uint8Array): boolean {
-    if (this.pos + b.length > this.buf.length) return false;
-    this.buf.set(b, this.pos);
-    this.pos += b.length;
+    const n = b.length;
+    if (this.pos + n > this.buf.length) return false;
+    if (n < 32) {
+      // A loop beats TypedArray.set for the few bytes of a label or an address.
+      const buf = this.buf;
+      for (let i = 0, p = this.pos; i < n; i++, p++) buf[p] = b[i];
+    } else this.buf.set(b, this.pos);
+    this.pos += n;
     return true;
   }
 

@@ -41,7 +41,7 @@ import {
   verifyTsig,
 } from "./tsig.ts";
 import { CLASS, keyToText, MessageWriter, OPCODE, RCODE, ROOT, TYPE } from "./wire.ts";
-import type { Zone, ZoneDb } from "./zone_db.ts";
+import type { RRset, Zone, ZoneDb } from "./zone_db.ts";
 
 /** A `[[dns.transfer]]` rule as configured. */
 export interface TransferRuleText {
@@ -374,7 +374,8 @@ export class TransferServer {
     msg: Uint8Array,
     options: {
       client: { address: Uint8Array | undefined; text: string };
-      send: (message: Uint8Array) => Promise<void>;
+      /** Writes one message with its two-byte length in front (see {@linkcode framed}). */
+      send: (frame: Uint8Array) => Promise<void>;
     },
   ): Promise<void> {
     const { client, send } = options;
@@ -384,24 +385,24 @@ export class TransferServer {
     if (!checked.ok) {
       this.stats.notauth++;
       log.warn("transfer refused: bad signature", { client: client.text, error: checked.error });
-      await send(checked.reply);
+      await send(framed(checked.reply));
       return;
     }
     const body = checked.body;
     const q = parseTransferQuery(body);
     if (!q || q.qclass !== CLASS.IN) {
-      await send(signReply(errorReply(body, RCODE.FORMERR), checked));
+      await send(framed(signReply(errorReply(body, RCODE.FORMERR), checked)));
       return;
     }
     const zone = this.#o.db().zones.get(q.qkey);
     const zoneText = keyToText(q.qkey);
     if (!zone) {
-      await send(signReply(errorReply(body, RCODE.NOTAUTH), checked));
+      await send(framed(signReply(errorReply(body, RCODE.NOTAUTH), checked)));
       return;
     }
     if (zone.servfail) {
       // An expired secondary zone (or one not transferred yet) has nothing sound to give.
-      await send(signReply(errorReply(body, RCODE.SERVFAIL), checked));
+      await send(framed(signReply(errorReply(body, RCODE.SERVFAIL), checked)));
       return;
     }
     const access = policy.access(zone.name, client.address, checked.key);
@@ -418,7 +419,7 @@ export class TransferServer {
           ? `signed with key ${checked.key.name}, another is required`
           : "not signed, a key is required",
       });
-      await send(signReply(errorReply(body, rcode), checked));
+      await send(framed(signReply(errorReply(body, rcode), checked)));
       return;
     }
     const stream = new TransferStream(body, q, {
@@ -475,18 +476,43 @@ export class TransferServer {
   }
 }
 
+/**
+ * The RRsets of a zone in transfer order (SOA left out), each with the owner
+ * array of the first RRset of its node (so that the stream sees a repeated
+ * owner by reference). Made once per zone version: walking the node maps
+ * makes two iterators per node, garbage that a big zone's transfer would
+ * otherwise leave for the collector of a heap holding the whole zone.
+ */
+const transferOrders = new WeakMap<Zone, { sets: RRset[]; owners: Uint8Array[] }>();
+
+function transferOrder(zone: Zone): { sets: RRset[]; owners: Uint8Array[] } {
+  let order = transferOrders.get(zone);
+  if (order) return order;
+  order = { sets: [], owners: [] };
+  for (const node of zone.nodes.values()) {
+    let owner: Uint8Array | undefined;
+    for (const set of node.rrsets.values()) {
+      if (set.type === TYPE.SOA && node.key === zone.key) continue;
+      owner ??= set.owner;
+      order.sets.push(set);
+      order.owners.push(owner);
+    }
+  }
+  transferOrders.set(zone, order);
+  return order;
+}
+
 /** Every record of a zone, SOA first and last (RFC 5936 section 2.2). */
 async function fullZone(zone: Zone, stream: TransferStream): Promise<void> {
   const soa = zone.soa;
   await stream.record(zone.apex, TYPE.SOA, soa.ttls[0], soa.rdatas[0]);
-  for (const node of zone.nodes.values()) {
-    for (const set of node.rrsets.values()) {
-      if (set.type === TYPE.SOA && node.key === zone.key) continue;
-      for (let i = 0; i < set.rdatas.length; i++) {
-        // Awaited only when a message is full: an await per record costs more than writing it.
-        if (!stream.add(set.owner, set.type, set.ttls[i], set.rdatas[i])) {
-          await stream.record(set.owner, set.type, set.ttls[i], set.rdatas[i]);
-        }
+  const { sets, owners } = transferOrder(zone);
+  for (let k = 0; k < sets.length; k++) {
+    const set = sets[k], owner = owners[k];
+    for (let i = 0; i < set.rdatas.length; i++) {
+      // Awaited only when a message is full: an await per record costs more than writing it.
+      if (!stream.add(owner, set.type, set.ttls[i], set.rdatas[i])) {
+        await stream.record(owner, set.type, set.ttls[i], set.rdatas[i]);
       }
     }
   }
@@ -513,6 +539,7 @@ class TransferStream {
   #mac: Uint8Array | undefined;
   readonly #send: (message: Uint8Array) => Promise<void>;
   readonly #writer: MessageWriter;
+  readonly #frame: Uint8Array;
   /** The record being written past its owner (one object reused for every record). */
   readonly #rr: { type: number; ttl: number; rdata: Uint8Array; limit: number };
   /** The apex, lower case, wire form. */
@@ -544,7 +571,9 @@ class TransferStream {
     this.#key = options.signer.key;
     this.#mac = options.signer.mac;
     this.#send = options.send;
-    this.#writer = new MessageWriter(new Uint8Array(Math.min(65535, options.size + TSIG_ROOM)));
+    // Two bytes in front of the message for its TCP length: an unsigned message is sent in place.
+    this.#frame = new Uint8Array(2 + Math.min(65535, options.size + TSIG_ROOM));
+    this.#writer = new MessageWriter(this.#frame.subarray(2));
     this.#rr = { type: 0, ttl: 0, rdata: ROOT, limit: options.size };
     this.#apex = options.apex.slice();
     for (let i = 0; i < this.#apex.length; i++) {
@@ -591,7 +620,7 @@ class TransferStream {
   #owner(owner: Uint8Array): boolean {
     const w = this.#writer;
     const last = this.#lastOwner;
-    if (this.#lastOwnerAt >= 0 && (owner === last || sameBytes(owner, last))) {
+    if (this.#lastOwnerAt >= 0 && owner === last) {
       return w.u16(0xc000 | this.#lastOwnerAt);
     }
     const at = w.pos;
@@ -648,18 +677,22 @@ class TransferStream {
     const b = w.buf;
     b[6] = this.#count >> 8;
     b[7] = this.#count & 0xff;
-    let message = b.subarray(0, w.pos);
+    let frame: Uint8Array;
     if (this.#key) {
       const signed = signMessage(b.subarray(0, w.pos), this.#key, {
         priorMac: this.#mac,
         timersOnly: !this.#first,
       });
-      message = signed.message;
+      frame = framed(signed.message);
       this.#mac = signed.mac;
+    } else {
+      this.#frame[0] = w.pos >> 8;
+      this.#frame[1] = w.pos & 0xff;
+      frame = this.#frame.subarray(0, w.pos + 2);
     }
     this.#first = false;
     this.messages++;
-    await this.#send(message);
+    await this.#send(frame);
     this.#begin();
   }
 
@@ -802,8 +835,11 @@ export class SignedAnswers {
   }
 }
 
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
+/** A message with its two-byte length in front (RFC 1035 section 4.2.2), as `send` writes it. */
+export function framed(message: Uint8Array): Uint8Array {
+  const out = new Uint8Array(message.length + 2);
+  out[0] = message.length >> 8;
+  out[1] = message.length & 0xff;
+  out.set(message, 2);
+  return out;
 }
