@@ -30,6 +30,12 @@ export interface ReadCaptureOptions {
   tcp?: TcpReassemblerOptions;
   /** Bounds of the IP fragment reassembly; `false` turns it off (first fragments are decoded as far as they go). */
   fragments?: ReassemblyOptions | false;
+  /**
+   * Sees every byte read from the file, once, in file order (to hash the
+   * file in the same pass). A corrupt or cut record ends the read early:
+   * the bytes after it are not read.
+   */
+  onRead?(bytes: Uint8Array): void;
 }
 
 const CHUNK = 4 * 1024 * 1024;
@@ -49,7 +55,7 @@ class Chunks {
   start = 0;
   end = 0;
   eof = false;
-  constructor(readonly file: Deno.FsFile) {}
+  constructor(readonly file: Deno.FsFile, readonly onRead?: (bytes: Uint8Array) => void) {}
 
   get available(): number {
     return this.end - this.start;
@@ -73,7 +79,10 @@ class Chunks {
     while (this.end - this.start < n && !this.eof) {
       const got = await this.file.read(this.buf.subarray(this.end));
       if (got === null) this.eof = true;
-      else this.end += got;
+      else {
+        this.onRead?.(this.buf.subarray(this.end, this.end + got));
+        this.end += got;
+      }
     }
     return this.end - this.start >= n;
   }
@@ -120,7 +129,7 @@ export async function readCaptureFile(
   path: string,
   options: ReadCaptureOptions,
 ): Promise<CaptureCounters> {
-  const { onBatch, batchSize = 4096, dnsPorts, tcp, fragments } = options;
+  const { onBatch, batchSize = 4096, dnsPorts, tcp, fragments, onRead } = options;
   if (!Number.isInteger(batchSize) || batchSize < 1) {
     throw new RangeError(
       `Cannot read ${path}: batchSize must be a positive integer, got ${batchSize}`,
@@ -148,7 +157,7 @@ export async function readCaptureFile(
     if (r) await r;
   };
   try {
-    const c = new Chunks(file);
+    const c = new Chunks(file, onRead);
     if (!(await c.need(4))) {
       throw new CaptureError(`Cannot read capture file ${path}: too short to be pcap or pcapng`);
     }

@@ -116,8 +116,20 @@ function headerFacts(head: Uint8Array): { format: string; linkType: string } {
   return { format: "pcapng", linkType: [...types].join(",") };
 }
 
+/** Options of {@linkcode describeCaptureFile}. */
+export interface DescribeOptions {
+  /**
+   * Read the whole file for its SHA-256; false reads only its head and
+   * leaves `sha256` empty (the ingest hashes while reading). @default true
+   */
+  hash?: boolean;
+}
+
 /** Path, size, SHA-256 and link type of a capture file (read once, streaming). */
-export async function describeCaptureFile(path: string): Promise<CaptureFileFacts> {
+export async function describeCaptureFile(
+  path: string,
+  options: DescribeOptions = {},
+): Promise<CaptureFileFacts> {
   let file: Deno.FsFile;
   try {
     file = await Deno.open(path, { read: true });
@@ -134,6 +146,10 @@ export async function describeCaptureFile(path: string): Promise<CaptureFileFact
       if (n === null) break;
       const chunk = buf.subarray(0, n);
       if (!head) head = chunk.slice(0, 65_536);
+      if (options.hash === false) {
+        size = (await file.stat()).size;
+        break;
+      }
       hash.update(chunk);
       size += n;
     }
@@ -141,7 +157,33 @@ export async function describeCaptureFile(path: string): Promise<CaptureFileFact
     file.close();
   }
   const abs = path.startsWith("/") ? path : `${Deno.cwd()}/${path}`;
-  return { path: abs, size, sha256: hash.digest("hex"), ...headerFacts(head ?? new Uint8Array()) };
+  const sha256 = options.hash === false ? "" : hash.digest("hex");
+  return { path: abs, size, sha256, ...headerFacts(head ?? new Uint8Array()) };
+}
+
+/**
+ * Hashes the rest of the file at `path` from `offset` into `hash` (after a read
+ * that stopped early); returns the bytes hashed.
+ */
+export async function hashRest(
+  path: string,
+  hash: { update(b: Uint8Array): unknown },
+  offset: number,
+): Promise<number> {
+  const file = await Deno.open(path, { read: true });
+  try {
+    await file.seek(offset, Deno.SeekMode.Start);
+    const buf = new Uint8Array(1 << 20);
+    let total = 0;
+    for (;;) {
+      const n = await file.read(buf);
+      if (n === null) return total;
+      hash.update(buf.subarray(0, n));
+      total += n;
+    }
+  } finally {
+    file.close();
+  }
 }
 
 /** A capture row as stored (SQLite integers may come back as bigint). */
@@ -156,6 +198,30 @@ export function findCaptures(db: DatabaseSync, sha256: string): CaptureRecord[] 
   return (db.prepare("SELECT * FROM captures WHERE sha256 = ? ORDER BY id DESC").all(
     sha256,
   ) as Record<string, unknown>[]).map(toRecord);
+}
+
+/**
+ * The ingests that may have been of a file of `size` bytes: those of that
+ * size, newest first. An ingest hashes while it reads, so one that never
+ * finished has no SHA-256 and is matched by size alone.
+ */
+export function findCapturesOfSize(db: DatabaseSync, size: number): CaptureRecord[] {
+  return (db.prepare("SELECT * FROM captures WHERE size = ? ORDER BY id DESC").all(
+    size,
+  ) as Record<string, unknown>[]).map(toRecord);
+}
+
+/** Records the SHA-256 and size of an ingest that hashed its file while reading it. */
+export function recordCaptureHash(
+  db: DatabaseSync,
+  id: number,
+  facts: { sha256: string; size: number },
+): void {
+  db.prepare("UPDATE captures SET sha256 = ?, size = ? WHERE id = ?").run(
+    facts.sha256,
+    facts.size,
+    id,
+  );
 }
 
 /** Records the start of an ingest; returns its capture id. */

@@ -24,6 +24,7 @@
  * @module
  */
 
+import { createHash } from "node:crypto";
 import type { AlertPublisher } from "../alerts/mod.ts";
 import { type CaptureCounters, CaptureError, readCaptureFile } from "../capture/mod.ts";
 import type { DailyLog } from "../daylog/mod.ts";
@@ -41,10 +42,13 @@ import { snifferChecks, type SnifferConfig, snifferSection } from "./config.ts";
 import { type EventWriter, openEventWriter } from "./event_writer.ts";
 import {
   beginCapture,
+  type CaptureRecord,
   deleteCapture,
   describeCaptureFile,
-  findCaptures,
+  findCapturesOfSize,
   finishCapture,
+  hashRest,
+  recordCaptureHash,
 } from "./captures.ts";
 import { eventsDbPath, openEventsDb } from "./events_db.ts";
 import { Pipeline } from "./pipeline.ts";
@@ -176,18 +180,28 @@ export async function runIngest(file: string, options: IngestOptions): Promise<I
   const section = sectionOf(snifferModule, config);
   const t0 = performance.now();
   store.migrate("sniffer", snifferMigrations);
-  const facts = await describeCaptureFile(file);
+  const facts = await describeCaptureFile(file, { hash: false });
   const db = openEventsDb(eventsDbPath(store));
   try {
-    const earlier = findCaptures(db, facts.sha256);
+    // Only a file of a size ingested before can be a file ingested before: hash that one first.
+    // Any other is hashed while it is read (one pass over the file, not two).
+    const sameSize = findCapturesOfSize(db, facts.size);
+    let earlier: CaptureRecord[] = [];
+    let hash: ReturnType<typeof createHash> | undefined;
+    let hashed = 0;
+    if (sameSize.length > 0) {
+      Object.assign(facts, await describeCaptureFile(file));
+      // No SHA-256 yet: an ingest still running, or killed, that may have been of this file.
+      earlier = sameSize.filter((e) => e.sha256 === facts.sha256 || e.sha256 === "");
+    } else hash = createHash("sha256");
     if (earlier.length > 0 && !options.force) {
       const e = earlier[0];
       throw new CaptureError(
         `${file} was already ingested: capture ${e.id} (${e.path}, ${e.events} events, ingested ${
           isoMicros(e.ingested_at)
-        }${
-          e.state === "done" ? "" : `, ${e.state}`
-        }, SHA-256 ${facts.sha256}); vigia ingest --force replaces that ingest's events`,
+        }${e.state === "done" ? "" : `, ${e.state}`}, SHA-256 ${
+          e.sha256 || "not recorded yet"
+        }); vigia ingest --force replaces that ingest's events`,
       );
     }
     const capture = beginCapture(db, facts);
@@ -209,6 +223,10 @@ export async function runIngest(file: string, options: IngestOptions): Promise<I
       counters = await readCaptureFile(file, {
         dnsPorts: section.dns_ports,
         fragments: { timeoutMs: section.fragment_timeout },
+        onRead: hash && ((bytes) => {
+          hash.update(bytes);
+          hashed += bytes.length;
+        }),
         onBatch: (events) => {
           for (let i = 0; i < events.length; i++) {
             const ts = events[i].meta.ts;
@@ -225,6 +243,13 @@ export async function runIngest(file: string, options: IngestOptions): Promise<I
       throw e;
     }
     await closeBoth(pipeline, writer);
+    if (hash) {
+      // A cut or corrupt record ends the read early; the hash covers the whole file.
+      hashed += await hashRest(file, hash, hashed);
+      facts.sha256 = hash.digest("hex");
+      facts.size = hashed;
+      recordCaptureHash(db, capture, facts);
+    }
     const stats = writer.stats();
     if (stats.rows_failed > 0) {
       log.error("some events could not be stored", { rows: stats.rows_failed });

@@ -114,6 +114,38 @@ Deno.test("captures: the same file again is refused naming the earlier ingest; f
   }
 });
 
+Deno.test("captures: the hash taken while reading covers the whole file, a cut one too; same size is not same file", async () => {
+  const env = await makeEnv("[sniffer]\nnew_station_alert = false\n");
+  try {
+    const file = await oldCapture(env);
+    const bytes = await Deno.readFile(file);
+    // Cut in the middle of the last record: the reader stops there, the hash must not.
+    const cut = `${env.dir}/cut.pcap`;
+    await Deno.writeFile(cut, bytes.subarray(0, bytes.length - 7));
+    const r = await ingest(env, cut);
+    assert.equal(r.sha256, await sha256(cut));
+    assert.equal(r.malformed["file-truncated"], 1);
+    const c = env.events.get<{ sha256: string; size: number }>(
+      "SELECT sha256, size FROM captures WHERE id = ?",
+      r.capture,
+    )!;
+    assert.deepEqual({ ...c }, { sha256: r.sha256, size: bytes.length - 7 });
+    // Same size, one byte different (a query name letter): another file, ingested, not refused.
+    const other = `${env.dir}/other.pcap`;
+    const changed = bytes.slice(0, bytes.length - 7);
+    const at = changed.lastIndexOf(0x68); // 'h' of a query name
+    changed[at] = 0x67;
+    await Deno.writeFile(other, changed);
+    const r2 = await ingest(env, other);
+    assert.notEqual(r2.sha256, r.sha256);
+    assert.equal(r2.sha256, await sha256(other));
+    assert.deepEqual(r2.replaced, []);
+    await assert.rejects(() => ingest(env, other), /already ingested/);
+  } finally {
+    await env.close();
+  }
+});
+
 Deno.test("prune: live events age by packet time, ingested ones by ingestion time", async () => {
   const env = await makeEnv("[sniffer]\nnew_station_alert = false\n");
   try {
