@@ -20,6 +20,7 @@ import { eventsDbPath, EventsReader, openEventsDb, type PruneCutoffs } from "./e
 import { deleteCapture } from "./captures.ts";
 import { Pipeline } from "./pipeline.ts";
 import { registerSnifferMetrics } from "./metrics.ts";
+import { type DropCounts, DropWatch } from "./drops.ts";
 
 /** The running sniffer. */
 export class Sniffer implements Component {
@@ -30,6 +31,8 @@ export class Sniffer implements Component {
   #linkTypes: Record<string, number> = {};
   #stopping = false;
   #startedAt = 0;
+  #drops: DropWatch | undefined;
+  #dropAlerts = 0;
   #rejectDone!: (e: Error) => void;
   /** Rejects when a capture worker or the writer dies after start. */
   readonly done: Promise<void>;
@@ -85,6 +88,11 @@ export class Sniffer implements Component {
       capture.done.catch((e) => this.#die(new Error(`capture on ${iface} failed: ${e.message}`)));
     }
     this.#startedAt = Date.now();
+    this.#drops = new DropWatch(this.#ctx.alerts, {
+      interfaces: section.interfaces,
+      read: () => this.#dropCounts(),
+    });
+    this.#drops.start();
     registerSnifferMetrics(this.#ctx.metrics, {
       interfaces: () =>
         this.#captures.map((c, i) => ({ name: section.interfaces[i], counters: c.counters() })),
@@ -116,6 +124,10 @@ export class Sniffer implements Component {
     await Promise.allSettled(captures.map((c) => c.stop()));
     // What the captures were still holding has been delivered; keep their final counters.
     this.#final = captures.map((c) => c.counters());
+    // Drops not alerted yet (within the last minute) are alerted now, not lost with the counters.
+    this.#drops?.stop();
+    this.#dropAlerts = this.#drops?.alerts ?? this.#dropAlerts;
+    this.#drops = undefined;
     try {
       await this.#pipeline?.close();
     } finally {
@@ -133,6 +145,17 @@ export class Sniffer implements Component {
   }
 
   #final: CaptureCounters[] = [];
+
+  /** Drops so far by stage (`drops.ts`). */
+  #dropCounts(): DropCounts {
+    const counters = this.#captures.length ? this.#captures.map((c) => c.counters()) : this.#final;
+    const d = { kernel: 0, capture: 0, store: this.#pipeline?.stats().store_drops ?? 0 };
+    for (const c of counters) {
+      d.kernel += c.kernelDrops + c.ifDrops;
+      d.capture += c.vigiaDrops;
+    }
+    return d;
+  }
 
   /** Re-reads the deny lists (called by the deny verbs). */
   reloadPolicy(): void {
@@ -211,7 +234,10 @@ export class Sniffer implements Component {
       kernel_drops: total.kernelDrops,
       if_drops: total.ifDrops,
       vigia_drops: total.vigiaDrops + (p?.store_drops ?? 0),
+      // vigia_drops by stage: frames shed because decoding fell behind, rows the store could not take.
+      capture_drops: total.vigiaDrops,
       store_drops: p?.store_drops ?? 0,
+      drop_alerts: this.#drops?.alerts ?? this.#dropAlerts,
       events: p?.events ?? 0,
       alerts: p?.alerts ?? {},
       new_stations: p?.new_stations ?? 0,

@@ -3,7 +3,7 @@
  * configured interfaces, logs every message per MAC address into SQLite and
  * the daily log file, names each MAC's maker from the IEEE OUI list, keeps a
  * device registry and raises `unauthorized-dns`, `unauthorized-mac`,
- * `rogue-dhcp`, `dns-flood` and `new-station` alerts.
+ * `rogue-dhcp`, `dns-flood`, `new-station` and `packet-drops` alerts.
  *
  * - {@linkcode snifferModule}: the daemon component (config `[sniffer]`,
  *   migrations, verbs `logs`, `devices`, `deny dns|mac add|del|list`).
