@@ -22,7 +22,7 @@ const DHCP_WIDTH = DHCP_ROW_WIDTH;
 
 /**
  * Rows as they cross to the worker: every number in a Float64Array (moved,
- * not copied), and in `others`, in order, each value that is not a number
+ * not copied, and moved back for reuse once inserted), and in `others`, in order, each value that is not a number
  * (text, blob, null) or is NaN, whose slot in `numbers` holds NaN. Cloning
  * a few hundred thousand mixed values one by one costs about a microsecond
  * a row over both threads; this costs a tenth of it.
@@ -30,7 +30,7 @@ const DHCP_WIDTH = DHCP_ROW_WIDTH;
 export interface PackedRows {
   /** Values per row. */
   width: number;
-  /** One slot per value. */
+  /** One slot per value (a view of the start of a larger buffer that is moved along). */
   numbers: Float64Array<ArrayBuffer>;
   /** The values of the NaN slots, in order. */
   others: unknown[];
@@ -43,8 +43,11 @@ export interface PackedRows {
  * ({@linkcode RowBuffer.begin}, {@linkcode RowBuffer.set} per column in any
  * order, {@linkcode RowBuffer.end}); slots not set are NULL, and a row not
  * ended (an exception half-way) is discarded by the next `begin`.
- * {@linkcode RowBuffer.take} copies the used part into a fresh array to move
- * to the worker and keeps the buffer.
+ * {@linkcode RowBuffer.take} hands the buffer itself over (moved to the
+ * worker, no copy) and continues in one the worker gave back
+ * ({@linkcode RowBuffer.recycle}), or a new one: allocating and copying tens
+ * of megabytes a second cost a few percent of the capture thread and made
+ * the garbage collector run for external memory.
  */
 export class RowBuffer<K extends "dns" | "dhcp" = "dns" | "dhcp"> {
   /** Values per row. */
@@ -53,6 +56,8 @@ export class RowBuffer<K extends "dns" | "dhcp" = "dns" | "dhcp"> {
   #others: unknown[] = [];
   readonly #rowOthers: unknown[];
   #length = 0;
+  /** Buffers back from the worker, ready for reuse. */
+  readonly #spare: ArrayBuffer[] = [];
 
   /** A buffer of `width` values a row with room for `rows` rows before it grows. */
   constructor(width: number, rows = 1024) {
@@ -98,16 +103,31 @@ export class RowBuffer<K extends "dns" | "dhcp" = "dns" | "dhcp"> {
     this.#numbers = bigger;
   }
 
-  /** The buffered values, packed; the buffer is empty afterwards. */
+  /**
+   * The buffered values, packed, in the buffer itself (to be transferred);
+   * this buffer continues empty in a spare or a new buffer.
+   */
   take(): PackedRows {
+    if (this.#length === 0) return { width: this.width, numbers: new Float64Array(0), others: [] };
     const packed = {
       width: this.width,
-      numbers: this.#numbers.slice(0, this.#length),
+      numbers: this.#numbers.subarray(0, this.#length),
       others: this.#others,
     };
+    const size = this.#numbers.length;
+    let spare = this.#spare.pop();
+    while (spare !== undefined && spare.byteLength < size * 8) spare = this.#spare.pop();
+    this.#numbers = spare ? new Float64Array(spare) : new Float64Array(size);
     this.#length = 0;
     this.#others = [];
     return packed;
+  }
+
+  /** Takes back a buffer of an earlier {@linkcode RowBuffer.take} that is no longer used. */
+  recycle(buffer: ArrayBuffer): void {
+    if (this.#spare.length < 2 && buffer.byteLength >= this.#numbers.byteLength) {
+      this.#spare.push(buffer);
+    }
   }
 }
 
@@ -320,8 +340,11 @@ class WorkerEventWriter extends EventWriter {
     this.#worker = worker;
     worker.onmessage = (e: MessageEvent<WriterReply>) => {
       const m = e.data;
-      if (m.type === "written") this.settled(m.rows, m.failed, m.ms, m.error);
-      else if (m.type === "pruned") {
+      if (m.type === "written") {
+        if (m.dnsBuffer) this.dnsRows.recycle(m.dnsBuffer);
+        if (m.dhcpBuffer) this.dhcpRows.recycle(m.dhcpBuffer);
+        this.settled(m.rows, m.failed, m.ms, m.error);
+      } else if (m.type === "pruned") {
         if (m.error) this.log.error("prune failed", { error: m.error });
         this.#pruned.shift()?.(m.deleted);
       } else if (m.type === "closed") this.#closedSignal?.();

@@ -36,7 +36,17 @@ export type WriterRequest =
 /** Messages the worker sends. */
 export type WriterReply =
   | { type: "opened" }
-  | { type: "written"; seq: number; rows: number; failed: number; error?: string; ms: number }
+  | {
+    type: "written";
+    seq: number;
+    rows: number;
+    failed: number;
+    error?: string;
+    ms: number;
+    /** The rows' number buffers, moved back for reuse. */
+    dnsBuffer?: ArrayBuffer;
+    dhcpBuffer?: ArrayBuffer;
+  }
   | { type: "pruned"; deleted: number; error?: string }
   | { type: "closed" }
   | { type: "fatal"; message: string };
@@ -187,6 +197,7 @@ function handle(m: WriterRequest): void {
     const t0 = performance.now();
     const r = write(m.dns, m.dhcp);
     const rows = rowCount(m.dns, m.dhcp);
+    const dnsBuffer = m.dns.numbers.buffer, dhcpBuffer = m.dhcp.numbers.buffer;
     self.postMessage(
       {
         type: "written",
@@ -195,7 +206,10 @@ function handle(m: WriterRequest): void {
         failed: r.failed,
         error: r.error,
         ms: performance.now() - t0,
+        dnsBuffer,
+        dhcpBuffer,
       } satisfies WriterReply,
+      [dnsBuffer, dhcpBuffer],
     );
   } else if (m.type === "prune" || m.type === "delete-capture") {
     try {

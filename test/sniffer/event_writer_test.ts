@@ -56,3 +56,39 @@ Deno.test("event writer: packed rows come back value for value (numbers, NaN, te
   assert.deepEqual(unpackRows(buf.take()), [null, 7, null, "x", null, null, null]);
   assert.deepEqual(unpackRows(buf.take()), []);
 });
+
+Deno.test("event writer: take() hands over the buffer itself, and a recycled one is reused", () => {
+  const buf = new RowBuffer<"dns">(2, 4);
+  const fill = (v: number) => {
+    buf.begin();
+    buf.set(slot(0), v);
+    buf.set(slot(1), "t");
+    buf.end();
+  };
+  fill(1);
+  const first = buf.take();
+  fill(2);
+  const second = buf.take();
+  assert.notEqual(
+    first.numbers.buffer,
+    second.numbers.buffer,
+    "a taken buffer is not written again",
+  );
+  assert.deepEqual(unpackRows(first), [1, "t"]);
+  // Moved away (as to the worker) and back: the next buffer after the one being filled.
+  const moved = structuredClone(first.numbers.buffer, { transfer: [first.numbers.buffer] });
+  assert.equal(first.numbers.buffer.byteLength, 0, "detached here once moved");
+  buf.recycle(moved);
+  fill(3);
+  assert.deepEqual(unpackRows(buf.take()), [3, "t"]);
+  fill(4);
+  const fourth = buf.take();
+  assert.equal(fourth.numbers.buffer, moved);
+  assert.deepEqual(unpackRows(fourth), [4, "t"], "rows written from its start");
+  // A buffer smaller than the current one is not kept.
+  buf.recycle(new ArrayBuffer(8));
+  fill(5);
+  buf.take();
+  fill(6);
+  assert.equal(buf.take().numbers.buffer.byteLength, 4 * 2 * 8);
+});
