@@ -104,6 +104,7 @@ CREATE TABLE vigia.shipping (
   sensor text NOT NULL REFERENCES vigia.sensors ON DELETE CASCADE,
   stream text NOT NULL,        -- events, devices, alerts, scans, veridns_events
   position bigint NOT NULL DEFAULT 0,   -- last local id shipped (committed with the rows)
+  position_time bigint,        -- that row's local time: tells a reused id from the row shipped
   rows_shipped bigint NOT NULL DEFAULT 0,
   backlog bigint NOT NULL DEFAULT 0,    -- local rows waiting, as the sensor last saw it
   last_ship timestamptz,

@@ -104,6 +104,10 @@ interface StreamState {
   lastRead: number;
   /** Re-send after a position mismatch: through a staging table, duplicates skipped. */
   dedupe: boolean;
+  /** Local time of the row at `position` when it was shipped (null: unknown). */
+  positionTime: number | null;
+  /** The same for the batch in flight, until it commits. */
+  pendingTime?: number | null;
 }
 
 /** What `ctl status` and the metrics show of the shipper. */
@@ -187,6 +191,7 @@ export class CentralShipper implements Component {
       backlog: 0,
       lastRead: 0,
       dedupe: false,
+      positionTime: null,
     }));
     this.#registerMetrics();
     this.#loop = this.#run();
@@ -325,16 +330,19 @@ export class CentralShipper implements Component {
     } else await requireSchema(sql);
     await this.#takeLease(sql);
     // PostgreSQL's positions are the truth: they moved with the rows.
-    const rows = await sql<{ stream: string; position: number }[]>`
-      SELECT stream, position FROM vigia.shipping WHERE sensor = ${this.#sensor}`;
-    const central = new Map(rows.map((r) => [r.stream, Number(r.position)]));
+    const rows = await sql<{ stream: string; position: number; position_time: number | null }[]>`
+      SELECT stream, position, position_time FROM vigia.shipping WHERE sensor = ${this.#sensor}`;
+    const central = new Map(rows.map((r) => [r.stream, r]));
     for (const s of this.#streams) {
-      const pos = central.get(s.stream.name) ?? 0;
-      if (!central.has(s.stream.name)) {
+      const row = central.get(s.stream.name);
+      if (!row) {
         await sql`INSERT INTO vigia.shipping (sensor, stream) VALUES (${this.#sensor}, ${s.stream.name})
           ON CONFLICT DO NOTHING`;
       }
-      s.position = pos;
+      s.position = Number(row?.position ?? 0);
+      s.positionTime = row?.position_time === null || row?.position_time === undefined
+        ? null
+        : Number(row.position_time);
       s.dedupe = false;
       this.#checkPosition(s);
     }
@@ -348,20 +356,25 @@ export class CentralShipper implements Component {
   }
 
   /**
-   * A central position beyond every local row means the local rows it
-   * counted are gone (a new store, or the newest rows deleted): ship again
-   * from what is there, skipping rows already present.
+   * A central position beyond every local row means the rows it counted are
+   * gone (a new store, every event pruned, the newest capture deleted) and
+   * SQLite will hand their ids out again: ship again from the start,
+   * through the staging table, skipping rows already present (the key holds
+   * the time, so a reused id is a new row).
    */
   #checkPosition(s: StreamState): void {
-    if (s.stream.mode !== "append" || s.position === 0) return;
+    if (s.stream.mode !== "append" || s.position === 0 || s.dedupe) return;
     const backlog = s.stream.backlog(0);
-    if (backlog < s.position) {
+    const time = s.stream.timeAt?.(s.position);
+    const reused = time !== undefined && s.positionTime !== null && time !== s.positionTime;
+    if (backlog < s.position || reused) {
       this.#ctx.log.warn("central position is past the local rows: re-sending without duplicates", {
         stream: s.stream.name,
         central_position: s.position,
         local_last: backlog,
       });
-      s.position = backlog;
+      // From the start: rows may already reuse ids up to the highest one seen.
+      s.position = 0;
       s.dedupe = true;
     }
   }
@@ -432,6 +445,8 @@ export class CentralShipper implements Component {
   #refreshBacklog(): void {
     for (const s of this.#streams) {
       try {
+        // The newest rows deleted locally (a capture removed): their ids come again.
+        if (this.#state === "connected") this.#checkPosition(s);
         s.backlog = s.stream.backlog(s.position);
       } catch { /* a store being replaced: keep the last figure */ }
     }
@@ -581,7 +596,10 @@ export class CentralShipper implements Component {
   }
 
   async #recordPosition(tx: TxSql, s: StreamState, last: number, count: number): Promise<void> {
-    await tx`UPDATE vigia.shipping SET position = ${last}, rows_shipped = rows_shipped + ${count},
+    const time = s.stream.timeAt?.(last) ?? null;
+    s.pendingTime = time;
+    await tx`UPDATE vigia.shipping SET position = ${last}, position_time = ${time},
+        rows_shipped = rows_shipped + ${count},
         backlog = ${Math.max(0, s.stream.backlog(last))}, last_ship = now(), last_error = NULL
       WHERE sensor = ${this.#sensor} AND stream = ${s.stream.name}`;
   }
@@ -590,6 +608,7 @@ export class CentralShipper implements Component {
   #committed(s: StreamState, last: number, count: number, rows: readonly LocalRow[]): void {
     const { stream } = s;
     s.position = last;
+    s.positionTime = s.pendingTime ?? null;
     s.shipped += count;
     this.#total += count;
     this.#lastShip = Date.now();

@@ -53,6 +53,8 @@ export interface Stream {
   backlog(position: number): number;
   /** Reads at most this often (ms); 0: every cycle. */
   minIntervalMs?: number;
+  /** The local time column of row `id` (append streams), or undefined when there is no such row. */
+  timeAt?(id: number): number | undefined;
   /** Called once rows are committed centrally (upsert streams remember what they sent). */
   shipped?(rows: readonly LocalRow[]): void;
   /** Releases what it holds open. */
@@ -97,6 +99,10 @@ export function eventStream(eventsDb: string, sensor: string): Stream {
           position,
       ),
     close: () => reader.close(),
+    timeAt: (id) => {
+      const r = reader.get<{ time: number }>("SELECT time FROM events WHERE id = ?", id);
+      return r === undefined ? undefined : Number(r.time);
+    },
     readCopy: (position, limit) => {
       const r = reader.get<{ text: string | null; n: number; last: number | null }>(
         copyQuery,
@@ -141,6 +147,11 @@ function storeStream(
         ? store.query(`SELECT * FROM ${local} WHERE id > ? ORDER BY id LIMIT ?`, position, limit)
         : [],
     positionOf: (row) => Number(row.id),
+    timeAt: (id) => {
+      if (!tableExists(store, local)) return undefined;
+      const r = store.get<{ time: number }>(`SELECT time FROM ${local} WHERE id = ?`, id);
+      return r === undefined ? undefined : Number(r.time);
+    },
     backlog: (position) =>
       tableExists(store, local)
         ? Math.max(

@@ -6,6 +6,7 @@
  */
 
 import assert from "node:assert/strict";
+import { DatabaseSync } from "node:sqlite";
 import { runVigia, startDaemon, type TestDaemon } from "../_helpers.ts";
 import { postgresMissing, startPostgres, type TestPostgres } from "./_pg.ts";
 import { dhcpExchange, dnsPair, T0, writePcap } from "../sniffer/_fixtures.ts";
@@ -352,6 +353,48 @@ Deno.test({
           }
         },
       );
+
+      await t.step("every local event pruned, ids handed out again: nothing lost", async () => {
+        const url = await pg.freshDatabase("reuse");
+        const u = await sensorDir();
+        cleanup.push(() => Deno.remove(u.dir, { recursive: true }));
+        addEvents(u.eventsDb, 2_000);
+        const first = localEventSummary(u.eventsDb).count;
+        const config = u.paths + centralToml(pg, "station-u", {}, url);
+        const d1 = await startDaemon({ config });
+        try {
+          await assertCentralEqualsLocal(pg, "station-u", u.eventsDb, { db: "reuse" });
+        } finally {
+          await d1.stop();
+        }
+        // As local retention does on a quiet sensor: the table empties, SQLite starts ids at 1.
+        const db = new DatabaseSync(u.eventsDb);
+        const cols = (db.prepare("PRAGMA table_info(events)").all() as { name: string }[])
+          .map((c) => c.name).filter((c) => c !== "id");
+        db.exec(`CREATE TEMP TABLE later AS SELECT ${cols.join(", ")} FROM events`);
+        db.exec("UPDATE later SET time = time + 86400000000");
+        db.exec("DELETE FROM events");
+        db.exec(`INSERT INTO events (${cols.join(", ")}) SELECT * FROM later`);
+        assert.equal((db.prepare("SELECT min(id) AS m FROM events").get() as { m: number }).m, 1);
+        db.close();
+        const d2 = await startDaemon({ config });
+        try {
+          await until(
+            "the new events centrally",
+            async () => (await centralEventSummary(pg, "station-u", "reuse")).count === 2 * first,
+          );
+          const keys = Number(
+            await pg.psql(
+              "SELECT count(DISTINCT (time, local_id)) FROM vigia.events WHERE sensor = 'station-u'",
+              { db: "reuse" },
+            ),
+          );
+          assert.equal(keys, 2 * first);
+          assert.match(d2.logs(), /central position is past the local rows/);
+        } finally {
+          await d2.stop();
+        }
+      });
 
       await t.step("central init from empty and again; a newer schema is refused", async () => {
         await pg.freshDatabase("fresh");
