@@ -476,43 +476,29 @@ export class TransferServer {
   }
 }
 
-/**
- * The RRsets of a zone in transfer order (SOA left out), each with the owner
- * array of the first RRset of its node (so that the stream sees a repeated
- * owner by reference). Made once per zone version: walking the node maps
- * makes two iterators per node, garbage that a big zone's transfer would
- * otherwise leave for the collector of a heap holding the whole zone.
- */
-const transferOrders = new WeakMap<Zone, { sets: RRset[]; owners: Uint8Array[] }>();
-
-function transferOrder(zone: Zone): { sets: RRset[]; owners: Uint8Array[] } {
-  let order = transferOrders.get(zone);
-  if (order) return order;
-  order = { sets: [], owners: [] };
-  for (const node of zone.nodes.values()) {
-    let owner: Uint8Array | undefined;
-    for (const set of node.rrsets.values()) {
-      if (set.type === TYPE.SOA && node.key === zone.key) continue;
-      owner ??= set.owner;
-      order.sets.push(set);
-      order.owners.push(owner);
-    }
-  }
-  transferOrders.set(zone, order);
-  return order;
-}
-
 /** Every record of a zone, SOA first and last (RFC 5936 section 2.2). */
 async function fullZone(zone: Zone, stream: TransferStream): Promise<void> {
   const soa = zone.soa;
   await stream.record(zone.apex, TYPE.SOA, soa.ttls[0], soa.rdatas[0]);
-  const { sets, owners } = transferOrder(zone);
-  for (let k = 0; k < sets.length; k++) {
-    const set = sets[k], owner = owners[k];
-    for (let i = 0; i < set.rdatas.length; i++) {
-      // Awaited only when a message is full: an await per record costs more than writing it.
-      if (!stream.add(owner, set.type, set.ttls[i], set.rdatas[i])) {
-        await stream.record(owner, set.type, set.ttls[i], set.rdatas[i]);
+  // A node's RRsets are gathered with forEach into one reused array: an
+  // iterator per node is garbage enough, on a big zone, to make V8 grow its
+  // young generation by tens of MB during the transfer.
+  const sets: RRset[] = [];
+  const gather = (set: RRset) => {
+    if (set.type !== TYPE.SOA) sets.push(set); // only the apex has one: sent first and last
+  };
+  for (const node of zone.nodes.values()) {
+    sets.length = 0;
+    node.rrsets.forEach(gather);
+    // One owner array per node, so that the stream sees the repeat by reference.
+    const owner = sets[0]?.owner;
+    for (let k = 0; k < sets.length; k++) {
+      const set = sets[k];
+      for (let i = 0; i < set.rdatas.length; i++) {
+        // Awaited only when a message is full: an await per record costs more than writing it.
+        if (!stream.add(owner, set.type, set.ttls[i], set.rdatas[i])) {
+          await stream.record(owner, set.type, set.ttls[i], set.rdatas[i]);
+        }
       }
     }
   }
@@ -628,7 +614,14 @@ class TransferStream {
     const below = prefix >= 0 && this.#belowApex(owner, prefix);
     let ok: boolean;
     if (below && this.#apexAt >= 0) {
-      ok = (prefix === 0 || w.bytes(owner.subarray(0, prefix))) && w.u16(0xc000 | this.#apexAt);
+      // The labels before the apex copied by hand: a subarray per record is garbage.
+      ok = at + prefix + 2 <= w.buf.length;
+      if (ok) {
+        const buf = w.buf;
+        for (let i = 0; i < prefix; i++) buf[at + i] = owner[i];
+        w.pos = at + prefix;
+        ok = w.u16(0xc000 | this.#apexAt);
+      }
     } else {
       ok = w.bytes(owner);
       if (ok && below && at + prefix < 0x4000) this.#apexAt = at + prefix;
