@@ -69,8 +69,8 @@ Deno.test({
           const a = await sensorDir(), b = await sensorDir();
           cleanup.push(() => Deno.remove(a.dir, { recursive: true }));
           cleanup.push(() => Deno.remove(b.dir, { recursive: true }));
-          addEvents(a.eventsDb, 30_000);
-          addEvents(b.eventsDb, 20_000);
+          addEvents(a.eventsDb, 12_000);
+          addEvents(b.eventsDb, 8_000);
           const da = await startDaemon({
             config: a.paths + centralToml(pg, "station-a", { batch_rows: 2000 }),
           });
@@ -150,10 +150,13 @@ Deno.test({
             assert.equal(events[0].rows_shipped, localEventSummary(a.eventsDb).count);
 
             // More rows, then PostgreSQL dies mid-shipping and comes back.
-            addEvents(a.eventsDb, 30_000);
+            const shipped = localEventSummary(a.eventsDb).count +
+              localEventSummary(b.eventsDb).count;
+            addEvents(a.eventsDb, 12_000);
+            addEvents(a.eventsDb, 24_000);
             await until("shipping to start", async () => {
               const n = Number(await pg.psql("SELECT count(*) FROM vigia.events", { db: "vigia" }));
-              return n > 52_000;
+              return n > shipped + 2000;
             });
             await pg.kill9();
             await until(
