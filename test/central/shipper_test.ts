@@ -7,7 +7,7 @@
 
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
-import { runVigia, startDaemon, type TestDaemon } from "../_helpers.ts";
+import { freePort, runVigia, startDaemon, type TestDaemon } from "../_helpers.ts";
 import { postgresMissing, startPostgres, type TestPostgres } from "./_pg.ts";
 import { dhcpExchange, dnsPair, T0, writePcap } from "../sniffer/_fixtures.ts";
 import {
@@ -308,9 +308,16 @@ Deno.test({
           }));
           const pcap = await writePcap(i.dir, "day.pcap", records);
           await pg.stop();
+          const metricsPort = freePort();
           const d = await startDaemon({
-            config: i.paths + centralToml(pg, "station-i", { backlog_alert_rows: 20 }, url),
+            config: i.paths + centralToml(pg, "station-i", { backlog_alert_rows: 20 }, url) +
+              `\n[metrics]\nenabled = true\nlisten = "127.0.0.1:${metricsPort}"\n`,
           });
+          const metric = async (name: string) => {
+            const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+            return [...text.matchAll(new RegExp(`^${name}(\\{[^}]*\\})? (\\S+)$`, "gm"))]
+              .reduce((n, m) => n + Number(m[2]), 0);
+          };
           try {
             const ingest = await runVigia(["ingest", pcap, "--config", d.configPath], {
               cwd: i.dir,
@@ -322,8 +329,17 @@ Deno.test({
               "the backlog alert",
               async () => (await kinds()).includes("central-backlog"),
             );
+            assert.ok((await metric("vigia_central_backlog_rows")) >= 20);
+            assert.equal(await metric("vigia_central_up"), 0);
             await pg.start();
             await assertCentralEqualsLocal(pg, "station-i", i.eventsDb, { db: "ingest" });
+            await until(
+              "the metrics to show the drain",
+              async () =>
+                (await metric("vigia_central_up")) === 1 &&
+                (await metric("vigia_central_backlog_rows")) === 0,
+            );
+            assert.ok((await metric("vigia_central_rows_shipped_total")) >= 40);
             await until(
               "the drained alert",
               async () => (await kinds()).includes("central-backlog-drained"),
