@@ -22,9 +22,9 @@ import {
   paging,
   parseArgs,
   type ParseOptions,
-  timeRange,
 } from "../daemon/args.ts";
 import { VerbUsageError } from "../daemon/errors.ts";
+import { alertArgs } from "../daemon/verbs.ts";
 import { ZonedClock } from "../daylog/mod.ts";
 import { parseCidr, parseMac } from "../net/mod.ts";
 import {
@@ -229,18 +229,6 @@ async function centralDevices(
   }
   return page;
 }
-
-const alertArgs = {
-  ...timeRange(),
-  by: {
-    type: "string",
-    describe: "which time --since/--until mean: raised (by vigia) or event (a packet's time)",
-    choices: ["raised", "event"],
-    default: "raised",
-  },
-  kind: { type: "string", describe: "alert kind, e.g. dns-flood" },
-  ...paging(100),
-} as const satisfies ArgSpecs;
 
 async function centralAlerts(
   sql: Sql,

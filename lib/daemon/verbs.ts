@@ -7,8 +7,21 @@
  */
 
 import { ZonedClock } from "../daylog/mod.ts";
-import { decodeCursor, encodeCursor, type Page, paging, timeRange } from "./args.ts";
+import { type ArgSpecs, decodeCursor, encodeCursor, type Page, paging, timeRange } from "./args.ts";
 import { type ComponentModule, verbsOf, type VerbSpec } from "./types.ts";
+
+/** Arguments of `ctl alerts`, shared with `central alerts` (same filters, same paging). */
+export const alertArgs = {
+  ...timeRange(),
+  by: {
+    type: "string",
+    describe: "which time --since/--until mean: raised (by vigia) or event (a packet's time)",
+    choices: ["raised", "event"],
+    default: "raised",
+  },
+  kind: { type: "string", describe: "alert kind, e.g. dns-flood" },
+  ...paging(100),
+} as const satisfies ArgSpecs;
 
 /** What the core verbs need from the daemon (their `env.running()`). */
 export interface DaemonHandle {
@@ -79,17 +92,7 @@ export const coreVerbs: VerbSpec<unknown, DaemonHandle>[] = [
     describe: "recent alerts, newest first",
     role: "read",
     output: "paged",
-    args: {
-      ...timeRange(),
-      by: {
-        type: "string",
-        describe: "which time --since/--until mean: raised (by vigia) or event (a packet's time)",
-        choices: ["raised", "event"],
-        default: "raised",
-      },
-      kind: { type: "string", describe: "alert kind, e.g. dns-flood" },
-      ...paging(100),
-    },
+    args: alertArgs,
     run: (args, env): Page => {
       // --since means "raised since" unless asked for the event's own time (a packet's, for ingest).
       const timeColumn = args.by === "event" ? "time" : "raised_at";

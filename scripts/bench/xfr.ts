@@ -165,8 +165,11 @@ async function stop(child: Deno.ChildProcess): Promise<void> {
 }
 
 async function startNsd(port: number): Promise<Deno.ChildProcess> {
-  const conf = nsdConf({ dir, port, zones: [{ name: ZONE, file: "bench.zone" }] }) +
-    "  provide-xfr: 127.0.0.1 NOKEY\n";
+  const conf = nsdConf({
+    dir,
+    port,
+    zones: [{ name: ZONE, file: "bench.zone", lines: ["provide-xfr: 127.0.0.1 NOKEY"] }],
+  });
   await Deno.writeTextFile(`${dir}/nsd.conf`, conf);
   const child = new Deno.Command("nsd", {
     args: ["-d", "-c", `${dir}/nsd.conf`],

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { nsdConf } from "../../scripts/nsd_conf.ts";
 import { freeDnsPort } from "./_harness.ts";
 
 /** A peer process under test. */
@@ -50,30 +51,20 @@ export async function startNsdSecondary(
   const { key, primaryPort } = options;
   await Deno.writeTextFile(
     `${dir}/nsd.conf`,
-    `server:
-  ip-address: 127.0.0.1@${port}
-  server-count: 1
-  username: ""
-  zonesdir: "${dir}"
-  database: ""
-  pidfile: "${dir}/nsd.pid"
-  xfrdfile: "${dir}/xfrd.state"
-  zonelistfile: "${dir}/zone.list"
-  logfile: "${dir}/nsd.log"
-  rrl-ratelimit: 0
-  verbosity: 2
-remote-control:
-  control-enable: no
-key:
-  name: "${key.name}"
-  algorithm: ${key.algorithm}
-  secret: "${key.secret}"
-zone:
-  name: ${zone}
-  zonefile: secondary.zone
-  request-xfr: 127.0.0.1@${primaryPort} ${key.name}
-  allow-notify: 127.0.0.1 ${key.name}
-`,
+    nsdConf({
+      dir,
+      port,
+      verbosity: 2,
+      keys: [key],
+      zones: [{
+        name: zone,
+        file: "secondary.zone",
+        lines: [
+          `request-xfr: 127.0.0.1@${primaryPort} ${key.name}`,
+          `allow-notify: 127.0.0.1 ${key.name}`,
+        ],
+      }],
+    }),
   );
   const child = new Deno.Command("nsd", {
     args: ["-d", "-c", `${dir}/nsd.conf`],
@@ -201,32 +192,20 @@ export async function startNsdPrimary(
   await Deno.writeTextFile(`${dir}/primary.zone`, options.zoneText);
   await Deno.writeTextFile(
     `${dir}/nsd.conf`,
-    `server:
-  ip-address: 127.0.0.1@${port}
-  server-count: 1
-  username: ""
-  zonesdir: "${dir}"
-  database: ""
-  pidfile: "${dir}/nsd.pid"
-  xfrdfile: "${dir}/xfrd.state"
-  zonelistfile: "${dir}/zone.list"
-  logfile: "${dir}/nsd.log"
-  hide-version: yes
-  hide-identity: yes
-  rrl-ratelimit: 0
-  verbosity: 2
-remote-control:
-  control-enable: no
-key:
-  name: "${key.name}"
-  algorithm: ${key.algorithm}
-  secret: "${key.secret}"
-zone:
-  name: ${zone}
-  zonefile: primary.zone
-  provide-xfr: 127.0.0.1 ${key.name}
-  notify: 127.0.0.1@${options.notifyPort} ${key.name}
-`,
+    nsdConf({
+      dir,
+      port,
+      verbosity: 2,
+      keys: [key],
+      zones: [{
+        name: zone,
+        file: "primary.zone",
+        lines: [
+          `provide-xfr: 127.0.0.1 ${key.name}`,
+          `notify: 127.0.0.1@${options.notifyPort} ${key.name}`,
+        ],
+      }],
+    }),
   );
   const child = new Deno.Command("nsd", {
     args: ["-d", "-c", `${dir}/nsd.conf`],
