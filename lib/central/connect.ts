@@ -110,6 +110,29 @@ export function describeError(error: unknown, target?: ConnectTarget, secret?: s
   return redact(msg, secret);
 }
 
+let guarded = false;
+
+/**
+ * `npm:postgres` 3.4.9 can write from a pending `setImmediate` after the server
+ * dropped the connection and its socket was set to null (seen when PostgreSQL
+ * is killed mid-COPY): an uncaught TypeError that would end the whole daemon.
+ * The connection is already closed and the shipper reconnects, so that one
+ * error is swallowed; any other uncaught error still ends the process.
+ */
+function guardClientRace(): void {
+  if (guarded) return;
+  guarded = true;
+  globalThis.addEventListener("error", (event) => {
+    const e = event.error;
+    if (
+      e instanceof TypeError && /reading 'write'/.test(e.message) &&
+      /\/postgres\/[^/]+\/src\/connection\.js/.test(e.stack ?? "")
+    ) {
+      event.preventDefault();
+    }
+  });
+}
+
 /**
  * Opens a client for `section` (the connection itself is made by the first
  * query). Throws with a clear message when the url or password file is bad.
@@ -119,6 +142,7 @@ export function connectCentral(
   options: ConnectOptions = {},
 ): CentralConnection {
   const { applicationName = "vigia", connectTimeout = 10 } = options;
+  guardClientRace();
   const target = parseCentralUrl(section.url);
   if (typeof target === "string") throw new Error(`central.url ${target}`);
   const password = readPassword(section);
