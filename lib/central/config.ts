@@ -59,6 +59,12 @@ export const centralSection = new Section(
       default: "1s",
       minMs: 10,
     }),
+    timeout: duration({
+      doc:
+        "How long a connection attempt, or a batch that makes no progress, may wait for PostgreSQL before the connection is dropped and made again (a network cut that drops packets silently sends no reset).",
+      default: "30s",
+      minMs: 100,
+    }),
     retention_days: int({
       doc:
         "Central events older than this many days are deleted by dropping their day partitions; 0 keeps them.",

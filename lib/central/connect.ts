@@ -22,7 +22,7 @@ export type TxSql = postgres.TransactionSql;
 export interface ConnectOptions {
   /** `application_name` shown in `pg_stat_activity`. @default "vigia" */
   applicationName?: string;
-  /** Seconds to wait for the connection. @default 10 */
+  /** Seconds to wait for the connection. @default `section.timeout` */
   connectTimeout?: number;
 }
 
@@ -110,6 +110,24 @@ export function describeError(error: unknown, target?: ConnectTarget, secret?: s
   return redact(msg, secret);
 }
 
+/**
+ * Thrown when PostgreSQL gave no answer for `central.timeout` while a batch
+ * or the connection was in flight: a network that drops packets (a pulled
+ * cable, a firewall, a dead NAT entry) sends no reset, so only a timeout
+ * can tell.
+ */
+export class NoAnswer extends Error {
+  /** An error naming the target and the wait. */
+  constructor(target: ConnectTarget, timeoutMs: number) {
+    super(
+      `no answer from PostgreSQL for ${timeoutMs / 1000} s (${
+        targetLabel(target)
+      }): the network may be cut; reconnecting`,
+    );
+    this.name = "NoAnswer";
+  }
+}
+
 let guarded = false;
 
 /**
@@ -141,7 +159,8 @@ export function connectCentral(
   section: CentralConfig,
   options: ConnectOptions = {},
 ): CentralConnection {
-  const { applicationName = "vigia", connectTimeout = 10 } = options;
+  const { applicationName = "vigia", connectTimeout = (section.timeout ?? 10_000) / 1000 } =
+    options;
   guardClientRace();
   const target = parseCentralUrl(section.url);
   if (typeof target === "string") throw new Error(`central.url ${target}`);

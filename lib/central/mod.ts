@@ -34,6 +34,7 @@ export {
   connectCentral,
   type ConnectOptions,
   describeError,
+  NoAnswer,
   type Sql,
   targetLabel,
   type TxSql,

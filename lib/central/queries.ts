@@ -328,14 +328,18 @@ async function centralScans(
   return page;
 }
 
-/** `central status`: per sensor and stream, shipped rows, backlog, last ship and error, the holder. */
+/**
+ * `central status`: per sensor and stream, shipped rows, backlog, last ship,
+ * the last error and when, rows PostgreSQL refused (quarantined on the
+ * sensor) and rows lost to a local disk bound, the holder.
+ */
 export async function centralStatus(
   sql: Sql,
   options: { sensors: string[] },
 ): Promise<Record<string, unknown>[]> {
   const rows = await sql`
     SELECT s.name AS sensor, sh.stream, sh.rows_shipped, sh.backlog, sh.last_ship, sh.last_error,
-      s.holder, s.lease_until > now() AS live
+      sh.last_error_at, sh.rows_quarantined, sh.rows_lost, s.holder, s.lease_until > now() AS live
     FROM vigia.sensors s LEFT JOIN vigia.shipping sh ON sh.sensor = s.name
     WHERE ${options.sensors.length ? sql`s.name = ANY(${options.sensors})` : sql`true`}
     ORDER BY s.name, sh.stream`;
@@ -346,6 +350,9 @@ export async function centralStatus(
     backlog: Number(r.backlog ?? 0),
     last_ship: r.last_ship ? new Date(r.last_ship).toISOString() : null,
     last_error: r.last_error ?? null,
+    last_error_at: r.last_error_at ? new Date(r.last_error_at).toISOString() : null,
+    rows_quarantined: Number(r.rows_quarantined ?? 0),
+    rows_lost: Number(r.rows_lost ?? 0),
     shipping: r.live ? r.holder : null,
   }));
 }

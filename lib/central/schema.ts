@@ -22,7 +22,7 @@ import { DHCP_FIELDS, DNS_FIELDS, EVENT_COLUMNS, type EventColumn } from "../sni
 import type { Sql, TxSql } from "./connect.ts";
 
 /** Schema version this program writes and understands. */
-export const CENTRAL_SCHEMA_VERSION = 1;
+export const CENTRAL_SCHEMA_VERSION = 2;
 
 /** One column of `vigia.events`. */
 export interface CentralEventColumn {
@@ -238,6 +238,14 @@ BEGIN
   END LOOP;
   RETURN dropped;
 END $$;
+`,
+  // The last error with its time (kept after the shipper recovered: last_ship tells), rows
+  // PostgreSQL refused (kept in the sensor's quarantine) and rows a disk bound deleted unshipped.
+  2: `
+ALTER TABLE vigia.shipping
+  ADD COLUMN last_error_at timestamptz,
+  ADD COLUMN rows_quarantined bigint NOT NULL DEFAULT 0,
+  ADD COLUMN rows_lost bigint NOT NULL DEFAULT 0;
 `,
 };
 

@@ -24,7 +24,13 @@ import type { Component, ComponentContext } from "../daemon/types.ts";
 import type { Migration } from "../store/mod.ts";
 import { eventsDbPath } from "../sniffer/mod.ts";
 import { type CentralConfig, sensorName } from "./config.ts";
-import { type CentralConnection, connectCentral, targetLabel, type TxSql } from "./connect.ts";
+import {
+  type CentralConnection,
+  connectCentral,
+  NoAnswer,
+  targetLabel,
+  type TxSql,
+} from "./connect.ts";
 import { encodeRows, type LocalRow } from "./encode.ts";
 import { dropOldPartitions, ensurePartitions, migrateCentral, requireSchema } from "./schema.ts";
 import {
@@ -46,20 +52,43 @@ const BULK_CHUNK_ROWS = 1000;
 const BACKOFF_MIN_MS = 500, BACKOFF_MAX_MS = 30_000;
 
 /**
- * The end of a COPY stream, and a wait for its buffer to drain that fails
- * as soon as the stream does (a server gone mid-COPY never drains).
+ * Starts `COPY ... FROM STDIN` in `tx`: its stream, its end, and a wait for
+ * its buffer to drain that fails as soon as the stream does (a server gone
+ * mid-COPY never drains).
+ *
+ * `npm:postgres` 3.4.9 loses an error PostgreSQL reports after the last row
+ * was sent (a refused value found late): the stream is already ended, its
+ * `finish` never comes, and the error only reaches the query's `reject`,
+ * a no-op once the query has resolved with the stream. That `reject` is
+ * wrapped here so the error ends `finished`.
  */
-function copyEvents(writable: NodeJS.WritableStream): {
+async function startCopy(tx: TxSql, statement: string): Promise<{
+  writable: NodeJS.WritableStream;
   finished: Promise<void>;
   drained: () => Promise<void>;
-} {
-  const finished = new Promise<void>((resolve, reject) => {
-    writable.on("finish", resolve);
-    writable.on("error", reject);
-  });
+}> {
+  const query = tx.unsafe(statement);
+  let fail: (e: unknown) => void = () => {};
+  const failed = new Promise<never>((_, reject) => (fail = reject));
+  failed.catch(() => {});
+  const hooked = query as unknown as { reject: (e: unknown) => void };
+  const reject = hooked.reject;
+  hooked.reject = (e) => {
+    fail(e);
+    reject(e);
+  };
+  const writable = await query.writable();
+  const finished = Promise.race([
+    new Promise<void>((resolve, reject) => {
+      writable.on("finish", resolve);
+      writable.on("error", reject);
+    }),
+    failed,
+  ]);
   // Awaited later; an early failure must not count as an unhandled rejection meanwhile.
   finished.catch(() => {});
   return {
+    writable,
     finished,
     drained: () =>
       Promise.race([
@@ -85,6 +114,12 @@ export class SensorInUse extends Error {
 /** Local table of shipped positions, in the shared store (read by local retention). */
 export const SHIPPED_TABLE = "central_shipped";
 
+/** Local table of the last error by stream ("" for the connection, every stream). */
+export const ERRORS_TABLE = "central_errors";
+
+/** Local table of the rows PostgreSQL refused, kept with its error instead of being shipped. */
+export const QUARANTINE_TABLE = "central_quarantine";
+
 /** Store migrations of the central component. */
 export const centralMigrations: Migration[] = [{
   version: 1,
@@ -93,7 +128,34 @@ export const centralMigrations: Migration[] = [{
     position INTEGER NOT NULL,      -- last local id committed centrally
     shipped_at INTEGER NOT NULL     -- ms since the epoch
   );`,
+}, {
+  version: 2,
+  sql: `CREATE TABLE ${ERRORS_TABLE} (
+    stream TEXT PRIMARY KEY,        -- "" : the connection (every stream)
+    error TEXT NOT NULL,            -- never holds the password
+    at INTEGER NOT NULL,            -- ms since the epoch, last time seen
+    reported INTEGER NOT NULL DEFAULT 0   -- 1 once written to vigia.shipping
+  );
+  CREATE TABLE ${QUARANTINE_TABLE} (
+    id INTEGER PRIMARY KEY,
+    stream TEXT NOT NULL,
+    local_id INTEGER,               -- the row's id in its local table
+    at INTEGER NOT NULL,            -- ms since the epoch
+    error TEXT NOT NULL,            -- PostgreSQL's refusal
+    row TEXT NOT NULL               -- the row as it was sent (COPY text)
+  );`,
 }];
+
+/**
+ * Whether PostgreSQL refused a row of the batch for what it holds (a value
+ * of the wrong form, a constraint, a row too large): sending it again can
+ * never succeed, unlike a lost connection.
+ */
+export function rowRejected(error: unknown): boolean {
+  const code = (error as { code?: unknown })?.code;
+  if (typeof code !== "string") return false;
+  return (/^2[23][0-9A-Z]{3}$/.test(code) && code !== "23505") || code === "54000";
+}
 
 /** Per-stream state. */
 interface StreamState {
@@ -108,6 +170,10 @@ interface StreamState {
   positionTime: number | null;
   /** The same for the batch in flight, until it commits. */
   pendingTime?: number | null;
+  /** Rows per batch while a refused batch is halved down to the row PostgreSQL refuses. */
+  limit?: number;
+  /** Rows quarantined locally (refused by PostgreSQL). */
+  quarantined: number;
 }
 
 /** What `ctl status` and the metrics show of the shipper. */
@@ -128,8 +194,17 @@ export interface ShipperStatus {
   rows_shipped: number;
   /** Time of the last commit, ISO 8601, or null. */
   last_ship: string | null;
-  /** Position, rows shipped and backlog by stream. */
-  streams: Record<string, { position: number; shipped: number; backlog: number }>;
+  /** The last error (no password in it), kept after recovery, or null. */
+  last_error: string | null;
+  /** When it last happened, ISO 8601, or null. */
+  last_error_at: string | null;
+  /** Rows PostgreSQL refused, kept locally in `central_quarantine` with the error. */
+  rows_quarantined: number;
+  /** Position, rows shipped, backlog and rows quarantined by stream. */
+  streams: Record<
+    string,
+    { position: number; shipped: number; backlog: number; quarantined: number }
+  >;
 }
 
 /** The running shipper. */
@@ -152,6 +227,11 @@ export class CentralShipper implements Component {
   #lastShip: number | null = null;
   #rate = { rows: 0, since: performance.now(), perSecond: 0 };
   #total = 0;
+  #lastError: { reason: string; at: number } | null = null;
+  /** The stream whose batch is in flight ("" between batches). */
+  #current = "";
+  /** When the operation in flight is given up for lost (performance.now()). */
+  #deadline = 0;
 
   /** A shipper for the component's context (nothing runs until `start`). */
   constructor(ctx: ComponentContext<CentralConfig>) {
@@ -184,6 +264,11 @@ export class CentralShipper implements Component {
         `SELECT stream, position FROM ${SHIPPED_TABLE}`,
       ).map((r) => [r.stream, r.position]),
     );
+    const quarantined = new Map(
+      store.query<{ stream: string; n: number }>(
+        `SELECT stream, count(*) AS n FROM ${QUARANTINE_TABLE} GROUP BY stream`,
+      ).map((r) => [r.stream, Number(r.n)]),
+    );
     this.#streams = streams.map((stream) => ({
       stream,
       position: local.get(stream.name) ?? 0,
@@ -192,7 +277,12 @@ export class CentralShipper implements Component {
       lastRead: 0,
       dedupe: false,
       positionTime: null,
+      quarantined: quarantined.get(stream.name) ?? 0,
     }));
+    const last = store.get<{ error: string; at: number }>(
+      `SELECT error, at FROM ${ERRORS_TABLE} ORDER BY at DESC LIMIT 1`,
+    );
+    if (last) this.#lastError = { reason: last.error, at: Number(last.at) };
     this.#registerMetrics();
     this.#loop = this.#run();
     return Promise.resolve();
@@ -225,10 +315,16 @@ export class CentralShipper implements Component {
   /** The current status. */
   snapshot(): ShipperStatus {
     const streams: ShipperStatus["streams"] = {};
-    let backlog = 0;
+    let backlog = 0, quarantined = 0;
     for (const s of this.#streams) {
-      streams[s.stream.name] = { position: s.position, shipped: s.shipped, backlog: s.backlog };
+      streams[s.stream.name] = {
+        position: s.position,
+        shipped: s.shipped,
+        backlog: s.backlog,
+        quarantined: s.quarantined,
+      };
       backlog += s.backlog;
+      quarantined += s.quarantined;
     }
     let target = "";
     try {
@@ -243,6 +339,9 @@ export class CentralShipper implements Component {
       rows_per_s: Math.round(this.#rate.perSecond),
       rows_shipped: this.#total,
       last_ship: this.#lastShip === null ? null : new Date(this.#lastShip).toISOString(),
+      last_error: this.#lastError?.reason ?? null,
+      last_error_at: this.#lastError ? new Date(this.#lastError.at).toISOString() : null,
+      rows_quarantined: quarantined,
       streams,
     };
   }
@@ -264,6 +363,15 @@ export class CentralShipper implements Component {
       labels: ["stream"],
     }, (emit) => {
       for (const s of this.#streams) emit([s.stream.name], s.shipped);
+    });
+    scope.collect({
+      name: "vigia_central_rows_quarantined",
+      help:
+        "Rows the central PostgreSQL refused, kept locally in central_quarantine with the error, by stream.",
+      type: "gauge",
+      labels: ["stream"],
+    }, (emit) => {
+      for (const s of this.#streams) emit([s.stream.name], s.quarantined);
     });
     scope.collect({
       name: "vigia_central_up",
@@ -292,7 +400,7 @@ export class CentralShipper implements Component {
     while (!this.#stopping) {
       try {
         if (!this.#conn) await this.#connect();
-        const moved = await this.#cycle();
+        const moved = await this.#watched(() => this.#cycle());
         backoff = BACKOFF_MIN_MS;
         if (!moved) await this.#sleep(this.#ctx.section.flush_interval);
       } catch (e) {
@@ -301,6 +409,8 @@ export class CentralShipper implements Component {
         if (this.#state !== "down" || this.#reason !== reason) {
           this.#ctx.log.warn("central store down", { reason, retry_ms: backoff });
         }
+        this.#noteError(reason, this.#current);
+        this.#current = "";
         this.#state = "down";
         this.#reason = reason;
         this.#conn = undefined;
@@ -317,10 +427,109 @@ export class CentralShipper implements Component {
     this.#conn = undefined;
   }
 
+  /** Records the last error locally (always) and for `vigia central status` at the next connect. */
+  #noteError(reason: string, stream: string): void {
+    const at = Date.now();
+    this.#lastError = { reason, at };
+    try {
+      this.#ctx.store.run(
+        `INSERT INTO ${ERRORS_TABLE} (stream, error, at, reported) VALUES (?, ?, ?, 0)
+         ON CONFLICT (stream) DO UPDATE SET error = excluded.error, at = excluded.at, reported = 0`,
+        stream,
+        reason,
+        at,
+      );
+    } catch (e) {
+      this.#ctx.log.error("cannot record the central error locally", {
+        error: (e as Error).message,
+      });
+    }
+  }
+
+  /** Writes the errors recorded locally since the last connection into `vigia.shipping`. */
+  async #reportErrors(sql: CentralConnection["sql"]): Promise<void> {
+    const store = this.#ctx.store;
+    const pending = store.query<{ stream: string; error: string; at: number }>(
+      `SELECT stream, error, at FROM ${ERRORS_TABLE} WHERE reported = 0 ORDER BY at`,
+    );
+    for (const p of pending) {
+      const at = new Date(Number(p.at));
+      await sql`UPDATE vigia.shipping SET last_error = ${p.error}, last_error_at = ${at}
+        WHERE sensor = ${this.#sensor} AND (${p.stream} = '' OR stream = ${p.stream})
+          AND (last_error_at IS NULL OR last_error_at <= ${at})`;
+      store.run(
+        `UPDATE ${ERRORS_TABLE} SET reported = 1 WHERE stream = ? AND at = ?`,
+        p.stream,
+        p.at,
+      );
+    }
+  }
+
+  /** Moves the deadline of the operation in flight: it made progress. */
+  #progress(): void {
+    this.#deadline = performance.now() + this.#ctx.section.timeout;
+  }
+
+  /**
+   * Runs `work` on the current connection and gives it up (the connection
+   * destroyed, a {@linkcode NoAnswer} thrown) when it makes no progress for
+   * `central.timeout`: a blackholed network never answers nor resets.
+   */
+  async #watched<T>(work: () => Promise<T>): Promise<T> {
+    const conn = this.#conn!;
+    const timeout = this.#ctx.section.timeout;
+    this.#progress();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const stalled = new Promise<never>((_, reject) => {
+      const check = () => {
+        const left = this.#deadline - performance.now();
+        if (left > 0) {
+          timer = setTimeout(check, left);
+          return;
+        }
+        reject(new NoAnswer(conn.target, timeout));
+        // Rejects whatever is in flight on it (CONNECTION_DESTROYED).
+        conn.sql.end({ timeout: 0 }).catch(() => {});
+      };
+      timer = setTimeout(check, timeout);
+    });
+    const done = work();
+    done.catch(() => {});
+    try {
+      return await Promise.race([done, stalled]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   async #connect(): Promise<void> {
-    const section = this.#ctx.section;
-    const conn = connectCentral(section, { applicationName: `vigia ${this.#sensor}` });
+    const conn = connectCentral(this.#ctx.section, { applicationName: `vigia ${this.#sensor}` });
     this.#conn = conn;
+    await this.#watched(() => this.#open(conn));
+  }
+
+  /**
+   * Ends this sensor's sessions left behind: ours from before a network
+   * cut (the server cannot tell a silent network from an idle client, so
+   * the old backend would hold its row locks for hours), or a holder's whose
+   * lease ran out. Only sessions of the same role, which it may end.
+   */
+  async #endStaleSessions(sql: CentralConnection["sql"]): Promise<void> {
+    const ended = await sql`
+      SELECT a.pid, pg_terminate_backend(a.pid, 5000) AS ended
+      FROM vigia.sensors s JOIN pg_stat_activity a ON a.pid = s.holder_pid
+      WHERE s.name = ${this.#sensor} AND a.pid <> pg_backend_pid() AND a.usename = current_user
+        AND (s.holder = ${this.#holder} OR s.lease_until < now())`;
+    for (const r of ended) {
+      this.#ctx.log.info("ended a stale central session of this sensor", {
+        backend_pid: r.pid,
+        ended: r.ended,
+      });
+    }
+  }
+
+  async #open(conn: CentralConnection): Promise<void> {
+    const section = this.#ctx.section;
     const sql = conn.sql;
     if (section.auto_migrate) {
       const r = await migrateCentral(sql, "vigia");
@@ -328,6 +537,7 @@ export class CentralShipper implements Component {
         this.#ctx.log.info("central schema migrated", { from: r.from, to: r.to });
       }
     } else await requireSchema(sql);
+    await this.#endStaleSessions(sql);
     await this.#takeLease(sql);
     // PostgreSQL's positions are the truth: they moved with the rows.
     const rows = await sql<{ stream: string; position: number; position_time: number | null }[]>`
@@ -346,6 +556,7 @@ export class CentralShipper implements Component {
       s.dedupe = false;
       this.#checkPosition(s);
     }
+    await this.#reportErrors(sql);
     this.#days.clear();
     this.#state = "connected";
     this.#reason = null;
@@ -431,7 +642,10 @@ export class CentralShipper implements Component {
       const min = s.stream.minIntervalMs ?? 0;
       if (min > 0 && now - s.lastRead < min) continue;
       s.lastRead = now;
-      if (await this.#shipBatch(s)) moved = true;
+      this.#current = s.stream.name;
+      if (await this.#shipOrBisect(s)) moved = true;
+      this.#current = "";
+      this.#progress();
     }
     if (!moved && Date.now() - this.#lastLease > (LEASE_SECONDS * 1000) / 3) {
       await conn.sql.begin((tx) => this.#renewLease(tx));
@@ -486,10 +700,121 @@ export class CentralShipper implements Component {
     }
   }
 
+  /**
+   * Ships one batch of `s`. A batch PostgreSQL refuses for a row it holds
+   * is halved until the refused row is alone; that row is then quarantined
+   * locally with the error (counted, alerted, in `central status`) and
+   * passed, so the good rows around it ship and nothing waits forever
+   * behind one bad row. A batch whose rows are already there (a unique key
+   * violated) is sent again through the staging table, skipping them.
+   */
+  async #shipOrBisect(s: StreamState): Promise<boolean> {
+    const size = s.limit ?? this.#ctx.section.batch_rows;
+    try {
+      const moved = await this.#shipBatch(s);
+      // Past the refused row's neighbours: the batches grow back to whole.
+      if (s.limit !== undefined) {
+        s.limit *= 2;
+        if (s.limit >= this.#ctx.section.batch_rows) s.limit = undefined;
+      }
+      return moved;
+    } catch (e) {
+      const code = (e as { code?: unknown })?.code;
+      if (code === "23505" && s.stream.mode === "append" && !s.dedupe) {
+        this.#ctx.log.warn("central rows already present: re-sending without duplicates", {
+          stream: s.stream.name,
+          position: s.position,
+        });
+        s.dedupe = true;
+        return true;
+      }
+      if (!rowRejected(e)) throw e;
+      const reason = this.#conn!.describe(e) +
+        ((e as { where?: string }).where ? ` [${(e as { where?: string }).where}]` : "");
+      // A partition dropped meanwhile (central retention, another sensor) is made again.
+      this.#days.clear();
+      if (size > 1) {
+        s.limit = Math.ceil(size / 2);
+        this.#ctx.log.warn("central batch refused: halving it to find the row", {
+          stream: s.stream.name,
+          position: s.position,
+          rows: s.limit,
+          reason,
+        });
+        return true;
+      }
+      await this.#quarantine(s, reason);
+      return true;
+    }
+  }
+
+  /**
+   * Passes the next row of `s`, which PostgreSQL refused alone: the central
+   * position moves past it with the count and the error, then the row goes
+   * to the local quarantine and an alert says so.
+   */
+  async #quarantine(s: StreamState, reason: string): Promise<void> {
+    const { stream } = s;
+    let text: string, last: number, rows: LocalRow[] = [];
+    if (stream.readCopy) {
+      const one = stream.readCopy(s.position, 1);
+      if (one.n === 0) return;
+      text = one.text;
+      last = one.last;
+    } else {
+      rows = (await this.#readBatch(s)).slice(0, 1);
+      if (rows.length === 0) return;
+      text = encodeRows(rows, stream.encoders).replace(/\n$/, "");
+      last = Math.max(s.position, stream.positionOf(rows[0]));
+    }
+    const localId = stream.readCopy ? last : stream.positionOf(rows[0]) || null;
+    const expected = s.position;
+    await this.#conn!.sql.begin(async (tx) => {
+      await this.#lockPosition(tx, s, expected);
+      const time = stream.timeAt?.(last) ?? null;
+      s.pendingTime = time;
+      await tx`UPDATE vigia.shipping SET position = ${last}, position_time = ${time},
+          rows_quarantined = rows_quarantined + 1, last_error = ${reason}, last_error_at = now()
+        WHERE sensor = ${this.#sensor} AND stream = ${stream.name}`;
+    });
+    const at = Date.now();
+    const store = this.#ctx.store;
+    store.run(
+      `INSERT INTO ${QUARANTINE_TABLE} (stream, local_id, at, error, row) VALUES (?, ?, ?, ?, ?)`,
+      stream.name,
+      localId,
+      at,
+      reason,
+      text,
+    );
+    this.#noteError(reason, stream.name);
+    store.run(`UPDATE ${ERRORS_TABLE} SET reported = 1 WHERE stream = ?`, stream.name);
+    s.quarantined++;
+    s.limit = undefined;
+    this.#committed(s, last, 0, rows);
+    this.#ctx.log.error("central row refused by PostgreSQL: quarantined locally", {
+      stream: stream.name,
+      local_id: localId,
+      reason,
+    });
+    this.#ctx.alerts.publish({
+      kind: "central-row-refused",
+      severity: "warning",
+      subject: `PostgreSQL refused a ${stream.name} row: kept in ${QUARANTINE_TABLE}`,
+      details: {
+        sensor: this.#sensor,
+        stream: stream.name,
+        local_id: localId,
+        error: reason,
+        quarantined: s.quarantined,
+      },
+    });
+  }
+
   /** Reads the next batch of `s` in chunks, yielding to the event loop between them. */
   async #readBatch(s: StreamState): Promise<LocalRow[]> {
     const { stream } = s;
-    const limit = this.#ctx.section.batch_rows;
+    const limit = s.limit ?? this.#ctx.section.batch_rows;
     let rows = stream.read(s.position, Math.min(CHUNK_ROWS, limit));
     if (stream.mode === "upsert" || rows.length < CHUNK_ROWS) return rows;
     while (rows.length < limit) {
@@ -511,7 +836,7 @@ export class CentralShipper implements Component {
    */
   async #shipBulk(s: StreamState): Promise<boolean> {
     const { stream } = s;
-    const limit = this.#ctx.section.batch_rows;
+    const limit = s.limit ?? this.#ctx.section.batch_rows;
     const days = stream.daysAfter!(s.position, limit);
     if (days.length === 0) return false;
     await this.#ensureDayList(days);
@@ -523,8 +848,10 @@ export class CentralShipper implements Component {
       await this.#lockPosition(tx, s, expected);
       let into = stream.table;
       if (s.dedupe) into = await this.#staging(tx, stream);
-      const writable = await tx.unsafe(`COPY ${into} (${cols}) FROM STDIN`).writable();
-      const { finished, drained } = copyEvents(writable);
+      const { writable, finished, drained } = await startCopy(
+        tx,
+        `COPY ${into} (${cols}) FROM STDIN`,
+      );
       try {
         while (count < limit) {
           const chunk = stream.readCopy!(last, Math.min(BULK_CHUNK_ROWS, limit - count));
@@ -537,6 +864,7 @@ export class CentralShipper implements Component {
             // Let capture, DNS and ctl run between chunks.
             await new Promise((r) => setTimeout(r, 0));
           }
+          this.#progress();
         }
       } finally {
         writable.end();
@@ -600,7 +928,7 @@ export class CentralShipper implements Component {
     s.pendingTime = time;
     await tx`UPDATE vigia.shipping SET position = ${last}, position_time = ${time},
         rows_shipped = rows_shipped + ${count},
-        backlog = ${Math.max(0, s.stream.backlog(last))}, last_ship = now(), last_error = NULL
+        backlog = ${Math.max(0, s.stream.backlog(last))}, last_ship = now()
       WHERE sensor = ${this.#sensor} AND stream = ${s.stream.name}`;
   }
 
@@ -614,7 +942,8 @@ export class CentralShipper implements Component {
     this.#lastShip = Date.now();
     if (s.dedupe && stream.backlog(last) === 0) s.dedupe = false;
     stream.shipped?.(rows);
-    if (stream.mode === "append") {
+    // Every numbered stream (alerts too, though upserted): local retention keeps what is above.
+    if (stream.mode === "append" || last > 0) {
       this.#ctx.store.run(
         `INSERT INTO ${SHIPPED_TABLE} (stream, position, shipped_at) VALUES (?, ?, ?)
          ON CONFLICT (stream) DO UPDATE SET position = excluded.position, shipped_at = excluded.shipped_at`,
@@ -630,7 +959,9 @@ export class CentralShipper implements Component {
   async #shipBatch(s: StreamState): Promise<boolean> {
     const { stream } = s;
     if (stream.readCopy) return await this.#shipBulk(s);
-    const rows = await this.#readBatch(s);
+    let rows = await this.#readBatch(s);
+    // An upsert stream returns changed rows beyond the limit: a halved batch is cut to it.
+    if (s.limit !== undefined) rows = rows.slice(0, s.limit);
     if (rows.length === 0) return false;
     const conn = this.#conn!;
     if (stream.name === "events") await this.#ensureDays(rows);
@@ -643,8 +974,10 @@ export class CentralShipper implements Component {
     await conn.sql.begin(async (tx) => {
       await this.#lockPosition(tx, s, expected);
       const into = upsert ? await this.#staging(tx, stream) : stream.table;
-      const writable = await tx.unsafe(`COPY ${into} (${cols}) FROM STDIN`).writable();
-      const { finished, drained } = copyEvents(writable);
+      const { writable, finished, drained } = await startCopy(
+        tx,
+        `COPY ${into} (${cols}) FROM STDIN`,
+      );
       try {
         for (let i = 0; i < rows.length; i += CHUNK_ROWS) {
           const text = encodeRows(rows.slice(i, i + CHUNK_ROWS), stream.encoders);
@@ -653,6 +986,7 @@ export class CentralShipper implements Component {
           } else if (i + CHUNK_ROWS < rows.length) {
             await new Promise((r) => setTimeout(r, 0));
           }
+          this.#progress();
         }
       } finally {
         writable.end();

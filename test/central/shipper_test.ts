@@ -445,7 +445,7 @@ Deno.test({
         assert.deepEqual(JSON.parse(first.stdout), {
           schema: "vigia",
           from: 0,
-          version: 1,
+          version: 2,
           migrated: true,
         });
         const again = await central(["init", "--config", config, "--json"], h.dir);
