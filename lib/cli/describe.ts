@@ -135,6 +135,13 @@ function positionalsOf(handler: Handler): CommandInfo["positionals"] {
   }));
 }
 
+/** The words of `program`'s own commands (none built: cheap enough for every start-up). */
+export function commandWords(program: Argv): string[] {
+  return handlersOf(program).map((h) => h.original.split(/\s+/)[0]).filter((w) =>
+    !DEFAULT_COMMAND.has(w)
+  );
+}
+
 /** Every command of `program` (built with its commands, not parsed), depth first. */
 export function describeCommands(program: Argv, prefix: string[] = []): CommandInfo[] {
   const out: CommandInfo[] = [];

@@ -12,7 +12,7 @@ import { components, configSchema } from "../app/mod.ts";
 import { runDaemon, VERSION } from "../daemon/mod.ts";
 import { configName, configPathOf, loadAppConfig, UsageError } from "./common.ts";
 import { ctlCommand, exit } from "./ctl.ts";
-import { type CommandInfo, describeCommands, synopsis } from "./describe.ts";
+import { type CommandInfo, commandWords, describeCommands, synopsis } from "./describe.ts";
 import { completionScript, configManPage, type Shell, SHELLS, vigiaManPage } from "./manual.ts";
 import { extraCommands } from "./extra.ts";
 import { tokenCommand } from "./token.ts";
@@ -137,7 +137,7 @@ export function buildProgram(args: string[]): Argv {
   y = centralCommand(y);
   y = extraCommands(y);
   y = docsCommands(y);
-  const names = describeCommands(y).map((c) => c.path[0]);
+  const names = commandWords(y);
   return y.demandCommand(1, `name a command: ${names.join(", ")}`);
 }
 

@@ -24,10 +24,23 @@
  * @module
  */
 
-// @peculiar/x509 resolves its ASN.1 helpers through tsyringe, which needs the Reflect metadata API.
-import "reflect-metadata";
-import * as x509 from "@peculiar/x509";
+import type * as X509 from "@peculiar/x509";
 import { parseIp } from "../net/mod.ts";
+
+let x509Module: Promise<typeof X509> | undefined;
+
+/**
+ * `npm:@peculiar/x509`, loaded on first use: evaluating it takes ~170 ms,
+ * which every CLI command (this module is reached through the daemon's)
+ * would otherwise pay at start-up.
+ */
+function loadX509(): Promise<typeof X509> {
+  return x509Module ??= (async () => {
+    // It resolves its ASN.1 helpers through tsyringe, which needs the Reflect metadata API.
+    await import("reflect-metadata");
+    return await import("@peculiar/x509");
+  })();
+}
 
 /** Options for {@linkcode ensureSelfSigned} and {@linkcode generateSelfSigned}. */
 export interface SelfSignedOptions {
@@ -82,11 +95,12 @@ export async function generateSelfSigned(
 ): Promise<GeneratedCertificate> {
   const { commonName, altNames = [], validDays = 3650 } = options;
   if (!commonName) throw new TypeError("generateSelfSigned: commonName must not be empty");
+  const x509 = await loadX509();
   const keys = await crypto.subtle.generateKey(ALGORITHM, true, ["sign", "verify"]);
   const names = altNames.map((n) =>
     parseIp(n) ? { type: "ip" as const, value: n } : { type: "dns" as const, value: n }
   );
-  const extensions: x509.Extension[] = [
+  const extensions: X509.Extension[] = [
     new x509.BasicConstraintsExtension(false, undefined, true),
     new x509.KeyUsagesExtension(
       x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyCertSign,
@@ -116,6 +130,7 @@ export async function generateSelfSigned(
 
 /** SHA-256 fingerprint (colon-separated upper-case hex) of the first certificate in a PEM text. */
 export async function certificateFingerprint(pem: string): Promise<string> {
+  const x509 = await loadX509();
   const cert = new x509.X509Certificate(firstCertificate(pem));
   return hexColons(new Uint8Array(await crypto.subtle.digest("SHA-256", cert.rawData)));
 }
@@ -146,6 +161,7 @@ async function usableExisting(
   } catch {
     return undefined;
   }
+  const x509 = await loadX509();
   try {
     const cert = new x509.X509Certificate(firstCertificate(certPem));
     // Renew a day before expiry so a listener never starts with a certificate about to lapse.
