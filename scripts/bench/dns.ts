@@ -12,7 +12,7 @@
  *
  * Usage: deno run -A scripts/bench/dns.ts [--seconds 15] [--rounds 1] [--workers 1] [--hosts 2000]
  *        [--clients 4] [--only nsd|vigia] [--fast-path auto|off] [--metrics off|on|both]
- *        [--warmup SECONDS] [--rate QPS]
+ *        [--warmup SECONDS] [--rate QPS] [--pin]
  *
  * `--metrics both` runs vigia twice per round, with `[metrics]` off and on
  * (in alternating order: off/on, on/off, ...), and prints each round's
@@ -27,6 +27,8 @@
  * cost, and its inverse the ratio of the capacities (queries per CPU
  * second). `--rate N` fixes the offered load (dnsperf -Q N) so that both
  * variants see the same batches; then the CPU ratio is the figure.
+ * `--pin` runs dnsperf on CPU 0 and the server on CPU 1 (`taskset`), so
+ * that the two do not trade places between runs.
  *
  * Needs `nsd` and `dnsperf` (Debian packages of the same names) and root
  * for NSD's defaults (it is told not to drop privileges).
@@ -52,10 +54,14 @@ const { values } = parseArgs({
     metrics: { type: "string", default: "off" },
     warmup: { type: "string", default: "" },
     rate: { type: "string", default: "" },
+    pin: { type: "boolean", default: false },
   },
 });
 const seconds = Number(values.seconds);
 const rounds = Number(values.rounds);
+/** With --pin: the command prefixed by `taskset -c CPU` (dnsperf on CPU 0, the server on CPU 1). */
+const pinned = (cpu: number, cmd: string, args: string[]): [string, string[]] =>
+  values.pin ? ["taskset", ["-c", String(cpu), cmd, ...args]] : [cmd, args];
 const warmup = Number(values.warmup || (values.metrics === "both" ? 2 : 0));
 const hosts = Number(values.hosts);
 const repo = new URL("../..", import.meta.url).pathname.replace(/\/$/, "");
@@ -153,20 +159,21 @@ interface Result {
 async function dnsperf(port: number, pid: number, length = seconds): Promise<Result> {
   const cpu0 = cpuSeconds(pid);
   const t0 = performance.now();
-  const out = await new Deno.Command("dnsperf", {
-    args: [
-      "-s",
-      "127.0.0.1",
-      "-p",
-      String(port),
-      "-d",
-      `${dir}/queries.txt`,
-      "-c",
-      values.clients!,
-      "-l",
-      String(length),
-      ...(values.rate ? ["-Q", values.rate] : []),
-    ],
+  const [cmd, args] = pinned(0, "dnsperf", [
+    "-s",
+    "127.0.0.1",
+    "-p",
+    String(port),
+    "-d",
+    `${dir}/queries.txt`,
+    "-c",
+    values.clients!,
+    "-l",
+    String(length),
+    ...(values.rate ? ["-Q", values.rate] : []),
+  ]);
+  const out = await new Deno.Command(cmd, {
+    args,
     stdout: "piped",
     stderr: "piped",
   }).output();
@@ -187,8 +194,9 @@ async function startNsd(port: number): Promise<Deno.ChildProcess> {
     `${dir}/nsd.conf`,
     nsdConf({ dir, port, zones: [{ name: ZONE, file: "bench.zone" }] }),
   );
-  const child = new Deno.Command("nsd", {
-    args: ["-d", "-c", `${dir}/nsd.conf`],
+  const [cmd, args] = pinned(1, "nsd", ["-d", "-c", `${dir}/nsd.conf`]);
+  const child = new Deno.Command(cmd, {
+    args,
     stdout: "null",
     stderr: "piped",
   }).spawn();
@@ -226,8 +234,17 @@ enabled = false
   const flags = (denoJson.tasks.vigia as string).split(/\s+/).filter((t) =>
     t.startsWith("--allow-")
   );
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--quiet", ...flags, `${repo}/main.ts`, "run", "--config", `${dir}/vigia.toml`],
+  const [cmd, args] = pinned(1, Deno.execPath(), [
+    "run",
+    "--quiet",
+    ...flags,
+    `${repo}/main.ts`,
+    "run",
+    "--config",
+    `${dir}/vigia.toml`,
+  ]);
+  const child = new Deno.Command(cmd, {
+    args,
     cwd: dir,
     stdout: "null",
     stderr: "inherit",
@@ -331,13 +348,16 @@ if (nsdResults.length > 0 && vigiaResults.length > 0) {
     } us, vigia ${mean(vigiaResults, usPerQuery).toFixed(2)} us`,
   );
 }
+const range = (xs: number[]) => `${Math.min(...xs).toFixed(3)}-${Math.max(...xs).toFixed(3)}`;
 if (roundRatios.length > 0) {
   const qps = median(roundRatios.map((r) => r.qps));
   const cpu = median(roundRatios.map((r) => r.cpu));
   console.log(
     `metrics on/off over ${roundRatios.length} rounds: median qps ratio ${
       qps.toFixed(3)
-    } (bar >= 0.97); median CPU per query ratio ${cpu.toFixed(3)} (capacity ratio ${
+    } (bar >= 0.97; rounds ${range(roundRatios.map((r) => r.qps))}); median CPU per query ratio ${
+      cpu.toFixed(3)
+    } (rounds ${range(roundRatios.map((r) => r.cpu))}; capacity ratio ${
       (1 / cpu).toFixed(3)
     }); means: on ${Math.round(mean(withMetrics))} qps ${
       mean(withMetrics, usPerQuery).toFixed(2)
