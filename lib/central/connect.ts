@@ -24,6 +24,11 @@ export interface ConnectOptions {
   applicationName?: string;
   /** Seconds to wait for the connection. @default `section.timeout` */
   connectTimeout?: number;
+  /**
+   * Connections at most (each made when the others are busy): the shipper
+   * keeps two transactions in flight. @default 1
+   */
+  connections?: number;
 }
 
 /** A connection and what was used to open it (for messages; the password stays inside). */
@@ -159,8 +164,11 @@ export function connectCentral(
   section: CentralConfig,
   options: ConnectOptions = {},
 ): CentralConnection {
-  const { applicationName = "vigia", connectTimeout = (section.timeout ?? 10_000) / 1000 } =
-    options;
+  const {
+    applicationName = "vigia",
+    connectTimeout = (section.timeout ?? 10_000) / 1000,
+    connections = 1,
+  } = options;
   guardClientRace();
   const target = parseCentralUrl(section.url);
   if (typeof target === "string") throw new Error(`central.url ${target}`);
@@ -172,7 +180,7 @@ export function connectCentral(
     username: target.user,
     password,
     ssl: tlsOption(section),
-    max: 1,
+    max: connections,
     connect_timeout: connectTimeout,
     idle_timeout: 0,
     max_lifetime: null,

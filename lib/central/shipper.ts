@@ -21,7 +21,7 @@
  */
 
 import type { Component, ComponentContext } from "../daemon/types.ts";
-import type { Migration, Store } from "../store/mod.ts";
+import type { Migration } from "../store/mod.ts";
 import { eventsDbPath } from "../sniffer/mod.ts";
 import { type CentralConfig, sensorName } from "./config.ts";
 import {
@@ -41,15 +41,20 @@ import {
   type Stream,
   veridnsStream,
 } from "./streams.ts";
+import type { EventBatch } from "./event_batches.ts";
 
 /** How long a sensor's lease lasts without renewal. */
 const LEASE_SECONDS = 60;
 /** Rows read and encoded between two yields to the event loop. */
 const CHUNK_ROWS = 2000;
-/** Rows per chunk of the bulk path (one SQLite query, one write). */
-const BULK_CHUNK_ROWS = 1000;
 /** Reconnect backoff bounds. */
 const BACKOFF_MIN_MS = 500, BACKOFF_MAX_MS = 30_000;
+/** Bulk batches in flight at once, each in its own transaction and connection. */
+const BULK_IN_FLIGHT = 2;
+/** How long a bulk stream ships before the other streams get their turn. */
+const BULK_SLICE_MS = 5000;
+/** Bytes per write of a binary COPY's data. */
+const WRITE_BYTES = 1 << 20;
 
 /**
  * Starts `COPY ... FROM STDIN` in `tx`: its stream, its end, and a wait for
@@ -120,9 +125,6 @@ export const ERRORS_TABLE = "central_errors";
 /** Local table of the rows PostgreSQL refused, kept with its error instead of being shipped. */
 export const QUARANTINE_TABLE = "central_quarantine";
 
-/** Local table of rows a store bound deleted before they were shipped. */
-export const LOST_TABLE = "central_lost";
-
 /** Store migrations of the central component. */
 export const centralMigrations: Migration[] = [{
   version: 1,
@@ -147,27 +149,7 @@ export const centralMigrations: Migration[] = [{
     error TEXT NOT NULL,            -- PostgreSQL's refusal
     row TEXT NOT NULL               -- the row as it was sent (COPY text)
   );`,
-}, {
-  version: 3,
-  sql: `CREATE TABLE ${LOST_TABLE} (
-    id INTEGER PRIMARY KEY,
-    stream TEXT NOT NULL,           -- the local table: events, alerts, scans, veridns_events
-    rows INTEGER NOT NULL,          -- deleted by a bound (store.max_events_mb) before shipping
-    at INTEGER NOT NULL,            -- ms since the epoch
-    alerted INTEGER NOT NULL DEFAULT 0,
-    reported INTEGER NOT NULL DEFAULT 0   -- added to vigia.shipping.rows_lost
-  );`,
 }];
-
-/** Records that a bound deleted `rows` (by table) before they were shipped (the module's `lost`). */
-export function recordLost(store: Store, rows: Record<string, number>): void {
-  const at = Date.now();
-  for (const [stream, n] of Object.entries(rows)) {
-    if (n > 0) {
-      store.run(`INSERT INTO ${LOST_TABLE} (stream, rows, at) VALUES (?, ?, ?)`, stream, n, at);
-    }
-  }
-}
 
 /**
  * Whether PostgreSQL refused a row of the batch for what it holds (a value
@@ -223,8 +205,6 @@ export interface ShipperStatus {
   last_error_at: string | null;
   /** Rows PostgreSQL refused, kept locally in `central_quarantine` with the error. */
   rows_quarantined: number;
-  /** Rows a store bound (`store.max_events_mb`) deleted before they were shipped, ever. */
-  rows_lost: number;
   /** Position, rows shipped, backlog and rows quarantined by stream. */
   streams: Record<
     string,
@@ -253,10 +233,10 @@ export class CentralShipper implements Component {
   #rate = { rows: 0, since: performance.now(), perSecond: 0 };
   #total = 0;
   #lastError: { reason: string; at: number } | null = null;
-  /** Rows lost to a store bound, ever (from `central_lost`). */
-  #lost = 0;
   /** The stream whose batch is in flight ("" between batches). */
   #current = "";
+  /** Backend pids of this daemon's connections (a pool of two), ended if left behind by a cut. */
+  readonly #sessions = new Set<number>();
   /** When the operation in flight is given up for lost (performance.now()). */
   #deadline = 0;
 
@@ -269,6 +249,10 @@ export class CentralShipper implements Component {
       host = Deno.hostname();
     } catch { /* no --allow-sys */ }
     this.#holder = `${host} pid ${Deno.pid} since ${new Date().toISOString()}`;
+  }
+
+  get #applicationName(): string {
+    return `vigia ${this.#sensor}`;
   }
 
   /** The sensor name shipped as. */
@@ -310,9 +294,6 @@ export class CentralShipper implements Component {
       `SELECT error, at FROM ${ERRORS_TABLE} ORDER BY at DESC LIMIT 1`,
     );
     if (last) this.#lastError = { reason: last.error, at: Number(last.at) };
-    this.#lost = Number(
-      store.get<{ n: number | null }>(`SELECT sum(rows) AS n FROM ${LOST_TABLE}`)?.n ?? 0,
-    );
     this.#registerMetrics();
     this.#loop = this.#run();
     return Promise.resolve();
@@ -372,7 +353,6 @@ export class CentralShipper implements Component {
       last_error: this.#lastError?.reason ?? null,
       last_error_at: this.#lastError ? new Date(this.#lastError.at).toISOString() : null,
       rows_quarantined: quarantined,
-      rows_lost: this.#lost,
       streams,
     };
   }
@@ -404,12 +384,6 @@ export class CentralShipper implements Component {
     }, (emit) => {
       for (const s of this.#streams) emit([s.stream.name], s.quarantined);
     });
-    scope.collect({
-      name: "vigia_central_rows_lost",
-      help:
-        "Rows a store bound (store.max_events_mb) deleted before they were shipped to the central PostgreSQL, ever.",
-      type: "gauge",
-    }, (emit) => emit([], this.#lost));
     scope.collect({
       name: "vigia_central_up",
       help: "1 when the shipper is connected to the central PostgreSQL.",
@@ -540,7 +514,10 @@ export class CentralShipper implements Component {
   }
 
   async #connect(): Promise<void> {
-    const conn = connectCentral(this.#ctx.section, { applicationName: `vigia ${this.#sensor}` });
+    const conn = connectCentral(this.#ctx.section, {
+      applicationName: this.#applicationName,
+      connections: BULK_IN_FLIGHT,
+    });
     this.#conn = conn;
     await this.#watched(() => this.#open(conn));
   }
@@ -552,11 +529,15 @@ export class CentralShipper implements Component {
    * lease ran out. Only sessions of the same role, which it may end.
    */
   async #endStaleSessions(sql: CentralConnection["sql"]): Promise<void> {
+    const ours = `{${[...this.#sessions].join(",")}}`;
     const ended = await sql`
       SELECT a.pid, pg_terminate_backend(a.pid, 5000) AS ended
-      FROM vigia.sensors s JOIN pg_stat_activity a ON a.pid = s.holder_pid
+      FROM vigia.sensors s JOIN pg_stat_activity a
+        ON a.pid = s.holder_pid OR (s.holder = ${this.#holder} AND a.pid = ANY(${ours}::int[])
+          AND a.application_name = ${this.#applicationName})
       WHERE s.name = ${this.#sensor} AND a.pid <> pg_backend_pid() AND a.usename = current_user
         AND (s.holder = ${this.#holder} OR s.lease_until < now())`;
+    this.#sessions.clear();
     for (const r of ended) {
       this.#ctx.log.info("ended a stale central session of this sensor", {
         backend_pid: r.pid,
@@ -673,7 +654,6 @@ export class CentralShipper implements Component {
       }
       this.#lastRetention = now;
     }
-    await this.#reportLost(conn.sql);
     let moved = false;
     for (const s of this.#streams) {
       if (this.#stopping) break;
@@ -694,54 +674,7 @@ export class CentralShipper implements Component {
     return moved;
   }
 
-  /** Alerts once for each loss a store bound recorded (`central_lost`), whether connected or not. */
-  #checkLost(): void {
-    const store = this.#ctx.store;
-    const fresh = store.query<{ id: number; stream: string; rows: number; at: number }>(
-      `SELECT id, stream, rows, at FROM ${LOST_TABLE} WHERE alerted = 0 ORDER BY id`,
-    );
-    for (const l of fresh) {
-      this.#lost += Number(l.rows);
-      store.run(`UPDATE ${LOST_TABLE} SET alerted = 1 WHERE id = ?`, l.id);
-      this.#ctx.log.error("rows deleted locally before they were shipped to the central store", {
-        stream: l.stream,
-        rows: l.rows,
-      });
-      this.#ctx.alerts.publish({
-        kind: "central-rows-lost",
-        severity: "error",
-        subject:
-          `${l.rows} ${l.stream} rows were deleted by the store bound before they reached the central store`,
-        details: {
-          sensor: this.#sensor,
-          stream: l.stream,
-          rows: Number(l.rows),
-          lost_total: this.#lost,
-          bound: "store.max_events_mb",
-        },
-      });
-    }
-  }
-
-  /** Adds the losses not yet counted centrally to `vigia.shipping.rows_lost`. */
-  async #reportLost(sql: CentralConnection["sql"]): Promise<void> {
-    const store = this.#ctx.store;
-    const pending = store.query<{ id: number; stream: string; rows: number }>(
-      `SELECT id, stream, rows FROM ${LOST_TABLE} WHERE reported = 0 ORDER BY id`,
-    );
-    for (const l of pending) {
-      await sql`UPDATE vigia.shipping SET rows_lost = rows_lost + ${Number(l.rows)}
-        WHERE sensor = ${this.#sensor} AND stream = ${l.stream}`;
-      store.run(`UPDATE ${LOST_TABLE} SET reported = 1 WHERE id = ?`, l.id);
-    }
-  }
-
   #refreshBacklog(): void {
-    try {
-      this.#checkLost();
-    } catch (e) {
-      this.#ctx.log.error("cannot read central_lost", { error: (e as Error).message });
-    }
     for (const s of this.#streams) {
       try {
         // The newest rows deleted locally (a capture removed): their ids come again.
@@ -840,19 +773,12 @@ export class CentralShipper implements Component {
    */
   async #quarantine(s: StreamState, reason: string): Promise<void> {
     const { stream } = s;
-    let text: string, last: number, rows: LocalRow[] = [];
-    if (stream.readCopy) {
-      const one = stream.readCopy(s.position, 1);
-      if (one.n === 0) return;
-      text = one.text;
-      last = one.last;
-    } else {
-      rows = (await this.#readBatch(s)).slice(0, 1);
-      if (rows.length === 0) return;
-      text = encodeRows(rows, stream.encoders).replace(/\n$/, "");
-      last = Math.max(s.position, stream.positionOf(rows[0]));
-    }
-    const localId = stream.readCopy ? last : stream.positionOf(rows[0]) || null;
+    // The row as COPY text (the events' bulk path sends binary: the row is read again for this).
+    const rows = (await this.#readBatch(s)).slice(0, 1);
+    if (rows.length === 0) return;
+    const text = encodeRows(rows, stream.encoders).replace(/\n$/, "");
+    const last = Math.max(s.position, stream.positionOf(rows[0]));
+    const localId = stream.positionOf(rows[0]) || null;
     const expected = s.position;
     await this.#conn!.sql.begin(async (tx) => {
       await this.#lockPosition(tx, s, expected);
@@ -885,7 +811,7 @@ export class CentralShipper implements Component {
     this.#ctx.alerts.publish({
       kind: "central-row-refused",
       severity: "warning",
-      subject: `PostgreSQL refused a row of ${stream.name}: kept in ${QUARANTINE_TABLE}`,
+      subject: `PostgreSQL refused a ${stream.name} row: kept in ${QUARANTINE_TABLE}`,
       details: {
         sensor: this.#sensor,
         stream: stream.name,
@@ -915,40 +841,92 @@ export class CentralShipper implements Component {
   }
 
   /**
-   * Ships one batch of a stream with a bulk path: SQLite makes the COPY
-   * text chunk by chunk inside the transaction, so reading the next chunk
-   * overlaps with PostgreSQL ingesting the last one.
+   * Ships a stream with a bulk path, batch after batch until it has caught
+   * up (or for {@linkcode BULK_SLICE_MS}, then the other streams get their
+   * turn). A worker reads and encodes each batch as binary COPY, the next
+   * one while this one is in PostgreSQL, and up to
+   * {@linkcode BULK_IN_FLIGHT} transactions are in flight on their own
+   * connections: while one commits, the next is already in COPY, so the
+   * server's work never waits for a round trip and can use a second core.
+   *
+   * Each transaction checks the position it starts from only after its
+   * rows are in and the batch before it committed (if that one failed, this
+   * one rolls back), so batches commit in order, each position moving with
+   * its rows, and nothing is lost or doubled.
+   * While a refused batch is halved, or rows are re-sent without
+   * duplicates, one batch at a time.
    */
   async #shipBulk(s: StreamState): Promise<boolean> {
     const { stream } = s;
     const limit = s.limit ?? this.#ctx.section.batch_rows;
-    const days = stream.daysAfter!(s.position, limit);
-    if (days.length === 0) return false;
-    await this.#ensureDayList(days);
-    const expected = s.position;
-    let last = s.position;
-    let count = 0;
+    const window = s.dedupe || s.limit !== undefined ? 1 : BULK_IN_FLIGHT;
+    const until = performance.now() + BULK_SLICE_MS;
+    const pending: Promise<void>[] = [];
+    let tail: Promise<void> = Promise.resolve();
+    let from = s.position;
+    let moved = false;
+    let failed = false, failure: unknown;
+    try {
+      while (!this.#stopping) {
+        const batch = await stream.readBatch!(from, limit);
+        if (batch.n === 0) break;
+        if (batch.invalid > 0) {
+          this.#ctx.log.warn("central: values not of their column's type shipped as NULL", {
+            stream: stream.name,
+            values: batch.invalid,
+            after: from,
+          });
+        }
+        await this.#ensureDayList(batch.days);
+        const before = tail;
+        const sent = this.#copyBatch(s, batch, { expected: from, before });
+        // Positions move in batch order, each once its batch and all before it committed.
+        tail = Promise.all([before, sent]).then(() => {
+          s.pendingTime = batch.lastTime;
+          this.#committed(s, batch.last, batch.n, []);
+          this.#progress();
+        });
+        tail.catch(() => {});
+        pending.push(tail);
+        moved = true;
+        from = batch.last;
+        if (batch.n < limit || performance.now() > until) break;
+        if (pending.length >= window) await pending.shift();
+      }
+    } catch (e) {
+      failed = true;
+      failure = e;
+    }
+    // Every transaction started ends before the next pass; the first failure, in batch order, is the one told.
+    for (const r of await Promise.allSettled(pending)) {
+      if (r.status === "rejected" && !failed) {
+        failed = true;
+        failure = r.reason;
+      }
+    }
+    if (failed) throw failure;
+    return moved;
+  }
+
+  /** One bulk batch in its own transaction (on a free connection of the pool). */
+  async #copyBatch(
+    s: StreamState,
+    batch: EventBatch,
+    order: { expected: number; before: Promise<void> },
+  ): Promise<void> {
+    const { stream } = s;
     const cols = stream.columns.join(", ");
     await this.#conn!.sql.begin(async (tx) => {
-      await this.#lockPosition(tx, s, expected);
       let into = stream.table;
       if (s.dedupe) into = await this.#staging(tx, stream);
       const { writable, finished, drained } = await startCopy(
         tx,
-        `COPY ${into} (${cols}) FROM STDIN`,
+        `COPY ${into} (${cols}) FROM STDIN (FORMAT binary)`,
       );
+      const bytes = batch.bytes;
       try {
-        while (count < limit) {
-          const chunk = stream.readCopy!(last, Math.min(BULK_CHUNK_ROWS, limit - count));
-          if (chunk.n === 0) break;
-          count += chunk.n;
-          last = chunk.last;
-          if (!writable.write(chunk.text + "\n")) {
-            await drained();
-          } else {
-            // Let capture, DNS and ctl run between chunks.
-            await new Promise((r) => setTimeout(r, 0));
-          }
+        for (let at = 0; at < bytes.length; at += WRITE_BYTES) {
+          if (!writable.write(bytes.subarray(at, at + WRITE_BYTES))) await drained();
           this.#progress();
         }
       } finally {
@@ -956,10 +934,12 @@ export class CentralShipper implements Component {
       }
       await finished;
       if (s.dedupe) await this.#mergeStaging(tx, stream, into);
-      await this.#recordPosition(tx, s, last, count);
+      // After the rows: the batch before must have committed (else this one rolls back),
+      // then the position it left is checked under lock.
+      await order.before;
+      await this.#lockPosition(tx, s, order.expected);
+      await this.#recordPosition(tx, s, batch.last, batch.n);
     });
-    this.#committed(s, last, count, []);
-    return count > 0;
   }
 
   /**
@@ -972,10 +952,11 @@ export class CentralShipper implements Component {
         UPDATE vigia.sensors SET lease_until = now() + make_interval(secs => ${LEASE_SECONDS}),
           holder_pid = pg_backend_pid(), last_seen = now()
         WHERE name = ${this.#sensor} AND holder = ${this.#holder} RETURNING name)
-      SELECT sh.position, (SELECT count(*) FROM lease)::int AS leased
+      SELECT sh.position, (SELECT count(*) FROM lease)::int AS leased, pg_backend_pid() AS pid
       FROM vigia.shipping sh WHERE sh.sensor = ${this.#sensor} AND sh.stream = ${s.stream.name}
       FOR UPDATE OF sh`;
     if (!row) throw new Error(`vigia.shipping has no row for ${s.stream.name}: reconnecting`);
+    this.#sessions.add(Number(row.pid));
     if (row.leased === 0) {
       const [h] = await tx`SELECT holder FROM vigia.sensors WHERE name = ${this.#sensor}`;
       throw new SensorInUse(this.#sensor, String(h?.holder ?? "nobody"));
@@ -1043,7 +1024,7 @@ export class CentralShipper implements Component {
   /** Ships one batch of `s`; true when rows were committed. */
   async #shipBatch(s: StreamState): Promise<boolean> {
     const { stream } = s;
-    if (stream.readCopy) return await this.#shipBulk(s);
+    if (stream.readBatch) return await this.#shipBulk(s);
     let rows = await this.#readBatch(s);
     // An upsert stream returns changed rows beyond the limit: a halved batch is cut to it.
     if (s.limit !== undefined) rows = rows.slice(0, s.limit);

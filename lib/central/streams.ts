@@ -18,11 +18,12 @@ import type { Store } from "../store/mod.ts";
 import { EventsReader } from "../sniffer/mod.ts";
 import {
   encoders,
-  eventCopyQuery,
+  eventBinaryPlan,
   eventEncoders,
   type LocalRow,
   type ValueEncoder,
 } from "./encode.ts";
+import { type EventBatch, EventBatchReader } from "./event_batches.ts";
 import { CENTRAL_EVENT_COLUMNS } from "./schema.ts";
 
 /** How a stream's rows are written centrally. */
@@ -61,12 +62,10 @@ export interface Stream {
   close?(): void;
   /**
    * The bulk path of a large append stream: the next rows after `position`
-   * as ready COPY text (`n` rows, the highest position `last`), made by
-   * SQLite itself.
+   * (at most `limit`) as one binary COPY's data, read and encoded off the
+   * main thread.
    */
-  readCopy?(position: number, limit: number): { text: string; n: number; last: number };
-  /** The UTC days (days since the epoch) of the next `limit` rows after `position`. */
-  daysAfter?(position: number, limit: number): number[];
+  readBatch?(position: number, limit: number): Promise<EventBatch>;
 }
 
 function tableExists(store: Store, name: string): boolean {
@@ -77,7 +76,7 @@ function tableExists(store: Store, name: string): boolean {
 /** The sniffer's events with their flow's client MAC and vendor, from the events database. */
 export function eventStream(eventsDb: string, sensor: string): Stream {
   const reader = new EventsReader(eventsDb);
-  const copyQuery = eventCopyQuery(sensor);
+  const batches = new EventBatchReader(eventsDb, eventBinaryPlan(sensor));
   return {
     name: "events",
     table: "vigia.events",
@@ -98,26 +97,15 @@ export function eventStream(eventsDb: string, sensor: string): Stream {
         Number(reader.get<{ m: number | null }>("SELECT max(id) AS m FROM events")?.m ?? 0) -
           position,
       ),
-    close: () => reader.close(),
+    close: () => {
+      batches.close();
+      reader.close();
+    },
     timeAt: (id) => {
       const r = reader.get<{ time: number }>("SELECT time FROM events WHERE id = ?", id);
       return r === undefined ? undefined : Number(r.time);
     },
-    readCopy: (position, limit) => {
-      const r = reader.get<{ text: string | null; n: number; last: number | null }>(
-        copyQuery,
-        position,
-        limit,
-      );
-      return { text: r?.text ?? "", n: Number(r?.n ?? 0), last: Number(r?.last ?? position) };
-    },
-    daysAfter: (position, limit) =>
-      reader.query<{ day: number }>(
-        `SELECT DISTINCT time / 86400000000 AS day
-         FROM (SELECT time FROM events WHERE id > ? ORDER BY id LIMIT ?)`,
-        position,
-        limit,
-      ).map((r) => Number(r.day)),
+    readBatch: (position, limit) => batches.read(position, limit),
   };
 }
 

@@ -55,7 +55,7 @@ import { Pipeline } from "./pipeline.ts";
 import { snifferMigrations } from "./schema.ts";
 import { snifferVerbGroups, snifferVerbs } from "./verbs.ts";
 import { Sniffer } from "./component.ts";
-import { boundEventsDb, pruneEventsDb } from "./events_db.ts";
+import { pruneEventsDb } from "./events_db.ts";
 
 export { type SnifferConfig, snifferSection } from "./config.ts";
 export {
@@ -103,27 +103,18 @@ export const snifferModule: ComponentModule<SnifferConfig, Sniffer> = {
  * The module's prune: deletes live events older than `cutoffs.before` and
  * the captures ingested before `cutoffs.ingestBefore` (ms) through the
  * running sniffer's writer (so the deletion never competes with its
- * inserts), else on a connection of its own; then keeps the events under
- * `cutoffs.maxEventsBytes`, telling the holders (`env.lost`) how many
- * unshipped events that deleted.
+ * inserts), else on a connection of its own.
  */
 export async function pruneSnifferEvents(
   env: PruneEnv<Pick<Sniffer, "pruneEvents">>,
   cutoffs: PruneCutoffs,
 ): Promise<PruneCounts> {
   const sniffer = env.running();
-  let events = sniffer
-    ? await sniffer.pruneEvents(cutoffs)
-    : pruneEventsDb(eventsDbPath(env.store), cutoffs);
-  if (cutoffs.maxEventsBytes) {
-    const bound = await boundEventsDb(eventsDbPath(env.store), {
-      maxBytes: cutoffs.maxEventsBytes,
-      keepAbove: cutoffs.keepAbove?.events,
-    });
-    events += bound.deleted;
-    if (bound.unshipped > 0) env.lost?.({ events: bound.unshipped });
-  }
-  return { events };
+  return {
+    events: sniffer
+      ? await sniffer.pruneEvents(cutoffs)
+      : pruneEventsDb(eventsDbPath(env.store), cutoffs),
+  };
 }
 
 /** What {@linkcode runIngest} needs. */

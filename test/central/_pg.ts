@@ -89,8 +89,14 @@ function childPids(pid: number): number[] {
   return pids;
 }
 
-/** Starts a fresh PostgreSQL with role `vigia_test` owning database `vigia`. */
-export async function startPostgres(): Promise<TestPostgres> {
+/**
+ * Starts a fresh PostgreSQL with role `vigia_test` owning database `vigia`;
+ * `settings` add or override server settings (`-c name=value`), e.g. a
+ * benchmark's `shared_buffers`.
+ */
+export async function startPostgres(
+  options: { settings?: Record<string, string> } = {},
+): Promise<TestPostgres> {
   const dir = await Deno.makeTempDir({ prefix: "vigia-pg-" });
   const pw = await run("id", ["-u", "postgres"]);
   const gid = await run("id", ["-g", "postgres"]);
@@ -151,6 +157,7 @@ export async function startPostgres(): Promise<TestPostgres> {
           "shared_buffers=32MB",
           "-c",
           "logging_collector=off",
+          ...Object.entries(options.settings ?? {}).flatMap(([k, v]) => ["-c", `${k}=${v}`]),
         ],
         stdin: "null",
         stdout: "null",

@@ -109,31 +109,3 @@ Deno.test("central: the README documents the generated events schema", async () 
     );
   }
 });
-
-Deno.test("central: SQLite makes the COPY text, escaping only what needs it", async () => {
-  const { openEventsDb } = await import("../../lib/sniffer/events_db.ts");
-  const { eventCopyQuery } = await import("../../lib/central/encode.ts");
-  const dir = await Deno.makeTempDir();
-  try {
-    const db = openEventsDb(`${dir}/e.db`);
-    db.exec(
-      "INSERT INTO flows (id, kind, client_mac, client_ip, server_ip, vendor, first_seen, last_seen) VALUES (1, 'dns', 0x3c22fb000001, 167772161, 167772170, 'Apple', 0, 0)",
-    );
-    const ins = db.prepare(
-      "INSERT INTO events (time, kind, flow, to_client, src_ip, query, host_name) VALUES (?, ?, 1, 0, 167772161, ?, ?)",
-    );
-    ins.run(1_764_000_000_123_456, "dns", "plain.example", null);
-    ins.run(1_764_000_000_000_007, "dhcp", null, "a\tb\\c\nd\re");
-    const r = db.prepare(eventCopyQuery("s1")).get(0, 10) as { text: string; n: number };
-    db.close();
-    assert.equal(r.n, 2);
-    const [one, two] = r.text.split("\n");
-    assert.match(one, /^s1\t1\t2025-11-24 16:00:00\.123456\+00\tdns\t3c22fb000001\tApple\tf\t/);
-    assert.ok(one.includes("\t10.0.0.1\t"));
-    assert.ok(one.includes("\tplain.example\t"));
-    assert.ok(two.includes("\ta\\tb\\\\c\\nd\\re\t"), two);
-    assert.match(two, /2025-11-24 16:00:00\.000007\+00/);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-});
