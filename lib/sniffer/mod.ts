@@ -51,6 +51,7 @@ import {
   recordCaptureHash,
 } from "./captures.ts";
 import { eventsDbPath, openEventsDb } from "./events_db.ts";
+import type { HashReply, HashRequest } from "./hash_worker.ts";
 import { Pipeline } from "./pipeline.ts";
 import { snifferMigrations } from "./schema.ts";
 import { snifferVerbGroups, snifferVerbs } from "./verbs.ts";
@@ -187,13 +188,17 @@ export async function runIngest(file: string, options: IngestOptions): Promise<I
     // Any other is hashed while it is read (one pass over the file, not two).
     const sameSize = findCapturesOfSize(db, facts.size);
     let earlier: CaptureRecord[] = [];
-    let hash: ReturnType<typeof createHash> | undefined;
-    let hashed = 0;
+    let hashing: Promise<{ sha256: string; size: number }> | undefined;
     if (sameSize.length > 0) {
       Object.assign(facts, await describeCaptureFile(file));
       // No SHA-256 yet: an ingest still running, or killed, that may have been of this file.
       earlier = sameSize.filter((e) => e.sha256 === facts.sha256 || e.sha256 === "");
-    } else hash = createHash("sha256");
+    } else {
+      // Hashed on a thread of its own while this one decodes (awaited, and its failure
+      // handled, below; the empty catch only keeps an early exit from leaving it unhandled).
+      hashing = hashOnWorker(file);
+      hashing.catch(() => {});
+    }
     if (earlier.length > 0 && !options.force) {
       const e = earlier[0];
       throw new CaptureError(
@@ -223,10 +228,6 @@ export async function runIngest(file: string, options: IngestOptions): Promise<I
       counters = await readCaptureFile(file, {
         dnsPorts: section.dns_ports,
         fragments: { timeoutMs: section.fragment_timeout },
-        onRead: hash && ((bytes) => {
-          hash.update(bytes);
-          hashed += bytes.length;
-        }),
         onBatch: (events) => {
           for (let i = 0; i < events.length; i++) {
             const ts = events[i].meta.ts;
@@ -243,11 +244,19 @@ export async function runIngest(file: string, options: IngestOptions): Promise<I
       throw e;
     }
     await closeBoth(pipeline, writer);
-    if (hash) {
-      // A cut or corrupt record ends the read early; the hash covers the whole file.
-      hashed += await hashRest(file, hash, hashed);
-      facts.sha256 = hash.digest("hex");
-      facts.size = hashed;
+    if (hashing) {
+      // The whole file, also when a cut or corrupt record ended the read early.
+      let digest: { sha256: string; size: number };
+      try {
+        digest = await hashing;
+      } catch (e) {
+        log.warn("hashing thread failed; hashing here", { error: (e as Error).message });
+        const hash = createHash("sha256");
+        digest = { size: await hashRest(file, hash, 0), sha256: "" };
+        digest.sha256 = hash.digest("hex");
+      }
+      facts.sha256 = digest.sha256;
+      facts.size = digest.size;
       recordCaptureHash(db, capture, facts);
     }
     const stats = writer.stats();
@@ -287,6 +296,28 @@ export async function runIngest(file: string, options: IngestOptions): Promise<I
   } finally {
     db.close();
   }
+}
+
+/** SHA-256 and size of the file at `path`, computed on a worker thread (`hash_worker.ts`). */
+function hashOnWorker(path: string): Promise<{ sha256: string; size: number }> {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(new URL("./hash_worker.ts", import.meta.url).href, {
+      type: "module",
+      name: "vigia-ingest-hash",
+    });
+    worker.onmessage = (e: MessageEvent<HashReply>) => {
+      worker.terminate();
+      const r = e.data;
+      if ("error" in r) reject(new Error(r.error));
+      else resolve(r);
+    };
+    worker.onerror = (e) => {
+      e.preventDefault();
+      worker.terminate();
+      reject(new Error(e.message));
+    };
+    worker.postMessage({ path } satisfies HashRequest);
+  });
 }
 
 async function closeBoth(pipeline: Pipeline, writer: EventWriter): Promise<void> {

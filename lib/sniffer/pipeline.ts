@@ -579,6 +579,7 @@ type PacketSlots<K extends "dns" | "dhcp"> = {
   readonly [
     C in
       | "time"
+      | "flow"
       | "to_client"
       | "src_mac"
       | "dst_mac"
@@ -608,6 +609,8 @@ function setPacketColumns<K extends "dns" | "dhcp">(
   capture: number | null,
 ): void {
   r.set(slot.time, time);
+  // The writer fills in the flow; a number here keeps the slot out of the values sent aside.
+  r.set(slot.flow, 0);
   r.set(slot.to_client, toClient ? 1 : 0);
   r.set(slot.src_mac, srcMac);
   r.set(slot.dst_mac, dstMac);
