@@ -176,6 +176,10 @@ export class FieldEncoder {
   readonly #keys: readonly string[];
   readonly #forms: Uint8Array;
   readonly #skips: readonly (string | number | undefined)[];
+  /** Text lines: each key (`<TAB>name=`) as bytes, and whole `key=T`/`key=F` (`R`/`Q`) pieces. */
+  readonly #keyBytes: readonly Uint8Array[];
+  readonly #yes: readonly Uint8Array[];
+  readonly #no: readonly Uint8Array[];
 
   /** An encoder of `options.kind` lines into `options.out`. */
   constructor(options: FieldEncoderOptions) {
@@ -189,6 +193,10 @@ export class FieldEncoder {
     );
     this.#forms = Uint8Array.from(written, (f) => json ? jsonCode(f) : FORM_CODES[f.text]);
     this.#skips = written.map((f) => f.skip);
+    const ascii = (t: string) => Uint8Array.from(t, (c) => c.charCodeAt(0) & 0x7f);
+    this.#keyBytes = this.#keys.map((k) => new TextEncoder().encode(k));
+    this.#yes = written.map((f) => ascii(`\t${f.name}=${f.text === "qr" ? "R" : "T"}`));
+    this.#no = written.map((f) => ascii(`\t${f.name}=${f.text === "qr" ? "Q" : "F"}`));
   }
 
   /** Writes one line at `ms` (ms since the epoch, fractional allowed) from `record`. */
@@ -201,25 +209,21 @@ export class FieldEncoder {
     const out = this.#out;
     if (!out.begin(this.kind, ms)) return;
     const names = this.#names, keys = this.#keys, forms = this.#forms, skips = this.#skips;
+    const keyBytes = this.#keyBytes;
     for (let i = 0; i < names.length; i++) {
       const v = record[names[i]];
       if (v === undefined || v === null || v === "" || v === skips[i]) continue;
       switch (forms[i]) {
         case 0:
-          out.text(keys[i]);
-          out.escaped(typeof v === "string" ? v : String(v));
+          out.field(keyBytes[i], typeof v === "string" ? v : String(v));
           break;
         case 1:
-          out.text(keys[i]);
+          out.bytes(keyBytes[i]);
           out.int(v as number);
           break;
         case 2:
-          out.text(keys[i]);
-          out.text(v ? "T" : "F");
-          break;
         case 3:
-          out.text(keys[i]);
-          out.text(v ? "R" : "Q");
+          out.bytes(v ? this.#yes[i] : this.#no[i]);
           break;
         case 4: {
           const list = v as unknown[];
@@ -354,6 +358,8 @@ export class LineWriter {
   #second = NaN;
   #stampHead = "";
   #stampTail = "";
+  #stampHeadBytes = new Uint8Array(0);
+  #stampTailBytes = new Uint8Array(0);
   /** `{"ts":SECONDS.` of the current second (JSON lines). */
   #jsonHead = "";
   #timer: ReturnType<typeof setTimeout> | undefined;
@@ -397,6 +403,8 @@ export class LineWriter {
     this.#second = second;
     this.#stampHead = s.timestamp.slice(0, 20);
     this.#stampTail = s.timestamp.slice(23);
+    this.#stampHeadBytes = this.#enc.encode(this.#stampHead);
+    this.#stampTailBytes = this.#enc.encode(this.#stampTail);
     this.#jsonHead = `{"ts":${second}.`;
     if (s.day !== this.#day) {
       // Lines of the previous day go to its file before the switch.
@@ -431,9 +439,20 @@ export class LineWriter {
       this.jsonString(kind);
       return true;
     }
-    const stamp = this.stamp(ms);
+    // The stamp written as `stamp(ms)` would give it, from the current second's pieces.
+    const t = Math.floor(ms);
+    const second = Math.floor(t / 1000);
+    if (second !== this.#second) this.#enterSecond(second);
     if (this.#pos >= this.#flushBytes) this.flush();
-    this.text(stamp);
+    this.bytes(this.#stampHeadBytes);
+    const frac = t - second * 1000;
+    if (this.#pos + 3 > this.#buf.length) this.#grow(3);
+    const buf = this.#buf, p = this.#pos;
+    buf[p] = 48 + Math.floor(frac / 100);
+    buf[p + 1] = 48 + (Math.floor(frac / 10) % 10);
+    buf[p + 2] = 48 + (frac % 10);
+    this.#pos = p + 3;
+    this.bytes(this.#stampTailBytes);
     this.#byte(9);
     this.text(kind);
     return true;
@@ -474,6 +493,39 @@ export class LineWriter {
       if (c >= 128) {
         p += this.#enc.encodeInto(s.slice(i), buf.subarray(p)).written;
         break;
+      }
+      buf[p++] = c;
+    }
+    this.#pos = p;
+  }
+
+  /** Appends bytes as they are (ASCII pieces prepared once, such as a field's key). */
+  bytes(b: Uint8Array): void {
+    const n = b.length;
+    if (this.#pos + n > this.#buf.length) this.#grow(n);
+    const buf = this.#buf;
+    let p = this.#pos;
+    for (let i = 0; i < n; i++) buf[p++] = b[i];
+    this.#pos = p;
+  }
+
+  /**
+   * Appends `key` (bytes) and then `s` escaped as {@linkcode LineWriter.escaped}
+   * does: one piece `<TAB>name=value` with one check for room.
+   */
+  field(key: Uint8Array, s: string): void {
+    const k = key.length, n = s.length;
+    if (this.#pos + k + n * 3 > this.#buf.length) this.#grow(k + n * 3);
+    const buf = this.#buf;
+    let p = this.#pos;
+    for (let i = 0; i < k; i++) buf[p++] = key[i];
+    for (let i = 0; i < n; i++) {
+      const c = s.charCodeAt(i);
+      // Printable ASCII but the backslash goes as is; anything else takes the careful path.
+      if (c < 32 || c >= 127 || c === 92) {
+        this.#pos = p;
+        this.escaped(s.slice(i));
+        return;
       }
       buf[p++] = c;
     }

@@ -56,6 +56,8 @@ export class RowBuffer<K extends "dns" | "dhcp" = "dns" | "dhcp"> {
   #others: unknown[] = [];
   readonly #rowOthers: unknown[];
   #length = 0;
+  /** A row was begun and not ended (its values in `#rowOthers` are stale). */
+  #open = false;
   /** Buffers back from the worker, ready for reuse. */
   readonly #spare: ArrayBuffer[] = [];
 
@@ -73,9 +75,17 @@ export class RowBuffer<K extends "dns" | "dhcp" = "dns" | "dhcp"> {
 
   /** Starts a row: every slot NULL. */
   begin(): void {
-    if (this.#length + this.width > this.#numbers.length) this.#grow();
-    this.#numbers.fill(NaN, this.#length, this.#length + this.width);
-    this.#rowOthers.fill(null);
+    const width = this.width, base = this.#length;
+    if (base + width > this.#numbers.length) this.#grow();
+    // Plain loops: TypedArray/Array fill calls cost more than these few stores.
+    const numbers = this.#numbers;
+    for (let k = 0; k < width; k++) numbers[base + k] = NaN;
+    // `end` clears the slots it takes; only a row left unended leaves values behind.
+    if (this.#open) {
+      const rowOthers = this.#rowOthers;
+      for (let k = 0; k < width; k++) rowOthers[k] = null;
+    }
+    this.#open = true;
   }
 
   /** Sets one value of the current row. */
@@ -90,11 +100,14 @@ export class RowBuffer<K extends "dns" | "dhcp" = "dns" | "dhcp"> {
   /** Ends the current row: it is buffered. */
   end(): void {
     const numbers = this.#numbers, base = this.#length, width = this.width;
+    const rowOthers = this.#rowOthers, others = this.#others;
     for (let k = 0; k < width; k++) {
       const v = numbers[base + k];
-      if (v !== v) this.#others.push(this.#rowOthers[k]);
+      if (v !== v) others.push(rowOthers[k]);
+      rowOthers[k] = null;
     }
     this.#length += width;
+    this.#open = false;
   }
 
   #grow(): void {

@@ -40,9 +40,11 @@ if (!values.a) {
 }
 const PACKETS = Number(values.packets);
 const ROUNDS = Number(values.rounds);
-const abs = (p: string) => (p.startsWith("/") ? p : `${Deno.cwd()}/${p}`).replace(/\/$/, "");
+// Real paths: `--b .` must be recognised as this checkout (or its capture would be replaced by a
+// link to itself).
+const abs = (p: string) => Deno.realPathSync(p);
 const sides = { A: abs(values.a), B: abs(values.b) };
-const here = new URL("../..", import.meta.url).pathname.replace(/\/$/, "");
+const here = Deno.realPathSync(new URL("../..", import.meta.url).pathname);
 const capture = `${here}/.bench/dns-${PACKETS}.pcap`;
 await Deno.mkdir(`${here}/.bench`, { recursive: true });
 try {
