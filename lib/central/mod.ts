@@ -19,7 +19,7 @@
 import type { ComponentModule } from "../daemon/types.ts";
 import type { Store } from "../store/mod.ts";
 import { centralChecks, type CentralConfig, centralSection } from "./config.ts";
-import { centralMigrations, CentralShipper, SHIPPED_TABLE } from "./shipper.ts";
+import { centralMigrations, CentralShipper, recordLost, SHIPPED_TABLE } from "./shipper.ts";
 
 export {
   type CentralConfig,
@@ -82,4 +82,5 @@ export const centralModule: ComponentModule<CentralConfig, CentralShipper> = {
   migrations: centralMigrations,
   create: (context) => new CentralShipper(context),
   holds: (section, store) => section.enabled ? shippedPositions(store) : undefined,
+  lost: (_section, store, rows) => recordLost(store, rows),
 };

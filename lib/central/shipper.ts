@@ -21,7 +21,7 @@
  */
 
 import type { Component, ComponentContext } from "../daemon/types.ts";
-import type { Migration } from "../store/mod.ts";
+import type { Migration, Store } from "../store/mod.ts";
 import { eventsDbPath } from "../sniffer/mod.ts";
 import { type CentralConfig, sensorName } from "./config.ts";
 import {
@@ -125,6 +125,9 @@ export const ERRORS_TABLE = "central_errors";
 /** Local table of the rows PostgreSQL refused, kept with its error instead of being shipped. */
 export const QUARANTINE_TABLE = "central_quarantine";
 
+/** Local table of rows a store bound deleted before they were shipped. */
+export const LOST_TABLE = "central_lost";
+
 /** Store migrations of the central component. */
 export const centralMigrations: Migration[] = [{
   version: 1,
@@ -149,7 +152,27 @@ export const centralMigrations: Migration[] = [{
     error TEXT NOT NULL,            -- PostgreSQL's refusal
     row TEXT NOT NULL               -- the row as it was sent (COPY text)
   );`,
+}, {
+  version: 3,
+  sql: `CREATE TABLE ${LOST_TABLE} (
+    id INTEGER PRIMARY KEY,
+    stream TEXT NOT NULL,           -- the local table: events, alerts, scans, veridns_events
+    rows INTEGER NOT NULL,          -- deleted by a bound (store.max_events_mb) before shipping
+    at INTEGER NOT NULL,            -- ms since the epoch
+    alerted INTEGER NOT NULL DEFAULT 0,
+    reported INTEGER NOT NULL DEFAULT 0   -- added to vigia.shipping.rows_lost
+  );`,
 }];
+
+/** Records that a bound deleted `rows` (by table) before they were shipped (the module's `lost`). */
+export function recordLost(store: Store, rows: Record<string, number>): void {
+  const at = Date.now();
+  for (const [stream, n] of Object.entries(rows)) {
+    if (n > 0) {
+      store.run(`INSERT INTO ${LOST_TABLE} (stream, rows, at) VALUES (?, ?, ?)`, stream, n, at);
+    }
+  }
+}
 
 /**
  * Whether PostgreSQL refused a row of the batch for what it holds (a value
@@ -205,6 +228,8 @@ export interface ShipperStatus {
   last_error_at: string | null;
   /** Rows PostgreSQL refused, kept locally in `central_quarantine` with the error. */
   rows_quarantined: number;
+  /** Rows a store bound (`store.max_events_mb`) deleted before they were shipped, ever. */
+  rows_lost: number;
   /** Position, rows shipped, backlog and rows quarantined by stream. */
   streams: Record<
     string,
@@ -233,6 +258,8 @@ export class CentralShipper implements Component {
   #rate = { rows: 0, since: performance.now(), perSecond: 0 };
   #total = 0;
   #lastError: { reason: string; at: number } | null = null;
+  /** Rows lost to a store bound, ever (from `central_lost`). */
+  #lost = 0;
   /** The stream whose batch is in flight ("" between batches). */
   #current = "";
   /** Backend pids of this daemon's connections (a pool of two), ended if left behind by a cut. */
@@ -294,6 +321,9 @@ export class CentralShipper implements Component {
       `SELECT error, at FROM ${ERRORS_TABLE} ORDER BY at DESC LIMIT 1`,
     );
     if (last) this.#lastError = { reason: last.error, at: Number(last.at) };
+    this.#lost = Number(
+      store.get<{ n: number | null }>(`SELECT sum(rows) AS n FROM ${LOST_TABLE}`)?.n ?? 0,
+    );
     this.#registerMetrics();
     this.#loop = this.#run();
     return Promise.resolve();
@@ -353,6 +383,7 @@ export class CentralShipper implements Component {
       last_error: this.#lastError?.reason ?? null,
       last_error_at: this.#lastError ? new Date(this.#lastError.at).toISOString() : null,
       rows_quarantined: quarantined,
+      rows_lost: this.#lost,
       streams,
     };
   }
@@ -654,6 +685,7 @@ export class CentralShipper implements Component {
       }
       this.#lastRetention = now;
     }
+    await this.#reportLost(conn.sql);
     let moved = false;
     for (const s of this.#streams) {
       if (this.#stopping) break;
@@ -674,7 +706,54 @@ export class CentralShipper implements Component {
     return moved;
   }
 
+  /** Alerts once for each loss a store bound recorded (`central_lost`), whether connected or not. */
+  #checkLost(): void {
+    const store = this.#ctx.store;
+    const fresh = store.query<{ id: number; stream: string; rows: number; at: number }>(
+      `SELECT id, stream, rows, at FROM ${LOST_TABLE} WHERE alerted = 0 ORDER BY id`,
+    );
+    for (const l of fresh) {
+      this.#lost += Number(l.rows);
+      store.run(`UPDATE ${LOST_TABLE} SET alerted = 1 WHERE id = ?`, l.id);
+      this.#ctx.log.error("rows deleted locally before they were shipped to the central store", {
+        stream: l.stream,
+        rows: l.rows,
+      });
+      this.#ctx.alerts.publish({
+        kind: "central-rows-lost",
+        severity: "error",
+        subject:
+          `${l.rows} ${l.stream} rows were deleted by the store bound before they reached the central store`,
+        details: {
+          sensor: this.#sensor,
+          stream: l.stream,
+          rows: Number(l.rows),
+          lost_total: this.#lost,
+          bound: "store.max_events_mb",
+        },
+      });
+    }
+  }
+
+  /** Adds the losses not yet counted centrally to `vigia.shipping.rows_lost`. */
+  async #reportLost(sql: CentralConnection["sql"]): Promise<void> {
+    const store = this.#ctx.store;
+    const pending = store.query<{ id: number; stream: string; rows: number }>(
+      `SELECT id, stream, rows FROM ${LOST_TABLE} WHERE reported = 0 ORDER BY id`,
+    );
+    for (const l of pending) {
+      await sql`UPDATE vigia.shipping SET rows_lost = rows_lost + ${Number(l.rows)}
+        WHERE sensor = ${this.#sensor} AND stream = ${l.stream}`;
+      store.run(`UPDATE ${LOST_TABLE} SET reported = 1 WHERE id = ?`, l.id);
+    }
+  }
+
   #refreshBacklog(): void {
+    try {
+      this.#checkLost();
+    } catch (e) {
+      this.#ctx.log.error("cannot read central_lost", { error: (e as Error).message });
+    }
     for (const s of this.#streams) {
       try {
         // The newest rows deleted locally (a capture removed): their ids come again.

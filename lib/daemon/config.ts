@@ -93,6 +93,12 @@ export const storeSection = new Section("The SQLite store (WAL) and its batched 
     min: 0,
     max: 36500,
   }),
+  max_events_mb: int({
+    doc:
+      "Bound on the events database (vigia-events.db, rows only): past it, the oldest events are deleted until they fit (checked with the retention, hourly), even ones the central store has not received yet; an alert (central-rows-lost) then says how many. 0: no bound.",
+    default: 0,
+    min: 0,
+  }),
   ingest_retention_days: int({
     doc:
       "Events stored by `vigia ingest` are deleted this many days after the ingest (not by their packet time, so an old capture stays queryable); -1 uses retention_days, 0 keeps them forever.",

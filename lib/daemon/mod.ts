@@ -360,7 +360,11 @@ export class Daemon {
       this.#prunes.push({
         name: m.name,
         prune: (cutoffs) =>
-          prune.call(m, { store: this.#store, running: () => supervisor.instance }, cutoffs),
+          prune.call(m, {
+            store: this.#store,
+            running: () => supervisor.instance,
+            lost: (rows) => this.#lost(rows),
+          }, cutoffs),
       });
     }
   }
@@ -385,7 +389,23 @@ export class Daemon {
       dailyLog: this.#dailyLog,
       log: this.#log.child(m.name),
       metrics: this.#metrics.scope(m.name),
+      holds: () => pruneHolds(this.#options.modules, this.#config, this.#store),
     };
+  }
+
+  /** Rows a bound deleted though enabled modules held them: logged, and each holder told. */
+  #lost(rows: Record<string, number>): void {
+    this.#log.warn("a store bound deleted rows not shipped to the central store yet", rows);
+    for (const m of this.#options.modules) {
+      if (!m.holds || !m.lost) continue;
+      const section = sectionOf(m, this.#config);
+      if (!m.enabled(section)) continue;
+      try {
+        m.lost(section, this.#store, rows);
+      } catch (e) {
+        this.#log.child(m.name).error("cannot record lost rows", { error: e });
+      }
+    }
   }
 
   /** Answers a control request. */
@@ -424,19 +444,23 @@ export class Daemon {
   /**
    * Deletes stored events older than `store.retention_days` and ingested
    * captures older than `store.ingest_retention_days` (0 keeps everything)
-   * in every module; logs and returns the rows deleted by table.
+   * in every module, keeping what enabled modules hold (`holds`), then the
+   * oldest events past `store.max_events_mb` even if held (the holders are
+   * told how many: `lost`); logs and returns the rows deleted by table.
    */
   async prune(): Promise<PruneCounts> {
     const days = this.#config.store.retention_days;
     const ingestDays = this.#config.store.ingest_retention_days < 0
       ? days
       : this.#config.store.ingest_retention_days;
+    const maxMb = this.#config.store.max_events_mb;
     const deleted: PruneCounts = {};
-    if (!days && !ingestDays) return deleted;
+    if (!days && !ingestDays && !maxMb) return deleted;
     const cutoffs: PruneCutoffs = {
       before: days ? Date.now() - days * 86_400_000 : undefined,
       ingestBefore: ingestDays ? Date.now() - ingestDays * 86_400_000 : undefined,
       keepAbove: pruneHolds(this.#options.modules, this.#config, this.#store),
+      maxEventsBytes: maxMb ? maxMb * 1_000_000 : undefined,
     };
     for (const p of this.#prunes) {
       try {

@@ -36,6 +36,11 @@ export interface ComponentContext<C = unknown> {
   log: Logger;
   /** Where the component registers its metric families (cleared when it stops). */
   metrics: MetricsScope;
+  /**
+   * Rows the component's own pruning must keep, by table (the enabled
+   * modules' {@linkcode ComponentModule.holds}: not shipped centrally yet).
+   */
+  holds?(): Record<string, number> | undefined;
 }
 
 /** A running component instance. */
@@ -163,6 +168,11 @@ export interface PruneEnv<I = Component> {
   store: Store;
   /** The running instance of the module, if it is running. */
   running(): I | undefined;
+  /**
+   * Tells the modules that hold rows (`holds`) that a bound deleted some of
+   * them anyway, by table (`{events: 120}`).
+   */
+  lost?(rows: Record<string, number>): void;
 }
 
 /** What a prune deletes: events older than a cutoff (undefined keeps them). */
@@ -176,6 +186,8 @@ export interface PruneCutoffs {
    * value (not shipped to the central store yet, see `holds`).
    */
   keepAbove?: Record<string, number>;
+  /** Bound on the bytes the events rows take (`store.max_events_mb`); undefined: none. */
+  maxEventsBytes?: number;
 }
 
 /** Rows deleted by a prune, by table (`{dns_events: 10, dhcp_events: 2}`). */
@@ -241,6 +253,12 @@ export interface ComponentModule<C = unknown, I extends Component = Component> {
    * central shipper's outbox. Merged into {@linkcode PruneCutoffs.keepAbove}.
    */
   holds?(section: C, store: Store): Record<string, number> | undefined;
+  /**
+   * Told when a bound (`store.max_events_mb`) deleted rows this module held
+   * (`holds`), by table, so it can say so (the central shipper alerts and
+   * counts them).
+   */
+  lost?(section: C, store: Store, rows: Record<string, number>): void;
 }
 
 /**

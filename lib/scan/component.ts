@@ -248,16 +248,21 @@ function writeReportFile(result: ScanResult, deps: ScanDeps): void {
   }
 }
 
-/** Deletes stored scans and scan report files older than `keepDays` (0 keeps everything). */
+/**
+ * Deletes stored scans and scan report files older than `keepDays` (0
+ * keeps everything); scans with an id above `keepAbove` stay whatever their
+ * age (not shipped to the central store yet).
+ */
 export function pruneScans(
   store: Store,
   logDir: string,
   keepDays: number,
   now: Date = new Date(),
+  keepAbove: number = Number.MAX_SAFE_INTEGER,
 ): number {
   if (keepDays <= 0) return 0;
   const cutoff = now.getTime() - keepDays * 86_400_000;
-  const { changes } = store.run("DELETE FROM scans WHERE time < ?", cutoff);
+  const { changes } = store.run("DELETE FROM scans WHERE time < ? AND id <= ?", cutoff, keepAbove);
   try {
     for (const e of Deno.readDirSync(logDir)) {
       const m = /^scan-(\d{4}-\d{2}-\d{2})\.log$/.exec(e.name);
@@ -324,8 +329,20 @@ export class ScannerComponent implements Component {
     if (this.#resolvers.length === 0) {
       ctx.log.warn("no resolver to ask (resolv.conf has no nameserver?); scans will fail");
     }
-    pruneScans(ctx.store, String(ctx.config.paths?.log_dir ?? "."), ctx.section.keep_days);
+    this.#prune();
     this.#schedule(this.#random() * ctx.section.start_delay);
+  }
+
+  /** Old scans go, except those the central store has not received yet. */
+  #prune(): void {
+    const ctx = this.#ctx;
+    pruneScans(
+      ctx.store,
+      String(ctx.config.paths?.log_dir ?? "."),
+      ctx.section.keep_days,
+      new Date(),
+      ctx.holds?.()?.scans,
+    );
   }
 
   #schedule(delayMs: number): void {
@@ -354,11 +371,7 @@ export class ScannerComponent implements Component {
     let scans: RecordedScan[] = [];
     try {
       scans = await this.#scan(this.#ctx.section.domains);
-      pruneScans(
-        this.#ctx.store,
-        String(this.#ctx.config.paths?.log_dir ?? "."),
-        this.#ctx.section.keep_days,
-      );
+      this.#prune();
     } catch (e) {
       this.#ctx.log.error("scan cycle failed", { error: (e as Error).message });
     }

@@ -123,6 +123,90 @@ export class EventsReader implements Reader {
 /** Rows deleted per statement when pruning. */
 const PRUNE_CHUNK = 20_000;
 
+/** What {@linkcode boundEventsDb} did. */
+export interface BoundResult {
+  /** Events deleted. */
+  deleted: number;
+  /** Of those, events above `keepAbove` (not shipped to the central store yet). */
+  unshipped: number;
+  /** Bytes the rows took before and after. */
+  before: number;
+  /** Bytes the rows take now. */
+  after: number;
+}
+
+/** Bytes the rows of an events database take (its pages minus the free ones). */
+export function eventsDbUsedBytes(db: DatabaseSync): number {
+  const one = (pragma: string) => Number(Object.values(db.prepare(`PRAGMA ${pragma}`).get()!)[0]);
+  return (one("page_count") - one("freelist_count")) * one("page_size");
+}
+
+/**
+ * Keeps the rows of the events database under `maxBytes` (`store.max_events_mb`):
+ * deletes the oldest events (by id, live or ingested) until they fit, even
+ * those above `keepAbove` (not shipped centrally yet), which it counts, and
+ * the flows left without events. Opens its own connection beside the
+ * writer (WAL); a missing file is nothing to do.
+ */
+export async function boundEventsDb(
+  path: string,
+  options: { maxBytes: number; keepAbove?: number },
+): Promise<BoundResult> {
+  const none = { deleted: 0, unshipped: 0, before: 0, after: 0 };
+  try {
+    Deno.statSync(path);
+  } catch {
+    return none;
+  }
+  const db = new DatabaseSync(path);
+  try {
+    db.exec("PRAGMA busy_timeout = 5000");
+    migrateEventsDb(db);
+    const before = eventsDbUsedBytes(db);
+    let used = before, deleted = 0, unshipped = 0;
+    const keep = options.keepAbove ?? Number.MAX_SAFE_INTEGER;
+    const next = db.prepare(
+      "SELECT max(id) AS last, max(time) AS time, count(*) AS n FROM (SELECT id, time FROM events ORDER BY id LIMIT ?)",
+    );
+    const del = db.prepare("DELETE FROM events WHERE id <= ?");
+    const above = db.prepare("SELECT count(*) AS n FROM events WHERE id > ? AND id <= ?");
+    let newest = 0;
+    while (used > options.maxBytes) {
+      // A chunk in proportion to the excess (rows take about the same room), at least 1000.
+      const rows = Number(db.prepare("SELECT count(*) AS n FROM events").get()!.n);
+      if (rows === 0) break;
+      const chunk = Math.min(
+        PRUNE_CHUNK,
+        Math.max(1000, Math.ceil(rows * (used - options.maxBytes) / used)),
+      );
+      const r = next.get(chunk) as { last: number; time: number; n: number };
+      db.exec("BEGIN IMMEDIATE");
+      try {
+        unshipped += Number((above.get(keep, r.last) as { n: number }).n);
+        deleted += Number(del.run(r.last).changes);
+        db.exec("COMMIT");
+      } catch (e) {
+        db.exec("ROLLBACK");
+        throw e;
+      }
+      newest = Math.max(newest, Number(r.time));
+      used = eventsDbUsedBytes(db);
+      // Capture, DNS and ctl run between chunks.
+      await new Promise((resolve) => setTimeout(resolve, 0));
+    }
+    if (deleted > 0) {
+      // Flows idle since the newest event deleted: the writer may cache a recent one's id.
+      db.prepare(
+        `DELETE FROM flows WHERE last_seen <= ?
+           AND NOT EXISTS (SELECT 1 FROM events WHERE flow = flows.id)`,
+      ).run(newest);
+    }
+    return { deleted, unshipped, before, after: eventsDbUsedBytes(db) };
+  } finally {
+    db.close();
+  }
+}
+
 /** What {@linkcode pruneEventsDb} deletes. */
 export interface PruneCutoffs {
   /** Live events (no capture) whose packet time is older than this, ms since the epoch. */

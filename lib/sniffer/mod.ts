@@ -56,7 +56,7 @@ import { Pipeline } from "./pipeline.ts";
 import { snifferMigrations } from "./schema.ts";
 import { snifferVerbGroups, snifferVerbs } from "./verbs.ts";
 import { Sniffer } from "./component.ts";
-import { pruneEventsDb } from "./events_db.ts";
+import { boundEventsDb, pruneEventsDb } from "./events_db.ts";
 
 export { type SnifferConfig, snifferSection } from "./config.ts";
 export {
@@ -104,18 +104,27 @@ export const snifferModule: ComponentModule<SnifferConfig, Sniffer> = {
  * The module's prune: deletes live events older than `cutoffs.before` and
  * the captures ingested before `cutoffs.ingestBefore` (ms) through the
  * running sniffer's writer (so the deletion never competes with its
- * inserts), else on a connection of its own.
+ * inserts), else on a connection of its own; then keeps the events under
+ * `cutoffs.maxEventsBytes`, telling the holders (`env.lost`) how many
+ * unshipped events that deleted.
  */
 export async function pruneSnifferEvents(
   env: PruneEnv<Pick<Sniffer, "pruneEvents">>,
   cutoffs: PruneCutoffs,
 ): Promise<PruneCounts> {
   const sniffer = env.running();
-  return {
-    events: sniffer
-      ? await sniffer.pruneEvents(cutoffs)
-      : pruneEventsDb(eventsDbPath(env.store), cutoffs),
-  };
+  let events = sniffer
+    ? await sniffer.pruneEvents(cutoffs)
+    : pruneEventsDb(eventsDbPath(env.store), cutoffs);
+  if (cutoffs.maxEventsBytes) {
+    const bound = await boundEventsDb(eventsDbPath(env.store), {
+      maxBytes: cutoffs.maxEventsBytes,
+      keepAbove: cutoffs.keepAbove?.events,
+    });
+    events += bound.deleted;
+    if (bound.unshipped > 0) env.lost?.({ events: bound.unshipped });
+  }
+  return { events };
 }
 
 /** What {@linkcode runIngest} needs. */

@@ -293,6 +293,114 @@ Deno.test({
           await d.stop();
         }
       });
+      await t.step(
+        "local retention keeps every unshipped table; a size bound that deletes unshipped events alerts with the count",
+        async () => {
+          const url = await pg.freshDatabase("bound");
+          const relay = startRelay(pg.port);
+          cleanup.push(() => relay.close());
+          // Central unreachable for the whole local part.
+          relay.cut();
+          const b = await sensorDir(30);
+          cleanup.push(() => Deno.remove(b.dir, { recursive: true }));
+          // The synthetic events are of 2026-11-01 and -02: past retention_days = 30.
+          addEvents(b.eventsDb, 20_000);
+          const central = centralToml(
+            pg,
+            "station-b",
+            {},
+            url.replace(`:${pg.port}/`, `:${relay.port}/`),
+          );
+          const scanner =
+            `[geoip]\ncity_db = ""\nasn_db = ""\n[scanner]\nenabled = true\nresolvers = ["127.0.0.1:9"]\n` +
+            `domains = ["www.a.test"]\nstart_delay = "1h"\nkeep_days = 1\n`;
+          // A first run makes the local tables.
+          const d1 = await startDaemon({ config: b.paths + central + scanner });
+          await d1.stop();
+          const events = localEventSummary(b.eventsDb).count;
+          const old = Date.now() - 40 * 86_400_000;
+          const store = new DatabaseSync(b.storeDb);
+          const insertScan = store.prepare(
+            `INSERT INTO scans (domain, time, duration_ms, resolved, addresses, a_records, ranges, asns,
+               countries, cities, ttl, name_servers, flux, modified_holz, jaroslaw_patrycja, worst,
+               findings, changes, result)
+             VALUES ('www.a.test', ?, 5, 1, 1, 1, 1, 1, 1, 1, 300, 2, 'Clean', 0, 0, NULL, '', '[]', '{}')`,
+          );
+          for (let i = 0; i < 3; i++) insertScan.run(old + i);
+          store.prepare(
+            `INSERT INTO alerts (time, raised_at, kind, severity, subject, details, repeats)
+             VALUES (?, ?, 'test-old', 'info', 'an old alert', '{}', 0)`,
+          ).run(old, old);
+          store.close();
+          const count = (sql: string) => {
+            const db = new DatabaseSync(b.storeDb, { readOnly: true });
+            const n = Number((db.prepare(sql).get() as { n: number }).n);
+            db.close();
+            return n;
+          };
+
+          // The bound: 1 MB of event rows, far less than the 20,000 events take.
+          const bounded = b.paths.replace("[store]\n", "[store]\nmax_events_mb = 1\n");
+          const d = await startDaemon({ config: bounded + central + scanner });
+          try {
+            const alerts = async () =>
+              await d.ctlJson(["alerts", "--all"]) as {
+                kind: string;
+                subject: string;
+                details: Record<string, unknown>;
+              }[];
+            await until(
+              "the lost-rows alert",
+              async () => (await alerts()).some((a) => a.kind === "central-rows-lost"),
+            );
+            const left = localEventSummary(b.eventsDb).count;
+            assert.ok(left < events, "the bound deleted events");
+            const lostAlert = (await alerts()).find((a) => a.kind === "central-rows-lost")!;
+            // Nothing was shipped: every deleted event was lost, and the alert says how many.
+            assert.equal(lostAlert.details.rows, events - left);
+            assert.match(
+              lostAlert.subject,
+              new RegExp(`^${events - left} events rows were deleted`),
+            );
+            const status = await shipperStatus(d);
+            assert.equal(status.rows_lost, events - left);
+            assert.equal(status.state, "down");
+            const db = new DatabaseSync(b.eventsDb, { readOnly: true });
+            const used = Number(
+              (db.prepare(
+                "SELECT (page_count - freelist_count) * page_size AS n FROM pragma_page_count, pragma_freelist_count, pragma_page_size",
+              ).get() as { n: number }).n,
+            );
+            db.close();
+            assert.ok(used <= 1_000_000, `events rows take ${used} bytes`);
+            // Unshipped scans and alerts outlived their retention (keep_days = 1, retention_days = 30).
+            assert.equal(count("SELECT count(*) AS n FROM scans"), 3);
+            assert.equal(count("SELECT count(*) AS n FROM alerts WHERE kind = 'test-old'"), 1);
+
+            relay.restore();
+            await assertCentralEqualsLocal(pg, "station-b", b.eventsDb, {
+              db: "bound",
+              timeoutMs: 60_000,
+            });
+            await until("the scans and the old alert centrally", async () => {
+              const n = await pg.psql(
+                "SELECT (SELECT count(*) FROM vigia.scans) || ',' || (SELECT count(*) FROM vigia.alerts WHERE kind = 'test-old')",
+                { db: "bound" },
+              ).catch(() => "");
+              return n.trim() === "3,1";
+            });
+            await until("the loss counted centrally", async () => {
+              const rows = await centralStatus(d, b.dir, "station-b");
+              return rows.find((r) => r.stream === "events")?.rows_lost === events - left;
+            });
+          } catch (e) {
+            console.error("daemon b:\n" + d.logs().slice(-3000));
+            throw e;
+          } finally {
+            await d.stop();
+          }
+        },
+      );
     } finally {
       for (const c of cleanup) await Promise.resolve(c()).catch(() => {});
       await pg.close();
