@@ -416,6 +416,12 @@ export class CentralShipper implements Component {
       for (const s of this.#streams) emit([s.stream.name], s.quarantined);
     });
     scope.collect({
+      name: "vigia_central_rows_lost",
+      help:
+        "Rows a store bound (store.max_events_mb) deleted before they were shipped to the central PostgreSQL, ever.",
+      type: "gauge",
+    }, (emit) => emit([], this.#lost));
+    scope.collect({
       name: "vigia_central_up",
       help: "1 when the shipper is connected to the central PostgreSQL.",
       type: "gauge",
@@ -890,7 +896,7 @@ export class CentralShipper implements Component {
     this.#ctx.alerts.publish({
       kind: "central-row-refused",
       severity: "warning",
-      subject: `PostgreSQL refused a ${stream.name} row: kept in ${QUARANTINE_TABLE}`,
+      subject: `PostgreSQL refused a row of ${stream.name}: kept in ${QUARANTINE_TABLE}`,
       details: {
         sensor: this.#sensor,
         stream: stream.name,

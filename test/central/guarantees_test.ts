@@ -62,6 +62,18 @@ async function centralStatus(
   return jsonLines(r.stdout);
 }
 
+/** The text of every file under `dir` (the daily logs, alerts included). */
+function filesUnder(dir: string): string {
+  let text = "";
+  try {
+    for (const e of Deno.readDirSync(dir)) {
+      const path = `${dir}/${e.name}`;
+      text += e.isDirectory ? filesUnder(path) : e.isFile ? Deno.readTextFileSync(path) : "";
+    }
+  } catch { /* not made */ }
+  return text;
+}
+
 /** Everything a user or a log reader sees of the daemon: log, ctl status (JSON and table). */
 async function everythingShown(d: TestDaemon): Promise<string> {
   const table = await d.ctl(["status"]);
@@ -212,7 +224,7 @@ Deno.test({
             assert.ok(
               rows.every((r) => /password authentication failed/.test(String(r.last_error))),
             );
-            shown = await everythingShown(d) + JSON.stringify(rows);
+            shown = await everythingShown(d) + JSON.stringify(rows) + filesUnder(`${f.dir}/log`);
             assert.ok(!shown.includes(wrong) && !shown.includes(pg.password), "no password shows");
           } catch (e) {
             console.error("daemon f:\n" + d.logs().slice(-3000));
@@ -270,6 +282,37 @@ Deno.test({
           const events = rows.find((r) => r.stream === "events")!;
           assert.equal(events.rows_quarantined, 2);
           assert.match(String(events.last_error), /json/i);
+          // An upserted stream too: an alert whose details jsonb cannot read.
+          const sdb = new DatabaseSync(q.storeDb);
+          sdb.exec("PRAGMA busy_timeout = 5000");
+          const bad = Number(
+            sdb.prepare(
+              `INSERT INTO alerts (time, raised_at, kind, severity, subject, details, repeats)
+               VALUES (?, ?, 'test-bad', 'info', 'bad details', '{"a": ', 0) RETURNING id`,
+            ).get(Date.now(), Date.now())!.id,
+          );
+          sdb.close();
+          await until("the bad alert quarantined", () => {
+            const db = new DatabaseSync(q.storeDb, { readOnly: true });
+            const r = db.prepare(
+              "SELECT local_id FROM central_quarantine WHERE stream = 'alerts'",
+            ).all() as { local_id: number }[];
+            db.close();
+            return r.length === 1 && r[0].local_id === bad;
+          });
+          await until("every other alert centrally", async () => {
+            // Counted in SQLite: ctl alerts cannot read the bad row's details either.
+            const db = new DatabaseSync(q.storeDb, { readOnly: true });
+            const local = Number(
+              (db.prepare("SELECT count(*) AS n FROM alerts").get() as { n: number }).n,
+            );
+            db.close();
+            const n = await pg.psql(
+              "SELECT count(*) FROM vigia.alerts WHERE sensor = 'station-q'",
+              { db: "refuse" },
+            );
+            return Number(n.trim()) === local - 1;
+          });
           // Shipping goes on; the copies of the two bad rows are refused in turn.
           addEvents(q.eventsDb, 3_000);
           await until(
@@ -278,7 +321,7 @@ Deno.test({
               (await centralEventSummary(pg, "station-q", "refuse")).count ===
                 localEventSummary(q.eventsDb).count - 4,
           );
-          assert.equal((await shipperStatus(d)).rows_quarantined, 4);
+          assert.equal((await shipperStatus(d)).rows_quarantined, 5);
         } catch (e) {
           console.error("daemon q:\n" + d.logs().slice(-3000));
           console.error(
