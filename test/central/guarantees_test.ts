@@ -444,6 +444,36 @@ Deno.test({
           }
         },
       );
+      await t.step(
+        "the sensor's row deleted centrally (its positions gone with it): rows already there are skipped, not retried forever",
+        async () => {
+          const url = await pg.freshDatabase("forgot");
+          const g = await sensorDir();
+          cleanup.push(() => Deno.remove(g.dir, { recursive: true }));
+          addEvents(g.eventsDb, 3_000);
+          const config = g.paths + centralToml(pg, "station-g", {}, url);
+          const d1 = await startDaemon({ config });
+          try {
+            await assertCentralEqualsLocal(pg, "station-g", g.eventsDb, { db: "forgot" });
+          } finally {
+            await d1.stop();
+          }
+          // What an administrator freeing a sensor name does; vigia.shipping cascades.
+          await pg.psql("DELETE FROM vigia.sensors WHERE name = 'station-g'", { db: "forgot" });
+          addEvents(g.eventsDb, 1_000);
+          const d2 = await startDaemon({ config });
+          try {
+            await assertCentralEqualsLocal(pg, "station-g", g.eventsDb, { db: "forgot" });
+            assert.match(d2.logs(), /central rows already present: re-sending without duplicates/);
+            assert.equal((await shipperStatus(d2)).state, "connected");
+          } catch (e) {
+            console.error("daemon g:\n" + d2.logs().slice(-3000));
+            throw e;
+          } finally {
+            await d2.stop();
+          }
+        },
+      );
     } finally {
       for (const c of cleanup) await Promise.resolve(c()).catch(() => {});
       await pg.close();
