@@ -1,5 +1,5 @@
 /**
- * `vigia ingest FILE.pcap[ng] [--config FILE] [--json]`: runs the sniffer
+ * `vigia ingest FILE.pcap[ng] [--config FILE] [--json] [--force]`: runs the sniffer
  * pipeline over a capture file into the configured store, events database
  * and daily logs, then exits — whatever `sniffer.enabled` says, and safely
  * while the daemon runs.
@@ -27,7 +27,12 @@ export function ingestCommand(y: Argv): Argv {
       b
         .positional("file", { type: "string", describe: "capture file (pcap or pcapng)" })
         .option("config", { type: "string", describe: "config file (default: embedded)" })
-        .option("json", { type: "boolean", describe: "print the result as JSON" }),
+        .option("json", { type: "boolean", describe: "print the result as JSON" })
+        .option("force", {
+          type: "boolean",
+          describe:
+            "ingest a file ingested before (same SHA-256): its events replace the earlier's",
+        }),
     async (argv: Record<string, unknown>) => {
       const file = String(argv.file ?? "");
       if (!file) throw new UsageError("name the capture file: vigia ingest FILE.pcap");
@@ -52,7 +57,14 @@ export function ingestCommand(y: Argv): Argv {
       }
       const { store, dailyLog, alerts, close } = shared;
       try {
-        const r = await runIngest(file, { config, log, store, dailyLog, alerts });
+        const r = await runIngest(file, {
+          config,
+          log,
+          store,
+          dailyLog,
+          alerts,
+          force: argv.force === true,
+        });
         const rate = r.seconds > 0 ? Math.round(r.packets / r.seconds) : 0;
         if (argv.json === true) {
           console.log(JSON.stringify({ file, ...r, packets_per_second: rate }));

@@ -1,7 +1,8 @@
 /**
  * `vigia ingest` as a process while the daemon runs on the same files: the
  * rows land in the shared databases, the daemon's own writes (a deny entry)
- * and queries keep working during the ingest, and a bad file exits 1.
+ * and queries keep working during the ingest, and a bad file exits 1; the
+ * same file again exits 1 unless `--force` replaces the earlier ingest.
  */
 
 import assert from "node:assert/strict";
@@ -110,6 +111,12 @@ Deno.test("ingest CLI: an old capture stays queryable after the daemon starts; t
     const again = await runVigia(["ingest", capture, "--config", configPath]);
     assert.equal(again.code, 1);
     assert.match(again.stderr, new RegExp(`already ingested: capture ${result.capture} `));
+    // --force replaces the earlier ingest's events (the day's rows below are not doubled).
+    const forced = await runVigia(["ingest", capture, "--config", configPath, "--json", "--force"]);
+    assert.equal(forced.code, 0, forced.stderr);
+    const replaced = JSON.parse(forced.stdout);
+    assert.deepEqual(replaced.replaced, [result.capture]);
+    assert.equal(replaced.events, packets);
     // One live event as old as the capture: the start-up prune must take it, and only it.
     const { DatabaseSync } = await import("node:sqlite");
     const db = new DatabaseSync(`${dir}/lib/vigia-events.db`);
