@@ -7,6 +7,7 @@
  * @module
  */
 
+import { setImmediate } from "node:timers";
 import { copyCounters, newCounters } from "./counters.ts";
 import { CaptureError } from "./errors.ts";
 import {
@@ -20,13 +21,22 @@ import { type Libpcap, openLibpcap } from "./libpcap.ts";
 import {
   CTL_ACKED,
   CTL_LOCK,
+  CTL_READ,
   CTL_SIZE,
   CTL_STOP,
+  CTL_WAITING,
+  CTL_WRITE,
   LOCK_BREAKING,
   LOCK_BROKEN,
   LOCK_OPEN,
-  SLOT_FREE,
+  RECORD_HEADER,
+  RECORD_WRAP,
   type StartRequest,
+  STAT_IF_DROPS,
+  STAT_KERNEL_DROPS,
+  STAT_PACKETS,
+  STAT_SIZE,
+  STAT_VIGIA_DROPS,
   type WorkerMessage,
 } from "./live_protocol.ts";
 import { IpReassembler, type ReassemblyOptions } from "./reassembly.ts";
@@ -59,6 +69,11 @@ export interface LiveCaptureOptions {
   batchSize?: number;
   /** Events posted but not yet handed to `onBatch` beyond which batches are dropped (`vigiaDrops`). @default 262144 */
   maxPendingEvents?: number;
+  /**
+   * decodeIn "main": bytes of the ring the frames wait in for this thread;
+   * frames that find it full are dropped (`vigiaDrops`). @default 33554432 (32 MiB)
+   */
+  ringBytes?: number;
   /** Ports carrying DNS (keep the filter in step). @default [53] */
   dnsPorts?: number[];
   /** Bounds of the DNS-over-TCP reassembly. */
@@ -97,8 +112,10 @@ export interface LiveCapture {
 }
 
 const STOP_GRACE_MS = 900;
-const RING_SLOTS = 64;
-const RING_SLOT_BYTES = 256 * 1024;
+/** Frames decoded per event loop turn at most (a few ms of work)... */
+const FRAMES_PER_TURN = 2048;
+/** ...or fewer when their batches took this long, ms. */
+const TURN_MS = 8;
 
 let mainLib: Libpcap | undefined;
 
@@ -144,6 +161,7 @@ export async function startLiveCapture(
     promisc = true,
     batchSize = 1024,
     maxPendingEvents = 262144,
+    ringBytes = 32 * 1024 * 1024,
     dnsPorts,
     tcp,
     fragments,
@@ -160,6 +178,7 @@ export async function startLiveCapture(
   validate("timeoutMs", timeoutMs, 1, 10_000);
   validate("batchSize", batchSize, 1, 1 << 20);
   validate("maxPendingEvents", maxPendingEvents, batchSize, 2 ** 30);
+  validate("ringBytes", ringBytes, Math.max(1 << 16, 4 * (RECORD_HEADER + snaplen)), 1 << 30);
   if (decodeIn !== "main" && decodeIn !== "worker") {
     throw new CaptureError(
       `Cannot start live capture: decodeIn must be "main" or "worker", got ${decodeIn}`,
@@ -170,15 +189,16 @@ export async function startLiveCapture(
   const lib = mainLib;
 
   const control = new SharedArrayBuffer(CTL_SIZE * 4);
-  // The frame ring (decodeIn "main"): about a second of backlog at 150k DNS packets/s.
-  const slots = decodeIn === "main" ? RING_SLOTS : 1;
-  const slotBytes = decodeIn === "main" ? Math.max(RING_SLOT_BYTES, snaplen + 16) : 16;
-  const ring = new SharedArrayBuffer(slots * slotBytes);
-  const slotStateBuffer = new SharedArrayBuffer(slots * 4);
-  const slotStates = new Int32Array(slotStateBuffer);
+  const statsBuffer = new SharedArrayBuffer(STAT_SIZE * 8);
+  const shared = new BigInt64Array(statsBuffer);
+  // The frame ring (decodeIn "main"): 1.7 s of backlog at 150k DNS packets/s of 130 bytes.
+  const ring = new SharedArrayBuffer(decodeIn === "main" ? ringBytes : RECORD_HEADER);
+  const ringSize = ring.byteLength;
   const bytes = new Uint8Array(ring);
   const view = new DataView(ring);
   const ctl = new Int32Array(control);
+  // The main thread starts idle: the first frames published wake it.
+  ctl[CTL_WAITING] = 1;
   let latest = newCounters();
   let consumerErrors = 0;
   // Decode state of this thread (decodeIn "main").
@@ -223,6 +243,8 @@ export async function startLiveCapture(
     if (settled) return;
     settled = true;
     worker.terminate();
+    // The frames the worker had published are still decoded and delivered.
+    while (readFrames(FRAMES_PER_TURN) > 0);
     // What the reassemblers still hold can never complete now: count it.
     endCapture(ctx, decoded);
     if (error) {
@@ -231,6 +253,73 @@ export async function startLiveCapture(
     } else {
       resolveReady();
       resolveDone();
+    }
+  };
+
+  // decodeIn "main": frames are read from the ring in the order the worker wrote them, for
+  // at most TURN_MS (or FRAMES_PER_TURN) per event loop turn, so that timers, sockets and
+  // other messages are served in between even while this thread is behind.
+  let r = 0;
+  /** Decodes and delivers up to `max` frames, or what `turnMs` allows; returns how many there were. */
+  const readFrames = (max: number, turnMs = Infinity): number => {
+    const end = Atomics.load(ctl, CTL_WRITE);
+    const t0 = turnMs === Infinity ? 0 : performance.now();
+    let n = 0;
+    let out: SniffedEvent[] = [];
+    while (r !== end && n < max) {
+      if (ringSize - r < RECORD_HEADER) {
+        r = 0;
+        continue;
+      }
+      const caplen = view.getUint32(r + 8, true);
+      if (caplen === RECORD_WRAP) {
+        r = 0;
+        continue;
+      }
+      decodeAt(
+        ctx,
+        linkType,
+        bytes,
+        view,
+        r + RECORD_HEADER,
+        caplen,
+        view.getUint32(r + 12, true),
+        view.getFloat64(r, true),
+        out,
+        decoded,
+      );
+      r += RECORD_HEADER + caplen;
+      n++;
+      if (out.length >= batchSize) {
+        // The frames decoded so far are free for the worker again.
+        Atomics.store(ctl, CTL_READ, r);
+        deliver(out);
+        out = [];
+        if (performance.now() - t0 > turnMs) break;
+      }
+    }
+    Atomics.store(ctl, CTL_READ, r);
+    if (out.length > 0) deliver(out);
+    if (n > 0) Atomics.add(ctl, CTL_ACKED, n);
+    return n;
+  };
+  let draining = false;
+  const drain = async () => {
+    if (draining) return;
+    draining = true;
+    try {
+      while (!settled) {
+        if (readFrames(FRAMES_PER_TURN, TURN_MS) === 0) {
+          // Empty: ask for a wake-up, unless frames were published meanwhile.
+          Atomics.store(ctl, CTL_WAITING, 1);
+          if (Atomics.load(ctl, CTL_WRITE) === r) break;
+          Atomics.store(ctl, CTL_WAITING, 0);
+          continue;
+        }
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    } finally {
+      draining = false;
     }
   };
 
@@ -250,35 +339,9 @@ export async function startLiveCapture(
         deliver(m.events);
         Atomics.add(ctl, CTL_ACKED, m.events.length);
         break;
-      case "frames": {
-        latest = m.counters;
-        let out: SniffedEvent[] = [];
-        for (let i = 0, off = m.slot * slotBytes; i < m.count; i++) {
-          const caplen = view.getUint32(off + 8, true);
-          const wirelen = view.getUint32(off + 12, true);
-          decodeAt(
-            ctx,
-            linkType,
-            bytes,
-            view,
-            off + 16,
-            caplen,
-            wirelen,
-            view.getFloat64(off, true),
-            out,
-            decoded,
-          );
-          off += 16 + caplen;
-          if (out.length >= batchSize) {
-            deliver(out);
-            out = [];
-          }
-        }
-        Atomics.store(slotStates, m.slot, SLOT_FREE);
-        if (out.length > 0) deliver(out);
-        Atomics.add(ctl, CTL_ACKED, m.count);
+      case "wake":
+        void drain();
         break;
-      }
       case "counters":
         latest = m.counters;
         break;
@@ -311,10 +374,8 @@ export async function startLiveCapture(
     fragments,
     decodeIn,
     control,
+    stats: statsBuffer,
     ring,
-    slotStates: slotStateBuffer,
-    slots,
-    slotBytes,
   };
   worker.postMessage(request);
   await ready;
@@ -354,10 +415,10 @@ export async function startLiveCapture(
     counters(): CaptureCounters {
       // With decodeIn "main" the worker counts packets and drops, this thread the rest.
       const c = copyCounters(decodeIn === "main" ? decoded : latest);
-      c.packets = latest.packets;
-      c.kernelDrops = latest.kernelDrops;
-      c.ifDrops = latest.ifDrops;
-      c.vigiaDrops = latest.vigiaDrops;
+      c.packets = Number(Atomics.load(shared, STAT_PACKETS));
+      c.kernelDrops = Number(Atomics.load(shared, STAT_KERNEL_DROPS));
+      c.ifDrops = Number(Atomics.load(shared, STAT_IF_DROPS));
+      c.vigiaDrops = Number(Atomics.load(shared, STAT_VIGIA_DROPS));
       if (consumerErrors > 0) c.consumerErrors = consumerErrors;
       return c;
     },

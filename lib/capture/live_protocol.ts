@@ -17,8 +17,33 @@ export const CTL_LOCK = 0;
 export const CTL_STOP = 1;
 /** Events the main thread has handed to its consumer (wraps at 2^32). */
 export const CTL_ACKED = 2;
+/**
+ * 1 while the main thread has found the ring empty and waits for a `wake`
+ * message; the worker swaps it to 0 and posts one after publishing frames.
+ */
+export const CTL_WAITING = 3;
+/** Ring byte offset up to which the main thread has read (0..ring size). */
+export const CTL_READ = 4;
+/** Ring byte offset up to which the worker has written, published after each dispatch. */
+export const CTL_WRITE = 5;
 /** Int32 slots in the shared control buffer. */
-export const CTL_SIZE = 4;
+export const CTL_SIZE = 6;
+
+/** Indexes into the shared BigInt64Array of counters the worker publishes after every dispatch. */
+export const STAT_PACKETS = 0;
+/** libpcap's ps_drop. */
+export const STAT_KERNEL_DROPS = 1;
+/** libpcap's ps_ifdrop. */
+export const STAT_IF_DROPS = 2;
+/** Frames or events the worker shed because the main thread fell behind. */
+export const STAT_VIGIA_DROPS = 3;
+/** BigInt64 slots in the shared counters buffer. */
+export const STAT_SIZE = 4;
+
+/** Bytes of a frame record's header in the ring: f64 ts (ms), u32 caplen, u32 wire length (LE). */
+export const RECORD_HEADER = 16;
+/** A caplen that means "the rest of the ring is unused: continue at offset 0". */
+export const RECORD_WRAP = 0xffffffff;
 /** Lock states around pcap_breakloop / pcap_close. */
 export const LOCK_OPEN = 0;
 /** The main thread is calling pcap_breakloop. */
@@ -56,33 +81,26 @@ export interface StartRequest {
   decodeIn: "worker" | "main";
   /** The control buffer (CTL_SIZE Int32 slots). */
   control: SharedArrayBuffer;
-  /** decodeIn "main": the frame ring, `slots` × `slotBytes`. */
+  /** The counters buffer (STAT_SIZE BigInt64 slots). */
+  stats: SharedArrayBuffer;
+  /**
+   * decodeIn "main": the frame ring, one producer (the worker) and one
+   * consumer (the main thread). Records of RECORD_HEADER bytes and the
+   * frame's bytes follow each other; one that does not fit before the end
+   * starts at 0, after a RECORD_WRAP caplen when RECORD_HEADER bytes are
+   * left. The worker writes only between CTL_WRITE and CTL_READ, so
+   * CTL_READ === CTL_WRITE is empty and the worker never overtakes.
+   */
   ring: SharedArrayBuffer;
-  /** One Int32 per ring slot: SLOT_FREE or SLOT_FULL. */
-  slotStates: SharedArrayBuffer;
-  /** Ring slots. */
-  slots: number;
-  /** Bytes per ring slot. */
-  slotBytes: number;
 }
-
-/** A ring slot the worker may fill. */
-export const SLOT_FREE = 0;
-/** A ring slot posted to the main thread and not yet decoded. */
-export const SLOT_FULL = 1;
 
 /** Messages the worker posts. */
 export type WorkerMessage =
   | { type: "ready"; pcap: bigint | number; linkType: number }
   | { type: "error"; message: string; code: "perm" | "iface" | "down" | "filter" | "lib" | "other" }
   | { type: "batch"; events: SniffedEvent[]; counters: CaptureCounters }
-  | {
-    type: "frames";
-    /** Ring slot holding the records: f64 ts (ms), u32 caplen, u32 wire length, caplen bytes (LE). */
-    slot: number;
-    count: number;
-    counters: CaptureCounters;
-  }
+  /** Frames were published while the main thread waited (CTL_WAITING). */
+  | { type: "wake" }
   | { type: "counters"; counters: CaptureCounters }
   | { type: "stopped"; counters: CaptureCounters }
   | { type: "failed"; message: string; counters: CaptureCounters };

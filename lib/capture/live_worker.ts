@@ -1,16 +1,18 @@
 /**
  * The live capture worker: opens libpcap on one interface and loops on
  * `pcap_dispatch` (non-immediate mode, so the kernel hands over whole
- * blocks). In the libpcap callback each frame is either copied into a ring
- * of shared slots for the main thread to decode (decodeIn "main", the
+ * blocks). In the libpcap callback each frame is either copied into a
+ * shared byte ring for the main thread to decode (decodeIn "main", the
  * default) or decoded here into events (decodeIn "worker"); what a dispatch
- * produced is posted to the main thread after every dispatch return.
+ * produced is published (ring) or posted (events) after every dispatch
+ * return.
  *
  * The loop is synchronous and never yields to the event loop: the main
- * thread talks to it through SharedArrayBuffers (stop flag, acknowledged
- * frames or events, free ring slots, a small lock around
- * `pcap_breakloop`/`pcap_close`), never through messages. A blocking `pcap_dispatch` does not return while the interface
- * is idle, so the main thread calls `pcap_breakloop` itself.
+ * thread talks to it through SharedArrayBuffers (stop flag, ring read and
+ * write offsets, acknowledged frames or events, counters, a small lock
+ * around `pcap_breakloop`/`pcap_close`), never through messages. A blocking
+ * `pcap_dispatch` does not return while the interface is idle, so the main
+ * thread calls `pcap_breakloop` itself.
  *
  * @module
  */
@@ -39,14 +41,21 @@ import {
 import {
   CTL_ACKED,
   CTL_LOCK,
+  CTL_READ,
   CTL_STOP,
+  CTL_WAITING,
+  CTL_WRITE,
   LOCK_BREAKING,
   LOCK_BROKEN,
   LOCK_CLOSING,
   LOCK_OPEN,
-  SLOT_FREE,
-  SLOT_FULL,
+  RECORD_HEADER,
+  RECORD_WRAP,
   type StartRequest,
+  STAT_IF_DROPS,
+  STAT_KERNEL_DROPS,
+  STAT_PACKETS,
+  STAT_VIGIA_DROPS,
   type WorkerMessage,
 } from "./live_protocol.ts";
 import { IpReassembler } from "./reassembly.ts";
@@ -154,34 +163,43 @@ function run(req: StartRequest): void {
     out = [];
   };
 
-  // Raw frames for the main thread go through a ring of shared slots: nothing is allocated
-  // per post, and a slot the main thread has not freed yet is never overwritten.
+  // The counters the main thread reads at any time, published after every dispatch.
+  const shared = new BigInt64Array(req.stats);
+  const publish = () => {
+    Atomics.store(shared, STAT_PACKETS, BigInt(counters.packets));
+    Atomics.store(shared, STAT_KERNEL_DROPS, BigInt(counters.kernelDrops));
+    Atomics.store(shared, STAT_IF_DROPS, BigInt(counters.ifDrops));
+    Atomics.store(shared, STAT_VIGIA_DROPS, BigInt(counters.vigiaDrops));
+  };
+
+  // Raw frames for the main thread go through a shared byte ring (see StartRequest.ring):
+  // nothing is allocated or cloned per frame, a frame the main thread has not read is never
+  // overwritten (the frame is shed instead), and a message is posted only to wake a main
+  // thread that found the ring empty (a message per batch would queue up while it is behind,
+  // and Deno delivers queued messages back to back, starving its timers and sockets).
   const ring = new Uint8Array(req.ring);
   const ringView = new DataView(req.ring);
-  const slotStates = new Int32Array(req.slotStates);
-  let slot = 0;
-  let slotStart = 0;
-  let slotEnd = req.slotBytes;
-  let fOff = 0;
+  const ringSize = ring.length;
+  let w = Atomics.load(control, CTL_WRITE);
   let fCount = 0;
+  /** Makes room for a record of `n` bytes at `w` (wrapping to 0 if needed); false when the ring is full. */
+  const reserve = (n: number): boolean => {
+    const r = Atomics.load(control, CTL_READ);
+    if (w < r) return n < r - w;
+    if (w + n <= ringSize) return true;
+    // Wrap: the start must have room, short of the reader's position.
+    if (n >= r) return false;
+    if (ringSize - w >= RECORD_HEADER) ringView.setUint32(w + 8, RECORD_WRAP, true);
+    w = 0;
+    return true;
+  };
   const flushFrames = () => {
     if (fCount === 0) return;
-    const next = (slot + 1) % req.slots;
-    const pending = (posted - Atomics.load(control, CTL_ACKED)) | 0;
-    if (pending + fCount > req.maxPendingEvents || Atomics.load(slotStates, next) !== SLOT_FREE) {
-      counters.vigiaDrops += fCount; // the consumer fell behind: shed load, keep capturing
-    } else {
-      posted = (posted + fCount) | 0;
-      Atomics.store(slotStates, slot, SLOT_FULL);
-      post({ type: "frames", slot, count: fCount, counters: copyCounters(counters) });
-      slot = next;
-      slotStart = slot * req.slotBytes;
-      slotEnd = slotStart + req.slotBytes;
-    }
-    fOff = slotStart;
+    posted = (posted + fCount) | 0;
     fCount = 0;
+    Atomics.store(control, CTL_WRITE, w);
+    if (Atomics.compareExchange(control, CTL_WAITING, 1, 0) === 1) post({ type: "wake" });
   };
-  fOff = slotStart;
   const decodeHere = req.decodeIn === "worker";
 
   const onPacket = (_user: Deno.PointerValue, h: Deno.PointerValue, data: Deno.PointerValue) => {
@@ -203,13 +221,21 @@ function run(req: StartRequest): void {
       return;
     }
     counters.packets++;
-    if (fOff + 16 + caplen > slotEnd) flushFrames();
-    ringView.setFloat64(fOff, ts, true);
-    ringView.setUint32(fOff + 8, caplen, true);
-    ringView.setUint32(fOff + 12, len, true);
-    ring.set(dst, fOff + 16);
-    fOff += 16 + caplen;
-    fCount++;
+    const n = RECORD_HEADER + caplen;
+    if (
+      ((posted + fCount - Atomics.load(control, CTL_ACKED)) | 0) >= req.maxPendingEvents ||
+      !reserve(n)
+    ) {
+      counters.vigiaDrops++; // the main thread fell behind: shed the frame, keep capturing
+      return;
+    }
+    ringView.setFloat64(w, ts, true);
+    ringView.setUint32(w + 8, caplen, true);
+    ringView.setUint32(w + 12, len, true);
+    ring.set(dst, w + RECORD_HEADER);
+    w += n;
+    // Publish now and then within a long dispatch too, so the main thread can start early.
+    if (++fCount === 1024) flushFrames();
   };
   const callback = new Deno.UnsafeCallback(
     { parameters: ["pointer", "pointer", "pointer"], result: "void" } as const,
@@ -232,8 +258,10 @@ function run(req: StartRequest): void {
     if (out.length > 0 || fCount > 0) {
       flush();
       flushFrames();
-    } else if (counters.packets !== lastPacketsPosted || counters.vigiaDrops > 0) {
-      // Keep the main thread's counters fresh when packets produced no events.
+    }
+    publish();
+    if (decodeHere && out.length === 0 && counters.packets !== lastPacketsPosted) {
+      // Keep the reasons counted here fresh on the main thread when packets produced no events.
       const now = Date.now();
       if (now - lastCountersPost >= 250) {
         lastCountersPost = now;
@@ -250,6 +278,7 @@ function run(req: StartRequest): void {
   if (decodeHere) endCapture(ctx, counters);
   flush();
   flushFrames();
+  publish();
   // The main thread may be inside pcap_breakloop on this handle: wait for it before closing.
   if (Atomics.compareExchange(control, CTL_LOCK, LOCK_OPEN, LOCK_CLOSING) !== LOCK_OPEN) {
     for (let i = 0; i < 100 && Atomics.load(control, CTL_LOCK) !== LOCK_BROKEN; i++) {

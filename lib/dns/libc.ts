@@ -21,6 +21,7 @@ const SYMBOLS = {
   close: { parameters: ["i32"], result: "i32" },
   __errno_location: { parameters: [], result: "pointer" },
   strerror: { parameters: ["i32"], result: "pointer" },
+  clock_gettime: { parameters: ["i32", "buffer"], result: "i32" },
 } as const;
 
 /** The bound library. */
@@ -43,6 +44,7 @@ export const C = {
   IPV6_V6ONLY: 26,
   MSG_WAITFORONE: 0x10000,
   SHUT_RD: 0,
+  CLOCK_MONOTONIC: 1,
   EINTR: 4,
   EAGAIN: 11,
   /** sizeof(struct mmsghdr) on 64-bit Linux. */
@@ -66,6 +68,22 @@ export function openLibc(): Libc | string {
   } catch (e) {
     return `cannot load libc through FFI: ${(e as Error).message}`;
   }
+}
+
+/**
+ * A reader of CLOCK_MONOTONIC in milliseconds (fractional, nanosecond
+ * resolution) through libc. Same clock as `performance.now()` but another
+ * origin (boot); about 40 ns a read where `performance.now()` took about
+ * 300 ns on the 2-core KVM development machine (kvm-clock), which made two
+ * reads per `recvmmsg` batch a visible part of a query's cost.
+ */
+export function monotonicClock(libc: Libc): () => number {
+  const ts = new Uint32Array(4); // struct timespec: tv_sec (64-bit), tv_nsec (64-bit)
+  const bytes = new Uint8Array(ts.buffer);
+  return () => {
+    libc.clock_gettime(C.CLOCK_MONOTONIC, bytes);
+    return (ts[1] * 4294967296 + ts[0]) * 1000 + ts[2] / 1e6;
+  };
 }
 
 /** errno of the last failed call on this thread. */

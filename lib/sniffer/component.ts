@@ -104,6 +104,7 @@ export class Sniffer implements Component {
           writerBacklog: this.#writer?.backlog ?? 0,
         };
       },
+      drops: () => this.#dropCounts(),
     });
     log.info("capturing", {
       interfaces: section.interfaces.join(","),

@@ -2,7 +2,8 @@
  * The sniffer's metric families, read at scrape time from the capture
  * counters each capture worker reports and from the pipeline's counters:
  * packets by interface and result, malformed by reason, kernel, interface
- * and queue drops, events by kind, devices known. Interfaces come from the
+ * and queue drops, drops by stage (`drops.ts`), events by kind, devices
+ * known. Interfaces come from the
  * config; malformed and ignored reasons are fixed in the decoders.
  *
  * @module
@@ -10,6 +11,7 @@
 
 import type { CaptureCounters } from "../capture/mod.ts";
 import type { MetricsScope } from "../metrics/registry.ts";
+import type { DropCounts } from "./drops.ts";
 
 /** What the families read. */
 export interface SnifferMetricsSources {
@@ -17,6 +19,8 @@ export interface SnifferMetricsSources {
   interfaces: () => { name: string; counters: CaptureCounters }[];
   /** Devices known and events the store dropped, from the pipeline. */
   pipeline: () => { devices: number; storeDrops: number; writerBacklog: number } | undefined;
+  /** Drops so far by stage, all interfaces together: what the `packet-drops` alert reports. */
+  drops: () => DropCounts;
 }
 
 /** Registers the `vigia_sniffer_*` families in `scope`. */
@@ -69,6 +73,19 @@ export function registerSnifferMetrics(scope: MetricsScope, sources: SnifferMetr
     "Packets vigia dropped because its queue to the pipeline was full.",
     (c) => c.vigiaDrops,
   );
+  scope.collect({
+    name: "vigia_sniffer_drops_total",
+    help: "Packets lost, by the stage that dropped them: kernel (capture buffer full, or the " +
+      "interface dropped), capture (decoding fell behind the capture worker), store (the events " +
+      "database fell behind: not stored, still in the daily log). The packet-drops alert counts the same.",
+    type: "counter",
+    labels: ["stage"],
+  }, (emit) => {
+    const d = sources.drops();
+    emit(["kernel"], d.kernel);
+    emit(["capture"], d.capture);
+    emit(["store"], d.store);
+  });
   scope.collect({
     name: "vigia_sniffer_store_drops_total",
     help: "Events dropped because the event store could not keep up.",

@@ -12,10 +12,23 @@
  *
  * Usage: deno run -A scripts/bench/dns.ts [--seconds 15] [--rounds 1] [--workers 1] [--hosts 2000]
  *        [--clients 4] [--only nsd|vigia] [--fast-path auto|off] [--metrics off|on|both]
+ *        [--warmup SECONDS] [--rate QPS] [--pin]
  *
  * `--metrics both` runs vigia twice per round, with `[metrics]` off and on
- * (in alternating order), and prints the qps ratio on/off: the cost of
- * counting on the fast path.
+ * (in alternating order: off/on, on/off, ...), and prints each round's
+ * ratios on/off of qps and of server CPU per query, then the median of the
+ * per-round ratios (a noisy round moves the median little) and the means:
+ * the cost of counting on the fast path. Each vigia run is first warmed
+ * up by `--warmup` seconds of the same queries (default 2 with `--metrics
+ * both`, else 0), unmeasured, so that the pre-encoded answers are built
+ * before the measured run starts. On 2 cores dnsperf is usually the
+ * bottleneck (the server stays below one core), so the qps ratio mostly
+ * measures dnsperf's luck; the CPU per query ratio is the server's own
+ * cost, and its inverse the ratio of the capacities (queries per CPU
+ * second). `--rate N` fixes the offered load (dnsperf -Q N) so that both
+ * variants see the same batches; then the CPU ratio is the figure.
+ * `--pin` runs dnsperf on CPU 0 and the server on CPU 1 (`taskset`), so
+ * that the two do not trade places between runs.
  *
  * Needs `nsd` and `dnsperf` (Debian packages of the same names) and root
  * for NSD's defaults (it is told not to drop privileges).
@@ -26,6 +39,7 @@
 import { parseArgs } from "node:util";
 import { nsdConf } from "../nsd_conf.ts";
 import { components } from "../../lib/app/mod.ts";
+import { BENCH_ZONE, benchQueries, benchZone } from "./_dns_data.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -38,10 +52,17 @@ const { values } = parseArgs({
     only: { type: "string", default: "" },
     "fast-path": { type: "string", default: "auto" },
     metrics: { type: "string", default: "off" },
+    warmup: { type: "string", default: "" },
+    rate: { type: "string", default: "" },
+    pin: { type: "boolean", default: false },
   },
 });
 const seconds = Number(values.seconds);
 const rounds = Number(values.rounds);
+/** With --pin: the command prefixed by `taskset -c CPU` (dnsperf on CPU 0, the server on CPU 1). */
+const pinned = (cpu: number, cmd: string, args: string[]): [string, string[]] =>
+  values.pin ? ["taskset", ["-c", String(cpu), cmd, ...args]] : [cmd, args];
+const warmup = Number(values.warmup || (values.metrics === "both" ? 2 : 0));
 const hosts = Number(values.hosts);
 const repo = new URL("../..", import.meta.url).pathname.replace(/\/$/, "");
 
@@ -63,52 +84,12 @@ for (const cmd of ["nsd", "dnsperf", "dig"]) {
 }
 
 const dir = await Deno.makeTempDir({ prefix: "vigia-bench-dns-" });
-const ZONE = "bench.test.";
-
-function buildZone(): string {
-  const lines = [
-    `$ORIGIN ${ZONE}`,
-    "$TTL 3600",
-    "@ SOA ns1 hostmaster 2024010101 7200 3600 1209600 300",
-    "@ NS ns1",
-    "@ NS ns2",
-    "@ MX 10 mail1",
-    "@ MX 20 mail2",
-    '@ TXT "v=spf1 mx -all"',
-    "ns1 A 192.0.2.1",
-    "ns1 AAAA 2001:db8::1",
-    "ns2 A 192.0.2.2",
-    "mail1 A 192.0.2.25",
-    "mail2 A 192.0.2.26",
-  ];
-  for (let i = 0; i < hosts; i++) {
-    lines.push(`host${i} A 10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`);
-    lines.push(`host${i} AAAA 2001:db8:${(i >> 16).toString(16)}::${(i & 0xffff).toString(16)}`);
-    if (i % 4 === 0) lines.push(`host${i} MX 10 mail1`);
-    if (i % 3 === 0) lines.push(`host${i} TXT "host number ${i}" "bench"`);
-  }
-  return lines.join("\n") + "\n";
-}
-
-function buildQueries(): string {
-  // Deterministic mix: 35% A, 25% AAAA, 10% MX, 10% TXT (existing), 20% NXDOMAIN.
-  let seed = 12345;
-  const rnd = () => (seed = (Math.imul(seed, 1103515245) + 12345) & 0x7fffffff) / 0x7fffffff;
-  const out: string[] = [];
-  for (let i = 0; i < 20000; i++) {
-    const r = rnd();
-    const h = Math.floor(rnd() * hosts);
-    if (r < 0.35) out.push(`host${h}.${ZONE} A`);
-    else if (r < 0.60) out.push(`host${h}.${ZONE} AAAA`);
-    else if (r < 0.70) out.push(rnd() < 0.5 ? `${ZONE} MX` : `host${h - (h % 4)}.${ZONE} MX`);
-    else if (r < 0.80) out.push(rnd() < 0.5 ? `${ZONE} TXT` : `host${h - (h % 3)}.${ZONE} TXT`);
-    else out.push(`nx${h}-${i}.${ZONE} A`);
-  }
-  return out.join("\n") + "\n";
-}
-
-await Deno.writeTextFile(`${dir}/bench.zone`, buildZone());
-await Deno.writeTextFile(`${dir}/queries.txt`, buildQueries());
+const ZONE = BENCH_ZONE;
+await Deno.writeTextFile(`${dir}/bench.zone`, benchZone(hosts));
+await Deno.writeTextFile(
+  `${dir}/queries.txt`,
+  benchQueries(hosts).map(([name, type]) => `${name} ${type}\n`).join(""),
+);
 
 function freePort(): number {
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -169,33 +150,43 @@ function cpuSeconds(pid: number): number {
 interface Result {
   qps: number;
   lost: string;
+  /** Server CPU (user + system) per second of the run. */
   cpu: number;
+  /** Server CPU microseconds per query answered. */
+  usPerQuery: number;
 }
 
-async function dnsperf(port: number, pid: number): Promise<Result> {
+async function dnsperf(port: number, pid: number, length = seconds): Promise<Result> {
   const cpu0 = cpuSeconds(pid);
-  const out = await new Deno.Command("dnsperf", {
-    args: [
-      "-s",
-      "127.0.0.1",
-      "-p",
-      String(port),
-      "-d",
-      `${dir}/queries.txt`,
-      "-c",
-      values.clients!,
-      "-l",
-      String(seconds),
-    ],
+  const t0 = performance.now();
+  const [cmd, args] = pinned(0, "dnsperf", [
+    "-s",
+    "127.0.0.1",
+    "-p",
+    String(port),
+    "-d",
+    `${dir}/queries.txt`,
+    "-c",
+    values.clients!,
+    "-l",
+    String(length),
+    ...(values.rate ? ["-Q", values.rate] : []),
+  ]);
+  const out = await new Deno.Command(cmd, {
+    args,
     stdout: "piped",
     stderr: "piped",
   }).output();
-  const cpu = (cpuSeconds(pid) - cpu0) / seconds;
+  const used = cpuSeconds(pid) - cpu0;
+  const wall = (performance.now() - t0) / 1000;
   const text = new TextDecoder().decode(out.stdout);
   const qps = Number(/Queries per second:\s+([\d.]+)/.exec(text)?.[1] ?? NaN);
+  const completed = Number(/Queries completed:\s+(\d+)/.exec(text)?.[1] ?? NaN);
   const lost = /Queries lost:\s+(\d+ \([\d.]+%\))/.exec(text)?.[1] ?? "?";
-  if (Number.isNaN(qps)) throw new Error(`dnsperf output not understood:\n${text}`);
-  return { qps, lost, cpu };
+  if (Number.isNaN(qps) || Number.isNaN(completed)) {
+    throw new Error(`dnsperf output not understood:\n${text}`);
+  }
+  return { qps, lost, cpu: used / wall, usPerQuery: (used / completed) * 1e6 };
 }
 
 async function startNsd(port: number): Promise<Deno.ChildProcess> {
@@ -203,8 +194,9 @@ async function startNsd(port: number): Promise<Deno.ChildProcess> {
     `${dir}/nsd.conf`,
     nsdConf({ dir, port, zones: [{ name: ZONE, file: "bench.zone" }] }),
   );
-  const child = new Deno.Command("nsd", {
-    args: ["-d", "-c", `${dir}/nsd.conf`],
+  const [cmd, args] = pinned(1, "nsd", ["-d", "-c", `${dir}/nsd.conf`]);
+  const child = new Deno.Command(cmd, {
+    args,
     stdout: "null",
     stderr: "piped",
   }).spawn();
@@ -242,8 +234,17 @@ enabled = false
   const flags = (denoJson.tasks.vigia as string).split(/\s+/).filter((t) =>
     t.startsWith("--allow-")
   );
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--quiet", ...flags, `${repo}/main.ts`, "run", "--config", `${dir}/vigia.toml`],
+  const [cmd, args] = pinned(1, Deno.execPath(), [
+    "run",
+    "--quiet",
+    ...flags,
+    `${repo}/main.ts`,
+    "run",
+    "--config",
+    `${dir}/vigia.toml`,
+  ]);
+  const child = new Deno.Command(cmd, {
+    args,
     cwd: dir,
     stdout: "null",
     stderr: "inherit",
@@ -265,23 +266,30 @@ async function stop(child: Deno.ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
-const usPerQuery = (r: Result) => (r.cpu / r.qps) * 1e6;
+const usPerQuery = (r: Result) => r.usPerQuery;
 const fmt = (r: Result) =>
   `${Math.round(r.qps).toLocaleString("en").padStart(9)} qps  lost ${r.lost.padEnd(12)}  CPU ${
     String(Math.round(r.cpu * 100)).padStart(3)
   }% (${usPerQuery(r).toFixed(2)} us/query)`;
 
 console.log(
-  `zone: ${hosts} hosts; queries: 35% A, 25% AAAA, 10% MX, 10% TXT, 20% NXDOMAIN; dnsperf -c ${values.clients} -l ${seconds}; ${Deno.osRelease()}, ${navigator.hardwareConcurrency} cores`,
+  `zone: ${hosts} hosts; queries: 35% A, 25% AAAA, 10% MX, 10% TXT, 20% NXDOMAIN; dnsperf -c ${values.clients} -l ${seconds}${
+    values.rate ? ` -Q ${values.rate}` : ""
+  }${
+    warmup > 0 ? `, after ${warmup} s of warm-up` : ""
+  }; ${Deno.osRelease()}, ${navigator.hardwareConcurrency} cores`,
 );
 const nsdResults: Result[] = [], vigiaResults: Result[] = [];
 const withMetrics: Result[] = [], withoutMetrics: Result[] = [];
+/** Per round, metrics on/off: qps ratio and CPU per query ratio. */
+const roundRatios: { qps: number; cpu: number }[] = [];
 try {
   for (let round = 1; round <= rounds; round++) {
     if (values.only !== "vigia") {
       const nsdPort = freePort();
       const nsd = await startNsd(nsdPort);
       try {
+        if (warmup > 0) await dnsperf(nsdPort, nsd.pid, warmup);
         const r = await dnsperf(nsdPort, nsd.pid);
         nsdResults.push(r);
         console.log(`round ${round}  NSD   ${fmt(r)}`);
@@ -293,17 +301,32 @@ try {
     const variants = values.metrics === "both"
       ? (round % 2 === 1 ? [false, true] : [true, false])
       : [values.metrics === "on"];
+    const pair: Record<string, Result> = {};
     for (const metrics of variants) {
       const vigiaPort = freePort();
       const vigia = await startVigia(vigiaPort, metrics);
       try {
+        if (warmup > 0) await dnsperf(vigiaPort, vigia.pid, warmup);
         const r = await dnsperf(vigiaPort, vigia.pid);
         vigiaResults.push(r);
         (metrics ? withMetrics : withoutMetrics).push(r);
+        pair[metrics ? "on" : "off"] = r;
         console.log(`round ${round}  vigia ${fmt(r)}  metrics ${metrics ? "on" : "off"}`);
       } finally {
         await stop(vigia);
       }
+    }
+    if (pair.on && pair.off) {
+      const ratio = {
+        qps: pair.on.qps / pair.off.qps,
+        cpu: pair.on.usPerQuery / pair.off.usPerQuery,
+      };
+      roundRatios.push(ratio);
+      console.log(
+        `round ${round}  on/off: qps ${ratio.qps.toFixed(3)}, CPU per query ${
+          ratio.cpu.toFixed(3)
+        }`,
+      );
     }
   }
 } finally {
@@ -311,6 +334,10 @@ try {
 }
 const mean = (rs: Result[], f: (r: Result) => number = (r) => r.qps) =>
   rs.reduce((n, r) => n + f(r), 0) / rs.length;
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 === 1 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
 if (nsdResults.length > 0 && vigiaResults.length > 0) {
   const ratio = mean(vigiaResults) / mean(nsdResults);
   console.log(
@@ -321,14 +348,21 @@ if (nsdResults.length > 0 && vigiaResults.length > 0) {
     } us, vigia ${mean(vigiaResults, usPerQuery).toFixed(2)} us`,
   );
 }
-if (withMetrics.length > 0 && withoutMetrics.length > 0) {
+const range = (xs: number[]) => `${Math.min(...xs).toFixed(3)}-${Math.max(...xs).toFixed(3)}`;
+if (roundRatios.length > 0) {
+  const qps = median(roundRatios.map((r) => r.qps));
+  const cpu = median(roundRatios.map((r) => r.cpu));
   console.log(
-    `metrics on ${Math.round(mean(withMetrics))} qps, off ${
-      Math.round(mean(withoutMetrics))
-    } qps: ratio on/off ${
-      (mean(withMetrics) / mean(withoutMetrics)).toFixed(3)
-    } (bar >= 0.97); CPU per query on ${mean(withMetrics, usPerQuery).toFixed(2)} us, off ${
+    `metrics on/off over ${roundRatios.length} rounds: median qps ratio ${
+      qps.toFixed(3)
+    } (bar >= 0.97; rounds ${range(roundRatios.map((r) => r.qps))}); median CPU per query ratio ${
+      cpu.toFixed(3)
+    } (rounds ${range(roundRatios.map((r) => r.cpu))}; capacity ratio ${
+      (1 / cpu).toFixed(3)
+    }); means: on ${Math.round(mean(withMetrics))} qps ${
+      mean(withMetrics, usPerQuery).toFixed(2)
+    } us/query, off ${Math.round(mean(withoutMetrics))} qps ${
       mean(withoutMetrics, usPerQuery).toFixed(2)
-    } us`,
+    } us/query`,
   );
 }

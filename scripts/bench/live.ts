@@ -55,6 +55,56 @@ function cpuSeconds(): number {
   return (Number(f[11]) + Number(f[12])) / 100;
 }
 
+/** Busy, softirq, steal and total jiffies of the whole machine (all cores), from /proc/stat. */
+function systemCpu(): { busy: number; softirq: number; steal: number; total: number } {
+  const f = Deno.readTextFileSync("/proc/stat").split("\n")[0].trim().split(/\s+/).slice(1)
+    .map(Number);
+  const total = f.slice(0, 8).reduce((a, b) => a + b, 0);
+  return { busy: total - f[3] - f[4], softirq: f[6], steal: f[7], total };
+}
+
+/** CPU seconds of every process whose name starts with `name` (NSD's are "nsd: server 1", ...). */
+function namedCpu(name: string): Map<number, number> {
+  const out = new Map<number, number>();
+  const ns = Deno.readLinkSync("/proc/self/ns/net");
+  for (const e of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(e.name)) continue;
+    try {
+      const stat = Deno.readTextFileSync(`/proc/${e.name}/stat`);
+      if (!stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")).startsWith(name)) continue;
+      // Only this namespace's (another benchmark's NSD is not ours).
+      if (Deno.readLinkSync(`/proc/${e.name}/ns/net`) !== ns) continue;
+      const f = stat.slice(stat.lastIndexOf(") ") + 2).split(" ");
+      out.set(Number(e.name), (Number(f[11]) + Number(f[12])) / 100);
+    } catch { /* ended */ }
+  }
+  return out;
+}
+
+/** CPU seconds of process `pid` (self and reaped children when `children`). */
+function processCpu(pid: number | "self", children = false): number {
+  const f = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1].split(" ");
+  return (Number(f[11]) + Number(f[12]) + (children ? Number(f[13]) + Number(f[14]) : 0)) / 100;
+}
+
+/** CPU seconds of each thread of this process, by "tid name"; with `wait`, seconds runnable but waiting for a core. */
+function threadCpu(wait = false): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const e of Deno.readDirSync("/proc/self/task")) {
+    try {
+      const stat = Deno.readTextFileSync(`/proc/self/task/${e.name}/stat`);
+      const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+      const f = stat.slice(stat.lastIndexOf(") ") + 2).split(" ");
+      if (!wait) out.set(`${e.name} ${name}`, (Number(f[11]) + Number(f[12])) / 100);
+      else {
+        const w = Deno.readTextFileSync(`/proc/self/task/${e.name}/schedstat`).split(" ");
+        out.set(`${e.name} ${name}`, Number(w[1]) / 1e9);
+      }
+    } catch { /* the thread ended */ }
+  }
+  return out;
+}
+
 const pct = (a: number, b: number) => `${((a / b) * 100).toFixed(2)}%`;
 console.log(
   `lo in a fresh netns: NSD + dnsperf -Q ${Math.round(PPS / 2)} for ${SECONDS} s (~${PPS} pkt/s)`,
@@ -92,13 +142,39 @@ const sniffer = snifferModule.create({
   log: log.child("sniffer"),
   metrics: new MetricsRegistry().scope("sniffer"),
 });
+const before = new Set(threadCpu().keys());
 await sniffer.start();
-const rss: number[] = [];
-const sampler = setInterval(() => rss.push(Deno.memoryUsage().rss), 1000);
+// The sniffer's own threads: the ones its start created (workers are named "worker-N").
+const started = [...threadCpu().keys()].filter((k) => !before.has(k));
+const rss: number[] = [], heap: number[] = [];
+const sampler = setInterval(() => {
+  const m = Deno.memoryUsage();
+  rss.push(m.rss);
+  heap.push(m.heapUsed + m.external);
+}, 1000);
+// Event loop stalls: a 20 ms timer that fires late says the main thread was busy.
+let lastTick = performance.now(), maxStall = 0, stalled = 0;
+const ticker = setInterval(() => {
+  const now = performance.now(), gap = now - lastTick - 20;
+  lastTick = now;
+  if (gap > maxStall) maxStall = gap;
+  if (gap > 100) stalled += gap;
+}, 20);
 const cpu0 = cpuSeconds();
+const threads0 = threadCpu(), waits0 = threadCpu(true);
+const sys0 = systemCpu(), nsd0 = namedCpu("nsd"), kids0 = processCpu("self", true) - cpu0;
 const l = await bench.load({ pps: PPS, seconds: SECONDS, clients: Number(values.clients) });
 const cpu = (cpuSeconds() - cpu0) / SECONDS;
+const threads1 = threadCpu(), waits1 = threadCpu(true);
+const sys1 = systemCpu();
+let nsdCpu = 0;
+for (const [pid, v] of namedCpu("nsd")) nsdCpu += (v - (nsd0.get(pid) ?? 0)) / SECONDS;
+const dnsperfCpu = (processCpu("self", true) - cpuSeconds() - kids0) / SECONDS;
+const cores = navigator.hardwareConcurrency;
+const sysShare = (k: "busy" | "softirq" | "steal") =>
+  `${((sys1[k] - sys0[k]) / (sys1.total - sys0.total) * cores * 100).toFixed(0)}%`;
 clearInterval(sampler);
+clearInterval(ticker);
 // Let the last batches in, then stop (which flushes rows and lines).
 for (let i = 0, last = -1; i < 50; i++) {
   const n = (sniffer.stats!() as { events: number }).events;
@@ -117,7 +193,12 @@ store.close();
 let lines = 0;
 for await (const e of Deno.readDir(`${dir}/log`)) {
   if (e.name.startsWith("alerts-")) continue;
-  for (const b of await Deno.readFile(`${dir}/log/${e.name}`)) if (b === 10) lines++;
+  // Streamed: the day's file is gigabytes at these rates.
+  using f = await Deno.open(`${dir}/log/${e.name}`);
+  const buf = new Uint8Array(1 << 20);
+  for (let n = await f.read(buf); n !== null; n = await f.read(buf)) {
+    for (let i = buf.indexOf(10); i !== -1 && i < n; i = buf.indexOf(10, i + 1)) lines++;
+  }
 }
 const expected = l.sent + l.completed;
 console.log(
@@ -125,12 +206,35 @@ console.log(
     `stored ${rows} (${
       pct(rows, expected)
     }), daily log lines ${lines}; kernel drops ${s.kernel_drops}, ` +
-    `vigia drops ${s.vigia_drops} (store ${s.store_drops}); CPU ${
+    `vigia drops ${s.vigia_drops} (capture ${s.capture_drops}, store ${s.store_drops}); CPU ${
       (cpu * 100).toFixed(0)
     }% of a core`,
 );
+const perThread = [...threads1].map(([k, v]) =>
+  [k, (v - (threads0.get(k) ?? 0)) / SECONDS] as const
+)
+  .filter(([k, v]) => v >= 0.01 || started.includes(k)).sort((a, b) => b[1] - a[1])
+  .map(([k, v]) =>
+    `${k}${started.includes(k) ? "*" : ""} ${(v * 100).toFixed(0)}% (waiting for a core ${
+      (((waits1.get(k) ?? 0) - (waits0.get(k) ?? 0)) / SECONDS * 100).toFixed(0)
+    }%)`
+  );
+console.log(
+  `  machine: ${sysShare("busy")} busy of ${cores * 100}% (softirq ${sysShare("softirq")}, steal ${
+    sysShare("steal")
+  }; NSD ${(nsdCpu * 100).toFixed(0)}%, dnsperf ${(dnsperfCpu * 100).toFixed(0)}%, this process ${
+    (cpu * 100).toFixed(0)
+  }%)`,
+);
+console.log(`  CPU by thread (* = started by the sniffer): ${perThread.join(", ")}`);
+console.log(
+  `  main event loop: longest stall ${maxStall.toFixed(0)} ms, ${
+    (stalled / 1000).toFixed(1)
+  } s in stalls > 100 ms; RSS samples ${rss.length} in ${SECONDS} s`,
+);
 const warm = rss.slice(Math.min(5, rss.length - 1));
 const mb = (n: number) => (n / 1048576).toFixed(0);
+console.log(`  main thread V8 heap + external per second: ${heap.map(mb).join(" ")} MB`);
 console.log(
   `  RSS after warm-up: min ${mb(Math.min(...warm))} MB, max ${mb(Math.max(...warm))} MB, last ${
     mb(warm[warm.length - 1])

@@ -317,6 +317,92 @@ Deno.test({
 });
 
 Deno.test({
+  name: "live: frames wrap around a small ring in order; every packet delivered or counted",
+  ignore: !canCapture,
+  async fn() {
+    const listener = dgram.createSocket("udp4");
+    await new Promise<void>((res) => listener.bind(0, "127.0.0.1", res));
+    const port = listener.address().port;
+    const ids: number[] = [];
+    let wrongName = 0;
+    // 5000 frames of about 80 bytes go through a 64 KiB ring: it wraps six times at least.
+    const capture = await startLiveCapture("lo", {
+      filter: `udp dst port ${port}`,
+      dnsPorts: [port],
+      snaplen: 512,
+      ringBytes: 65536,
+      onBatch(batch) {
+        for (const e of batch) {
+          ids.push(dns(e).trans_id);
+          if (dns(e).query !== "wrap.vigia.test") wrongName++;
+        }
+      },
+    });
+    try {
+      assert.ok((await sendFromChild(port, 5000, "wrap.vigia.test").status).success);
+    } finally {
+      await capture.stop();
+      await new Promise<void>((res) => listener.close(() => res()));
+    }
+    const c = capture.counters();
+    assert.equal(c.packets, 5000);
+    assert.equal(ids.length + c.vigiaDrops, 5000, JSON.stringify(c));
+    assert.ok(ids.length > 0);
+    assert.equal(wrongName, 0);
+    assert.ok(ids.every((id, i) => i === 0 || id > ids[i - 1]), "delivered in the order sent");
+    assert.deepEqual(c.malformed, {});
+  },
+});
+
+Deno.test({
+  name: "live: while decoding falls behind, the main thread still runs its timers",
+  ignore: !canCapture,
+  async fn() {
+    const listener = dgram.createSocket("udp4");
+    await new Promise<void>((res) => listener.bind(0, "127.0.0.1", res));
+    const port = listener.address().port;
+    let delivered = 0;
+    let busy = 0;
+    const capture = await startLiveCapture("lo", {
+      filter: `udp dst port ${port}`,
+      dnsPorts: [port],
+      batchSize: 16,
+      onBatch(batch) {
+        // A slow consumer: 4 ms a batch of 16, so 4000 packets are a second of work.
+        const t = performance.now();
+        while (performance.now() - t < 4);
+        busy += performance.now() - t;
+        delivered += batch.length;
+      },
+    });
+    let last = performance.now(), longest = 0;
+    const ticker = setInterval(() => {
+      const now = performance.now();
+      longest = Math.max(longest, now - last);
+      last = now;
+    }, 10);
+    try {
+      assert.ok((await sendFromChild(port, 4000, "busy.vigia.test").status).success);
+      // The backlog is worked off with the timer running in between.
+      const c0 = capture.counters();
+      let resolve!: () => void;
+      const caughtUp = new Promise<void>((r) => resolve = r);
+      const poll = setInterval(() => {
+        if (delivered + capture.counters().vigiaDrops >= c0.packets) resolve();
+      }, 20);
+      await within(caughtUp, 20_000, "backlog decoded").finally(() => clearInterval(poll));
+    } finally {
+      clearInterval(ticker);
+      await capture.stop();
+      await new Promise<void>((res) => listener.close(() => res()));
+    }
+    assert.ok(busy > 900, `the consumer was busy ${busy.toFixed(0)} ms`);
+    assert.ok(longest < 300, `the 10 ms timer waited ${longest.toFixed(0)} ms at most`);
+    assert.equal(delivered + capture.counters().vigiaDrops, 4000);
+  },
+});
+
+Deno.test({
   name: "live: done rejects when the interface disappears (veth in a test netns)",
   ignore: !canCapture || !hasCommand("ip"),
   async fn() {

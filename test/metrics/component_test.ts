@@ -107,6 +107,14 @@ Deno.test("metrics: stuck scrapers (a half-sent request, a response never read) 
     );
     assert.equal(requests, 3);
     assert.ok(performance.now() - t0 < 5000, "the scrape waited on the stuck ones");
+    // The UDP duration histogram saw each request once, in seconds: more than 1 us each (a
+    // recvmmsg-to-sendmmsg turn on loopback), less than 50 ms each.
+    const url = `http://127.0.0.1:${port}/metrics`;
+    const series = "vigia_dns_request_duration_seconds";
+    assert.equal(await sample(url, `${series}_count{proto="udp"}`), 3);
+    assert.equal(await sample(url, `${series}_bucket{proto="udp",le="0.05"}`), 3);
+    const sum = (await sample(url, `${series}_sum{proto="udp"}`))!;
+    assert.ok(sum > 3e-6 && sum < 0.15, `duration sum ${sum} s`);
   } finally {
     for (const c of stuck) c.close();
     await d.stop();

@@ -36,6 +36,9 @@ Deno.test({
         6,
       );
       assert.equal(await sample(url, 'vigia_sniffer_kernel_drops_total{interface="lo"}'), 0);
+      for (const stage of ["kernel", "capture", "store"]) {
+        assert.equal(await sample(url, `vigia_sniffer_drops_total{stage="${stage}"}`), 0, stage);
+      }
       // The events are committed: nothing waits in the writer, and the events database has a size.
       let backlog: number | undefined;
       for (let i = 0; i < 100 && backlog !== 0; i++) {

@@ -36,6 +36,12 @@ tests:
         values: '0+5x30'
       - series: 'vigia_sniffer_kernel_drops_total{job="vigia",instance="s1",interface="eth1"}'
         values: '7x30'
+      - series: 'vigia_sniffer_drops_total{job="vigia",instance="s1",stage="store"}'
+        values: '0x5 0+30x5 150x30'
+      - series: 'vigia_sniffer_drops_total{job="vigia",instance="s1",stage="capture"}'
+        values: '0x40'
+      - series: 'vigia_sniffer_drops_total{job="vigia",instance="s1",stage="kernel"}'
+        values: '0+5x40'
       - series: 'vigia_alert_deliveries_total{job="vigia",instance="s1",channel="mail",result="failed"}'
         values: '0+1x60'
       - series: 'vigia_alert_deliveries_total{job="vigia",instance="s1",channel="mail",result="sent"}'
@@ -79,6 +85,19 @@ tests:
             exp_annotations:
               summary: "vigia on s1 loses packets in the kernel on eth0"
               description: "50 packets dropped by the kernel in the last 10 minutes: capture buffer too small or the sniffer too slow."
+      - eval_time: 4m
+        alertname: VigiaSnifferDropping
+        exp_alerts: []
+      - eval_time: 10m
+        alertname: VigiaSnifferDropping
+        exp_alerts:
+          - exp_labels: {severity: warning, job: vigia, instance: s1, stage: store}
+            exp_annotations:
+              summary: "vigia on s1 drops packets at the store stage"
+              description: "120 packets lost in the last 10 minutes because the sniffer fell behind (capture: decoding; store: the events database)."
+      - eval_time: 25m
+        alertname: VigiaSnifferDropping
+        exp_alerts: []
       - eval_time: 50m
         alertname: VigiaMailFailing
         exp_alerts:
@@ -141,7 +160,7 @@ Deno.test({
   async fn() {
     const check = await promtool(["check", "rules", RULES]);
     assert.equal(check.code, 0, check.output);
-    assert.match(check.output, /SUCCESS: 7 rules found/);
+    assert.match(check.output, /SUCCESS: 8 rules found/);
     const dir = await Deno.makeTempDir({ prefix: "vigia-rules-" });
     try {
       await Deno.writeTextFile(`${dir}/vigia_test.yml`, TESTS);

@@ -3,13 +3,16 @@
  * a live-mode pipeline whose events database is more than
  * `max_queued_rows` behind, counted by stage and published through the
  * real alert bus into the store and the alerts file; at most one alert a
- * minute, the next one carrying what came since.
+ * minute, the next one carrying what came since. The same counts are in
+ * `vigia_sniffer_drops_total{stage}`.
  */
 
 import assert from "node:assert/strict";
 import { openEventWriter } from "../../lib/sniffer/event_writer.ts";
 import { DROP_ALERT_EVERY_MS, DropWatch } from "../../lib/sniffer/drops.ts";
 import { Pipeline } from "../../lib/sniffer/pipeline.ts";
+import { registerSnifferMetrics } from "../../lib/sniffer/metrics.ts";
+import { MetricsRegistry, render } from "../../lib/metrics/mod.ts";
 import type { SnifferConfig } from "../../lib/sniffer/config.ts";
 import { dnsEvent, makeEnv, meta, T0 } from "./_fixtures.ts";
 
@@ -34,10 +37,19 @@ Deno.test("drops: store drops are counted by stage and raise one alert a minute"
     backpressure: "drop",
   });
   const kernel = { n: 0 };
-  const watch = new DropWatch(env.bus, {
-    interfaces: ["lo"],
-    read: () => ({ kernel: kernel.n, capture: 0, store: pipeline.stats().store_drops }),
+  const read = () => ({ kernel: kernel.n, capture: 0, store: pipeline.stats().store_drops });
+  const watch = new DropWatch(env.bus, { interfaces: ["lo"], read });
+  const registry = new MetricsRegistry();
+  registerSnifferMetrics(registry.scope("sniffer"), {
+    interfaces: () => [],
+    pipeline: () => undefined,
+    drops: read,
   });
+  const scraped = (stage: string) =>
+    Number(
+      new RegExp(`^vigia_sniffer_drops_total\\{stage="${stage}"\\} (\\S+)$`, "m")
+        .exec(render(registry, "text"))?.[1],
+    );
   try {
     const t = Date.now();
     assert.equal(watch.check(t), false, "no drops, no alert");
@@ -53,6 +65,8 @@ Deno.test("drops: store drops are counted by stage and raise one alert a minute"
     assert.equal(watch.check(t + 1 + DROP_ALERT_EVERY_MS), true);
     assert.equal(watch.check(t + 2 + 2 * DROP_ALERT_EVERY_MS), false, "nothing new");
     assert.equal(watch.alerts, 2);
+    // What the alerts said, by stage, is what Prometheus scrapes.
+    assert.deepEqual([scraped("kernel"), scraped("capture"), scraped("store")], [7, 0, 500]);
     await pipeline.flush();
     const alerts = env.store.query<{ subject: string; severity: string; details: string }>(
       "SELECT subject, severity, details FROM alerts WHERE kind = 'packet-drops' ORDER BY id",
