@@ -244,7 +244,11 @@ export async function startLiveCapture(
     settled = true;
     worker.terminate();
     // The frames the worker had published are still decoded and delivered.
-    while (readFrames(FRAMES_PER_TURN) > 0);
+    try {
+      while (readFrames(FRAMES_PER_TURN) > 0);
+    } catch (e) {
+      error ??= new CaptureError(`Capture on "${iface}" failed: ${(e as Error).message}`);
+    }
     // What the reassemblers still hold can never complete now: count it.
     endCapture(ctx, decoded);
     if (error) {
@@ -318,6 +322,9 @@ export async function startLiveCapture(
         }
         await new Promise((resolve) => setImmediate(resolve));
       }
+    } catch (e) {
+      // decodeAt and the consumer never throw here; anything else ends the capture, reported.
+      finish(new CaptureError(`Capture on "${iface}" failed: ${(e as Error).message}`));
     } finally {
       draining = false;
     }
