@@ -10,21 +10,8 @@
 import type { EventsWorkerReply, EventsWorkerRequest } from "./events_worker.ts";
 import type { EventBinaryPlan } from "./encode.ts";
 
-/** One batch of events as one binary COPY's data. */
-export interface EventBatch {
-  /** Header, rows, trailer. */
-  bytes: Uint8Array;
-  /** Rows in it. */
-  n: number;
-  /** The highest local id in it (the position asked for when none). */
-  last: number;
-  /** The local time (µs) of that row, or null when none. */
-  lastTime: number | null;
-  /** The UTC days (days since the epoch) of its rows. */
-  days: number[];
-  /** Values written as NULL because they were not of their column's type. */
-  invalid: number;
-}
+/** One batch of events as one binary COPY's data (what the worker replies, less its envelope). */
+export type EventBatch = Omit<Extract<EventsWorkerReply, { type: "batch" }>, "type" | "id">;
 
 type Waiter = { resolve: (b: EventBatch) => void; reject: (e: Error) => void };
 
