@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { fillEvents } from "../sniffer/_bulk.ts";
 import type { TestPostgres } from "./_pg.ts";
+import type { TestDaemon } from "../_helpers.ts";
 
 /** The `[central]` section for a daemon shipping to `url` as `sensor`. */
 export function centralToml(
@@ -137,4 +138,31 @@ export async function assertCentralEqualsLocal(
   assert.equal(central.sum, local.sum);
   assert.equal(central.max, local.max);
   assert.equal(central.dups, 0);
+}
+
+/**
+ * A state dir of its own, so a daemon can be killed and started again on
+ * the same store: its `[paths]` and `[store]` sections and its two
+ * databases. Local retention is off unless `retentionDays` is given (the
+ * synthetic events are of 2026-11-01).
+ */
+export async function sensorDir(
+  retentionDays = 0,
+): Promise<{ dir: string; paths: string; eventsDb: string; storeDb: string }> {
+  const dir = await Deno.makeTempDir({ prefix: "vigia-sensor-" });
+  await Deno.mkdir(`${dir}/lib`, { recursive: true });
+  return {
+    dir,
+    paths:
+      `[paths]\nstate_dir = "${dir}/lib"\nlog_dir = "${dir}/log"\nruntime_dir = "${dir}/run"\n\n` +
+      `[store]\nretention_days = ${retentionDays}\n\n`,
+    eventsDb: `${dir}/lib/vigia-events.db`,
+    storeDb: `${dir}/lib/vigia.db`,
+  };
+}
+
+/** The central component's details in a running daemon's `ctl status`. */
+export async function shipperStatus(d: TestDaemon): Promise<Record<string, unknown>> {
+  const s = await d.call("status") as { components: { name: string; details: unknown }[] };
+  return s.components.find((c) => c.name === "central")!.details as Record<string, unknown>;
 }

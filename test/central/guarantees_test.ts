@@ -17,32 +17,13 @@ import {
   centralEventSummary,
   centralToml,
   localEventSummary,
+  sensorDir,
+  shipperStatus,
   until,
 } from "./_central.ts";
 
 const missing = postgresMissing();
 if (missing) console.log(`SKIP: central guarantee tests: ${missing}`);
-
-/** A state dir of its own; local retention off unless given. */
-async function sensorDir(
-  retentionDays = 0,
-): Promise<{ dir: string; paths: string; eventsDb: string; storeDb: string }> {
-  const dir = await Deno.makeTempDir({ prefix: "vigia-sensor-" });
-  await Deno.mkdir(`${dir}/lib`, { recursive: true });
-  return {
-    dir,
-    paths:
-      `[paths]\nstate_dir = "${dir}/lib"\nlog_dir = "${dir}/log"\nruntime_dir = "${dir}/run"\n\n` +
-      `[store]\nretention_days = ${retentionDays}\n\n`,
-    eventsDb: `${dir}/lib/vigia-events.db`,
-    storeDb: `${dir}/lib/vigia.db`,
-  };
-}
-
-async function shipperStatus(d: TestDaemon): Promise<Record<string, unknown>> {
-  const s = await d.call("status") as { components: { name: string; details: unknown }[] };
-  return s.components.find((c) => c.name === "central")!.details as Record<string, unknown>;
-}
 
 function jsonLines(text: string): Record<string, unknown>[] {
   return text.trim().split("\n").filter(Boolean).map((l) => JSON.parse(l));

@@ -7,7 +7,7 @@
 
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
-import { freePort, runVigia, startDaemon, type TestDaemon } from "../_helpers.ts";
+import { freePort, runVigia, startDaemon } from "../_helpers.ts";
 import { postgresMissing, startPostgres, type TestPostgres } from "./_pg.ts";
 import { dhcpExchange, dnsPair, T0, writePcap } from "../sniffer/_fixtures.ts";
 import {
@@ -16,35 +16,13 @@ import {
   centralEventSummary,
   centralToml,
   localEventSummary,
+  sensorDir,
+  shipperStatus,
   until,
 } from "./_central.ts";
 
 const missing = postgresMissing();
 if (missing) console.log(`SKIP: central shipper tests: ${missing}`);
-
-/**
- * A state dir of its own, so a daemon can be killed and started again on
- * the same store. Local retention is off unless `retentionDays` is given
- * (the synthetic events are of 2026-11-01).
- */
-async function sensorDir(
-  retentionDays = 0,
-): Promise<{ dir: string; paths: string; eventsDb: string }> {
-  const dir = await Deno.makeTempDir({ prefix: "vigia-sensor-" });
-  await Deno.mkdir(`${dir}/lib`, { recursive: true });
-  return {
-    dir,
-    paths:
-      `[paths]\nstate_dir = "${dir}/lib"\nlog_dir = "${dir}/log"\nruntime_dir = "${dir}/run"\n\n` +
-      `[store]\nretention_days = ${retentionDays}\n\n`,
-    eventsDb: `${dir}/lib/vigia-events.db`,
-  };
-}
-
-async function shipperStatus(d: TestDaemon): Promise<Record<string, unknown>> {
-  const s = await d.call("status") as { components: { name: string; details: unknown }[] };
-  return s.components.find((c) => c.name === "central")!.details as Record<string, unknown>;
-}
 
 async function central(args: string[], cwd: string) {
   return await runVigia(["central", ...args], { cwd });
