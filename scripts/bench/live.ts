@@ -8,9 +8,18 @@
  * drops; CPU of this process; RSS once a second after warm-up (flat = no
  * growth). The reference in the same run is `tcpdump -w /dev/null`.
  *
- * Usage (root): deno run -A scripts/bench/live.ts [--pps 150000] [--seconds 30]
+ * With `--central`, central shipping is on for the run as the daemon runs it
+ * (the `central` component on the same store, default `[central]` settings)
+ * into a local PostgreSQL (`test/central/_pg.ts`, over its Unix socket so
+ * that nothing of it crosses `lo`). After the capture it waits (at most
+ * 120 s) until the shipper's backlog is 0, then prints central's events
+ * against the local store's (count, sum of ids, doubles), the shipper's
+ * rows/s during and after the capture, and PostgreSQL's CPU.
  *
- * Needs `nsd`, `dnsperf`, `tcpdump`, `ip` (iproute2).
+ * Usage (root): deno run -A scripts/bench/live.ts [--pps 150000] [--seconds 30] [--central]
+ *
+ * Needs `nsd`, `dnsperf`, `tcpdump`, `ip` (iproute2); with `--central`,
+ * Debian's postgresql (15).
  *
  * @module
  */
@@ -26,6 +35,10 @@ import { createLogger } from "../../lib/log/mod.ts";
 import { eventsDbPath, EventsReader, snifferModule } from "../../lib/sniffer/mod.ts";
 import { openStore } from "../../lib/store/mod.ts";
 import { MetricsRegistry } from "../../lib/metrics/registry.ts";
+import { centralModule } from "../../lib/central/mod.ts";
+import type { CentralShipper } from "../../lib/central/shipper.ts";
+import { startPostgres, type TestPostgres } from "../../test/central/_pg.ts";
+import { centralEventSummary, localEventSummary } from "../../test/central/_central.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -35,10 +48,13 @@ const { values } = parseArgs({
     clients: { type: "string", default: "2" },
     inner: { type: "boolean", default: false },
     "no-tcpdump": { type: "boolean", default: false },
+    central: { type: "boolean", default: false },
   },
 });
 const PPS = Number(values.pps);
 const SECONDS = Number(values.seconds);
+const CENTRAL = values.central!;
+const SENSOR = "bench-live";
 
 await enterNetns(new URL(import.meta.url).pathname, {
   inner: values.inner!,
@@ -123,13 +139,22 @@ if (!values["no-tcpdump"]) {
   );
 }
 
+// With --central: PostgreSQL in this namespace, stopped and removed however the run ends.
+let pg: TestPostgres | undefined;
+await using _pgCleanup = { [Symbol.asyncDispose]: () => pg?.close() ?? Promise.resolve() };
+if (CENTRAL) pg = await startPostgres();
 const text =
   `[paths]\nstate_dir = "${dir}/lib"\nlog_dir = "${dir}/log"\nruntime_dir = "${dir}/run"\n` +
-  `[log]\ntimezone = "UTC"\n[sniffer]\ninterfaces = ["lo"]\nfilter = "udp port 53"\nnew_station_alert = false\n`;
+  `[log]\ntimezone = "UTC"\n[sniffer]\ninterfaces = ["lo"]\nfilter = "udp port 53"\nnew_station_alert = false\n` +
+  (pg
+    ? `[central]\nenabled = true\nurl = "${pg.socketUrl}"\npassword_file = "${pg.passwordFile}"\n` +
+      `sensor = "${SENSOR}"\ntls = "disable"\nauto_migrate = true\n`
+    : "");
 const { config } = await loadVigiaConfig(configSchema(), { text });
 await Deno.mkdir(`${dir}/lib`, { recursive: true });
 const store = openStore(`${dir}/lib/vigia.db`);
 store.migrate("sniffer", snifferModule.migrations!);
+if (CENTRAL) store.migrate("central", centralModule.migrations!);
 const dailyLog = new DailyLog({ dir: `${dir}/log`, timeZone: "UTC", retentionDays: 0 });
 const log = createLogger({ level: "warn" });
 const alerts = new AlertBus({ store, dailyLog, log, config: config.alerts });
@@ -146,11 +171,40 @@ const before = new Set(threadCpu().keys());
 await sniffer.start();
 // The sniffer's own threads: the ones its start created (workers are named "worker-N").
 const started = [...threadCpu().keys()].filter((k) => !before.has(k));
+let shipper: CentralShipper | undefined;
+if (CENTRAL) {
+  shipper = centralModule.create({
+    section: sectionOf(centralModule, config),
+    config,
+    store,
+    alerts,
+    dailyLog,
+    log: log.child("central"),
+    metrics: new MetricsRegistry().scope("central"),
+  });
+  await shipper.start();
+  // Connected (schema made, lease taken) before the load starts: shipping runs all along.
+  for (let i = 0; shipper.snapshot().state !== "connected"; i++) {
+    if (i === 300) throw new Error(`the shipper did not connect: ${shipper.snapshot().reason}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+/** Events shipped so far, the whole backlog, and the shipper's own smoothed rows/s. */
+const shipped = () => {
+  const s = shipper!.snapshot();
+  return { events: s.streams.events?.shipped ?? 0, backlog: s.backlog_rows, rate: s.rows_per_s };
+};
+const backlogs: number[] = [], rates: number[] = [];
 const rss: number[] = [], heap: number[] = [];
 const sampler = setInterval(() => {
   const m = Deno.memoryUsage();
   rss.push(m.rss);
   heap.push(m.heapUsed + m.external);
+  if (shipper) {
+    const s = shipped();
+    backlogs.push(s.backlog);
+    rates.push(s.rate);
+  }
 }, 1000);
 // Event loop stalls: a 20 ms timer that fires late says the main thread was busy.
 let lastTick = performance.now(), maxStall = 0, stalled = 0;
@@ -163,12 +217,19 @@ const ticker = setInterval(() => {
 const cpu0 = cpuSeconds();
 const threads0 = threadCpu(), waits0 = threadCpu(true);
 const sys0 = systemCpu(), nsd0 = namedCpu("nsd"), kids0 = processCpu("self", true) - cpu0;
+const pg0 = namedCpu("postgres"), ship0 = shipper ? shipped().events : 0;
+const load0 = performance.now();
 const l = await bench.load({ pps: PPS, seconds: SECONDS, clients: Number(values.clients) });
+const load1 = performance.now(),
+  loadS = (load1 - load0) / 1000,
+  ship1 = shipper ? shipped().events : 0;
 const cpu = (cpuSeconds() - cpu0) / SECONDS;
 const threads1 = threadCpu(), waits1 = threadCpu(true);
 const sys1 = systemCpu();
 let nsdCpu = 0;
 for (const [pid, v] of namedCpu("nsd")) nsdCpu += (v - (nsd0.get(pid) ?? 0)) / SECONDS;
+let pgCpu = 0;
+for (const [pid, v] of namedCpu("postgres")) pgCpu += (v - (pg0.get(pid) ?? 0)) / SECONDS;
 const dnsperfCpu = (processCpu("self", true) - cpuSeconds() - kids0) / SECONDS;
 const cores = navigator.hardwareConcurrency;
 const sysShare = (k: "busy" | "softirq" | "steal") =>
@@ -187,6 +248,28 @@ const s = sniffer.stats!() as Record<string, number>;
 const events = new EventsReader(eventsDbPath(store));
 const rows = events.get<{ n: number }>("SELECT count(*) AS n FROM events")!.n;
 events.close();
+// With --central: the shipper drains what the capture left (bounded), then central is counted.
+let drain: { seconds: number; events: number; drained: boolean } | undefined;
+let centralSum: Awaited<ReturnType<typeof centralEventSummary>> | undefined;
+let localSum: ReturnType<typeof localEventSummary> | undefined;
+if (shipper) {
+  const d0 = performance.now();
+  let st = shipped();
+  while ((st.backlog > 0 || st.events < rows) && performance.now() - d0 < 120_000) {
+    shipper.poke();
+    await new Promise((r) => setTimeout(r, 50));
+    st = shipped();
+  }
+  // From the end of the load: the sniffer's own last batches and its stop are in it.
+  drain = {
+    seconds: (performance.now() - load1) / 1000,
+    events: st.events - ship1,
+    drained: st.backlog === 0 && st.events >= rows,
+  };
+  await shipper.stop();
+  localSum = localEventSummary(eventsDbPath(store));
+  centralSum = await centralEventSummary(pg!, SENSOR);
+}
 await alerts.close(1000);
 await dailyLog.close();
 store.close();
@@ -215,18 +298,24 @@ const perThread = [...threads1].map(([k, v]) =>
 )
   .filter(([k, v]) => v >= 0.01 || started.includes(k)).sort((a, b) => b[1] - a[1])
   .map(([k, v]) =>
-    `${k}${started.includes(k) ? "*" : ""} ${(v * 100).toFixed(0)}% (waiting for a core ${
+    `${k}${started.includes(k) ? "*" : shipper && !before.has(k) ? "+" : ""} ${
+      (v * 100).toFixed(0)
+    }% (waiting for a core ${
       (((waits1.get(k) ?? 0) - (waits0.get(k) ?? 0)) / SECONDS * 100).toFixed(0)
     }%)`
   );
 console.log(
   `  machine: ${sysShare("busy")} busy of ${cores * 100}% (softirq ${sysShare("softirq")}, steal ${
     sysShare("steal")
-  }; NSD ${(nsdCpu * 100).toFixed(0)}%, dnsperf ${(dnsperfCpu * 100).toFixed(0)}%, this process ${
-    (cpu * 100).toFixed(0)
-  }%)`,
+  }; NSD ${(nsdCpu * 100).toFixed(0)}%, ${
+    CENTRAL ? `PostgreSQL ${(pgCpu * 100).toFixed(0)}%, ` : ""
+  }dnsperf ${(dnsperfCpu * 100).toFixed(0)}%, this process ${(cpu * 100).toFixed(0)}%)`,
 );
-console.log(`  CPU by thread (* = started by the sniffer): ${perThread.join(", ")}`);
+console.log(
+  `  CPU by thread (* = started by the sniffer${
+    shipper ? ", + = started after it: the shipper's" : ""
+  }): ${perThread.join(", ")}`,
+);
 console.log(
   `  main event loop: longest stall ${maxStall.toFixed(0)} ms, ${
     (stalled / 1000).toFixed(1)
@@ -240,6 +329,28 @@ console.log(
     mb(warm[warm.length - 1])
   } MB; per second: ${warm.map(mb).join(" ")}`,
 );
+if (drain && localSum && centralSum) {
+  const same = centralSum.count === localSum.count && centralSum.sum === localSum.sum &&
+    centralSum.dups === 0;
+  console.log(
+    `central (PostgreSQL ${(pgCpu * 100).toFixed(0)}% of a core during the ` +
+      `capture): events central ${centralSum.count}, local ${localSum.count} ` +
+      `(${
+        same ? "equal: same count and ids, no doubles" : "NOT EQUAL"
+      }; id sums ${centralSum.sum} / ` +
+      `${localSum.sum}, doubles ${centralSum.dups})`,
+  );
+  console.log(
+    `  shipper: ${Math.round((ship1 - ship0) / loadS)} events/s during the capture ` +
+      `(${ship1 - ship0} in ${loadS.toFixed(1)} s), ${drain.events} after it in ` +
+      `${drain.seconds.toFixed(1)} s${
+        drain.seconds > 0 ? ` (${Math.round(drain.events / drain.seconds)}/s)` : ""
+      }${drain.drained ? "" : " NOT DRAINED within 120 s"}; backlog (all tables) per second ${
+        backlogs.join(" ")
+      }; its rows/s per second ${rates.join(" ")}`,
+  );
+  if (!same || !drain.drained) Deno.exitCode = 1;
+}
 nsd.kill("SIGTERM");
 await nsd.status;
 await Deno.remove(dir, { recursive: true });
