@@ -168,8 +168,12 @@ async function centralLogs(
   const text = `SELECT ${EVENT_SELECT}${expr ? `, (${expr})::text AS sort_key` : ""}
     FROM vigia.events ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
     ORDER BY ${key.map((k) => `${k} ${dir}`).join(", ")} LIMIT ${p.add(args.limit)}`;
-  const rows = await sql.unsafe(text, p.values as never[]);
+  // Sent now; the clock is made while PostgreSQL plans (a new session's first
+  // plan loads the partitions' catalog): its first use loads ICU's zone data.
+  const query = sql.unsafe(text, p.values as never[]).execute();
   const clock = new ZonedClock(options.timeZone || undefined);
+  clock.stamp(new Date());
+  const rows = await query;
   const page: Page = {
     rows: rows.map((r) => ({ sensor: r.sensor, ...presentEvent(localShape(r), clock) })),
   };
